@@ -1,0 +1,37 @@
+"""The analyzers, by name. Adding one is a module here and a line in BUILTIN (docs/analyzers.md).
+
+A name may also be ``package.module:ClassName`` to load an analyzer from outside this package,
+which is how users (and the tests) add their own without editing redis-ai.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from .base import Analyzer
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+BUILTIN: dict[str, str] = {
+    "code_analysis": "redis_ai.analyzers.code_analysis:CodeAnalysis",
+}
+
+DEFAULT: tuple[str, ...] = ("code_analysis",)
+"""Analyzers the daemon runs when none are named."""
+
+
+def load(spec: str, redis: Redis | None = None) -> Analyzer:
+    """Instantiate the analyzer named ``spec`` (a BUILTIN name or ``module:Class``)."""
+    target = BUILTIN.get(spec, spec)
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        raise ValueError(f"unknown analyzer {spec!r}; known: {', '.join(sorted(BUILTIN))}")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Analyzer)):
+        raise ValueError(f"{target} is not an Analyzer subclass")
+    return cls(redis)
+
+
+__all__ = ["BUILTIN", "DEFAULT", "Analyzer", "load"]

@@ -1,0 +1,39 @@
+"""Exceptions raised by redis-ai.
+
+    RedisAIError
+     +-- BadEvent        an editor sent something that is not a valid event or message
+     +-- Unauthorized    a connection that has not presented the daemon's token
+     +-- DaemonNotFound  no running daemon was found in the runtime folder
+     +-- RedisUnavailable  the Redis server cannot be reached (the daemon buffers meanwhile)
+"""
+
+from __future__ import annotations
+
+
+class RedisAIError(Exception):
+    """Base of every error redis-ai raises on purpose."""
+
+
+class BadEvent(RedisAIError):
+    """A client sent a message that does not fit the protocol; ``code`` names the reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def as_push(self, ref: object = None) -> dict[str, object]:
+        """The ``error`` push that tells the client what was wrong."""
+        return {"type": "error", "code": self.code, "message": self.message, "ref": ref}
+
+
+class Unauthorized(RedisAIError):
+    """A connection called a method before presenting a valid token in ``hello``."""
+
+
+class DaemonNotFound(RedisAIError):
+    """No running daemon: its discovery file is missing or stale."""
+
+
+class RedisUnavailable(RedisAIError):
+    """Redis cannot be reached."""

@@ -1,0 +1,86 @@
+"""Every Redis key, stream, consumer group and channel redis-ai uses, in one place.
+
+docs/keys.md lists the same names with their types and lifetimes; keep the two in step.
+
+Keys that one command or script touches together share a hash tag (the ``{...}`` part) so they
+land in one slot and the same code runs unchanged on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+PREFIX = "redis-ai"
+
+# -- Events in: one stream, one consumer group per analyzer, dead letters beside it ------------
+EVENTS = f"{PREFIX}:{{events}}:stream"
+"""Stream of editor events; field ``e`` holds the msgpack-encoded event map."""
+
+DEAD_LETTERS = f"{PREFIX}:{{events}}:dead"
+"""Stream of entries that failed past the delivery limit (fields: e, group, id, deliveries, error)."""
+
+COUNTERS = f"{PREFIX}:{{events}}:counters"
+"""Hash of ingest counters: accepted, rejected, dropped, dead."""
+
+
+def group(analyzer: str) -> str:
+    """Consumer group name on EVENTS for an analyzer (the analyzer's own name)."""
+    return analyzer
+
+
+# -- Results back: one pub/sub channel per editor client ---------------------------------------
+def results_channel(client: str) -> str:
+    """Pub/sub channel on which every result for ``client`` is published."""
+    return f"{PREFIX}:results:{client}"
+
+
+# -- Live workers and daemons: sets of ids, each id kept alive by a key with a TTL -------------
+WORKERS = f"{PREFIX}:{{live}}:workers"
+DAEMONS = f"{PREFIX}:{{live}}:daemons"
+
+
+def worker(worker_id: str) -> str:
+    """Hash describing one live worker; expires unless its heartbeat renews it."""
+    return f"{PREFIX}:{{live}}:worker:{worker_id}"
+
+
+def daemon(daemon_id: str) -> str:
+    """Hash describing one live daemon; expires unless its heartbeat renews it."""
+    return f"{PREFIX}:{{live}}:daemon:{daemon_id}"
+
+
+# -- The model registry: one hash per model, capability index sets ----------------------------
+MODELS = f"{PREFIX}:{{models}}:all"
+
+
+def model(model_id: str) -> str:
+    return f"{PREFIX}:{{models}}:model:{model_id}"
+
+
+def capability(cap: str) -> str:
+    """Set of model ids that offer capability ``cap``."""
+    return f"{PREFIX}:{{models}}:cap:{cap}"
+
+
+# -- Analytics: sorted sets of measurements, bounded by time ----------------------------------
+def stat(metric: str, subject: str) -> str:
+    """Sorted set of samples of ``metric`` for one analyzer or model, scored by time."""
+    return f"{PREFIX}:{{stats}}:{metric}:{subject}"
+
+
+STAT_SUBJECTS = f"{PREFIX}:{{stats}}:subjects"
+"""Set of analyzer and model names that have analytics."""
+
+# -- Offline completion model: n-gram counts learned from the user's code ---------------------
+
+
+def ngram(language: str, context_hash: str) -> str:
+    """Sorted set of next tokens (member) and their counts (score) after one context."""
+    return f"{PREFIX}:{{ngram:{language}}}:next:{context_hash}"
+
+
+def ngram_files(language: str) -> str:
+    """Hash of file path -> content hash of the files the n-gram model has learned."""
+    return f"{PREFIX}:{{ngram:{language}}}:files"
+
+
+META = f"{PREFIX}:meta"
+"""Hash: schema version and the daemon that created the keyspace."""

@@ -1,0 +1,162 @@
+"""The versioned event and result schemas (docs/protocol.md) and their validation.
+
+Validation runs on every event the editors send, so it is a flat sequence of checks on a dict
+rather than a generic schema library: it costs a few microseconds per event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import BadEvent
+
+VERSION = 1
+
+INTENTS = frozenset({"edit", "save", "execute_code", "request", "cursor", "open"})
+RESULT_KINDS = frozenset({"diagnostics", "completion", "hints", "tests"})
+
+MAX_TEXT = 1 << 20
+"""Largest ``text`` window accepted, in UTF-8 bytes (1 MiB)."""
+
+MAX_FIELD = 4096
+"""Largest value accepted for any other string field, in characters."""
+
+# name -> (type, required). ``bool`` is checked before ``int`` because bool is an int in Python.
+_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "v": (int, True),
+    "editor": (str, True),
+    "buffer": (str, True),
+    "file": (str, False),
+    "mode": (str, False),
+    "language": (str, False),
+    "line": (int, True),
+    "col": (int, True),
+    "keys": (str, False),
+    "command": (str, False),
+    "tick": (int, True),
+    "text": (str, True),
+    "first_line": (int, False),
+    "whole": (bool, False),
+    "intent": (str, False),
+    "region": (list, False),
+    "analyzers": (list, False),
+    "ts": ((int, float), False),
+}
+
+_EXTENSIONS = {
+    ".py": "python", ".pyi": "python", ".el": "elisp", ".lua": "lua", ".js": "javascript",
+    ".ts": "typescript", ".rs": "rust", ".go": "go", ".c": "c", ".h": "c", ".json": "json",
+    ".toml": "toml", ".sh": "sh", ".rb": "ruby", ".java": "java",
+}
+_MODES = {
+    "python-mode": "python", "python-ts-mode": "python", "python": "python",
+    "emacs-lisp-mode": "elisp", "lisp-interaction-mode": "elisp", "lua-mode": "lua", "lua": "lua",
+    "js-mode": "javascript", "javascript": "javascript", "json-mode": "json", "json": "json",
+    "sh-mode": "sh", "sh": "sh", "bash": "sh", "toml": "toml", "rust": "rust", "go": "go",
+}
+
+
+def language_of(mode: str, file: str) -> str:
+    """Normalise an Emacs major mode or a Neovim filetype (or else the file name) to a language."""
+    lang = _MODES.get(mode)
+    if lang:
+        return lang
+    dot = file.rfind(".")
+    if dot >= 0:
+        return _EXTENSIONS.get(file[dot:].lower(), "")
+    return ""
+
+
+def validate_event(raw: Any) -> dict[str, Any]:
+    """Check an event map from an editor and return a normalised copy; raise BadEvent if unfit.
+
+    >>> validate_event({"v": 1, "editor": "emacs", "buffer": "a.py", "line": 1, "col": 0,
+    ...                 "tick": 3, "text": "x = 1\\n"})["intent"]
+    'edit'
+    """
+    if not isinstance(raw, dict):
+        raise BadEvent("bad_type", f"an event must be a map, not {type(raw).__name__}")
+    event: dict[str, Any] = {}
+    for name, (kind, required) in _FIELDS.items():
+        value = raw.get(name)
+        if value is None:
+            if required:
+                raise BadEvent("missing_field", f"event field {name!r} is required")
+            continue
+        if kind is int or kind is bool or kind == (int, float):
+            if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+                raise BadEvent("bad_type", f"event field {name!r} must be {_type_name(kind)}")
+        elif not isinstance(value, kind):
+            raise BadEvent("bad_type", f"event field {name!r} must be {_type_name(kind)}")
+        if kind is str:
+            _check_text(name, value)
+        event[name] = value
+    if event["v"] != VERSION:
+        raise BadEvent("bad_version", f"event version {event['v']} is not supported (want {VERSION})")
+    if event["line"] < 1 or event["col"] < 0 or event["tick"] < 0:
+        raise BadEvent("bad_value", "line must be >= 1, col and tick >= 0")
+    first = event.setdefault("first_line", 1)
+    if first < 1:
+        raise BadEvent("bad_value", "first_line must be >= 1")
+    intent = event.setdefault("intent", "edit")
+    if intent not in INTENTS:
+        raise BadEvent("bad_value", f"intent {intent!r} is not one of {sorted(INTENTS)}")
+    region = event.get("region")
+    if region is not None and (
+        len(region) != 2 or not all(type(x) is int and x >= 1 for x in region)
+    ):
+        raise BadEvent("bad_value", "region must be [start_line, end_line], 1-based")
+    names = event.get("analyzers")
+    if names is not None and not all(type(x) is str and len(x) < 128 for x in names):
+        raise BadEvent("bad_value", "analyzers must be a list of analyzer names")
+    event.setdefault("whole", False)
+    for name in ("file", "mode", "keys", "command"):
+        event.setdefault(name, "")
+    if not event.get("language"):
+        event["language"] = language_of(event["mode"], event["file"])
+    return event
+
+
+def _check_text(name: str, value: str) -> None:
+    limit = MAX_TEXT if name == "text" else MAX_FIELD
+    # len() counts characters; UTF-8 needs up to 4 bytes each, so only long strings are encoded.
+    if len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise BadEvent("too_large", f"event field {name!r} is larger than {limit} bytes")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # The msgpack decoder maps invalid UTF-8 to lone surrogates (surrogateescape).
+        raise BadEvent("bad_utf8", f"event field {name!r} is not valid UTF-8") from None
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    if isinstance(kind, tuple):
+        return "a number"
+    return {int: "an integer", str: "a string", bool: "a boolean", list: "a list"}[kind]
+
+
+def result(
+    event: dict[str, Any],
+    event_id: str,
+    analyzer: str,
+    kind: str,
+    items: list[dict[str, Any]],
+    elapsed_ms: float,
+) -> dict[str, Any]:
+    """Build the result map that is published for ``event`` (see docs/protocol.md)."""
+    return {
+        "type": "result",
+        "id": f"{event_id}/{analyzer}",
+        "event": event_id,
+        "client": event.get("client", ""),
+        "buffer": event["buffer"],
+        "file": event.get("file", ""),
+        "tick": event["tick"],
+        "line": event["line"],
+        "col": event["col"],
+        "analyzer": analyzer,
+        "kind": kind,
+        "items": items,
+        "elapsed_ms": round(elapsed_ms, 3),
+        "received": event.get("received", 0),
+    }
