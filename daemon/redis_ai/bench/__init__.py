@@ -1,0 +1,9 @@
+"""Benchmarks behind ``redis-ai bench NAME``: each module has ``add_arguments(parser)`` and
+``run(args) -> dict`` (the figures, printed as JSON with --json)."""
+
+from __future__ import annotations
+
+BENCHES: dict[str, str] = {
+    "ingest": "redis_ai.bench.ingest",
+    "roundtrip": "redis_ai.bench.roundtrip",
+}
