@@ -26,7 +26,7 @@ RETENTION_S = 24 * 3600
 """Samples older than this are trimmed away."""
 
 MAX_SAMPLES = 20_000
-"""Cap per sorted set (about 2 MB each), so a busy subject cannot grow without bound."""
+"""Cap per sorted set (about 2.7 MB each), so a busy subject cannot grow without bound."""
 
 TRIM_INTERVAL_S = 1.0
 """Each process trims a given set at most this often: trimming stays off the per-event cost."""

@@ -58,38 +58,38 @@ def _connect(url: str | None) -> redis.Redis:
 
 
 def render(data: dict[str, Any]) -> str:
-    """The summary as text: one table for analyzers, one for models, sparklines per row."""
-    span = _duration(data["window_s"])
-    lines = [f"redis-ai stats: last {span}, sparklines in {data['buckets']} buckets of "
-             f"{_duration(data['bucket_s'])}", ""]
+    """The summary as text: per analyzer and per model, a table of figures, then sparklines."""
+    lines = [f"redis-ai stats: last {_duration(data['window_s'])}, sparklines in "
+             f"{data['buckets']} buckets of {_duration(data['bucket_s'])}", ""]
     if not data["analyzers"] and not data["models"]:
         lines.append("no measurements in this window")
-    if data["analyzers"]:
-        header = ["analyzer", *_CALL_HEADER, "accepted", "partial", "dismissed", "accept%",
-                  "calls", "p50 latency"]
+    analyzers = sorted(data["analyzers"].items())
+    if analyzers:
+        header = ["analyzer", *_CALL_HEADER, "accept", "partial", "dismiss", "accept%"]
         rows = [[name, *_call_cells(row), str(row["accepted"]), str(row["accepted_partial"]),
-                 str(row["dismissed"]), _pct(row["acceptance_rate"]), *_sparks(row)]
-                for name, row in sorted(data["analyzers"].items())]
-        lines += _table(header, rows) + [""]
-    if data["models"]:
-        header = ["model", *_CALL_HEADER, "calls", "p50 latency"]
-        rows = [[name, *_call_cells(row), *_sparks(row)]
-                for name, row in sorted(data["models"].items())]
-        lines += _table(header, rows) + [""]
+                 str(row["dismissed"]), _pct(row["acceptance_rate"])] for name, row in analyzers]
+        lines += _table(header, rows) + [""] + _trends("analyzer", analyzers) + [""]
+    models = sorted(data["models"].items())
+    if models:
+        rows = [[name, *_call_cells(row)] for name, row in models]
+        lines += _table(["model", *_CALL_HEADER], rows) + [""] + _trends("model", models) + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 _CALL_HEADER = ["count", "/min", "p50 ms", "p99 ms", "mean ms", "errors", "err%"]
 
 
+def _trends(kind: str, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    # Beside the figures, two series of 30 characters each would make the table too wide.
+    return _table([kind, "calls", "p50 latency"], [
+        [name, sparkline(row["series"]["count"]), sparkline(row["series"]["latency_p50_ms"])]
+        for name, row in rows], text={0, 1, 2})
+
+
 def _call_cells(row: dict[str, Any]) -> list[str]:
     lat = row["latency_ms"]
     return [str(row["count"]), f"{row['throughput_per_min']:.1f}", _ms(lat["p50"]),
             _ms(lat["p99"]), _ms(lat["mean"]), str(row["errors"]), _pct(row["error_rate"])]
-
-
-def _sparks(row: dict[str, Any]) -> list[str]:
-    return [sparkline(row["series"]["count"]), sparkline(row["series"]["latency_p50_ms"])]
 
 
 def sparkline(values: Sequence[float | None]) -> str:
@@ -105,13 +105,13 @@ def sparkline(values: Sequence[float | None]) -> str:
                    for v in values)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def _table(header: list[str], rows: list[list[str]], text: set[int] | None = None) -> list[str]:
+    """Columns in ``text`` (default: the first) are left-aligned; figures are right-aligned."""
+    text = text or {0}
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    # The name and the sparklines read left to right; numbers line up on the right.
-    text_cols = {0, len(header) - 2, len(header) - 1}
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i in text_cols else c.rjust(w)
+        return "  ".join(c.ljust(w) if i in text else c.rjust(w)
                          for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
