@@ -1,0 +1,125 @@
+"""The msgpack-RPC endpoint on a unix socket, for Neovim (``sockconnect(..., {rpc = true})``).
+
+Framing: a stream of msgpack arrays. Requests [0, msgid, method, [params]] are answered with
+[1, msgid, error, result]; notifications [2, method, [params]] are not. Pushes to Neovim are
+notifications of ``nvim_exec_lua`` running the plugin's fixed ``on_push`` with the push as data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import socketserver
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from ..errors import BadEvent
+from .session import Session
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+PUSH_LUA = "return require('redis_ai.rpc').on_push(...)"
+MAX_FRAME = 4 << 20  # a 1 MiB text window, escaped, fits several times over
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    server: RPCServer
+    request: socket.socket
+
+    def setup(self) -> None:
+        self._lock = threading.Lock()
+        self.session = Session(self.server.daemon, "msgpack-rpc", self._write, require_token=False)
+
+    def _write(self, push: dict[str, Any]) -> None:
+        self._send([2, "nvim_exec_lua", [PUSH_LUA, [push]]])
+
+    def _send(self, message: list[Any]) -> None:
+        data = msgpack.packb(message, unicode_errors="surrogateescape")
+        with self._lock:
+            self.request.sendall(data)
+
+    def handle(self) -> None:
+        unpacker = msgpack.Unpacker(
+            raw=False, unicode_errors="surrogateescape", max_buffer_size=MAX_FRAME,
+            strict_map_key=False,
+        )
+        while True:
+            try:
+                data = self.request.recv(1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            try:
+                unpacker.feed(data)
+                messages = list(unpacker)
+            except Exception as exc:  # msgpack raises several unrelated types on garbage
+                # A byte stream that is not msgpack cannot be resynchronised: say why and hang up.
+                self._reply_error(None, BadEvent("bad_frame", f"not a msgpack-RPC stream: {exc}"))
+                return
+            for message in messages:
+                self.dispatch(message)
+
+    def dispatch(self, message: Any) -> None:
+        if not isinstance(message, list) or not message or message[0] not in (0, 1, 2):
+            self._reply_error(None, BadEvent("bad_frame", "expected a msgpack-RPC array"))
+            return
+        kind = message[0]
+        if kind == 1:
+            return  # replies to our notifications do not exist; Neovim sends none
+        if kind == 0 and len(message) == 4 and isinstance(message[2], str):
+            msgid, method, params = message[1], message[2], message[3]
+        elif kind == 2 and len(message) == 3 and isinstance(message[1], str):
+            msgid, method, params = None, message[1], message[2]
+        else:
+            self._reply_error(None, BadEvent("bad_frame", "malformed msgpack-RPC message"))
+            return
+        if method == "nvim_error_event":
+            log.warning("neovim reported an error running a push: %r", params)
+            return
+        arg = params[0] if isinstance(params, list) and params else {}
+        try:
+            result = self.session.handle(method, arg)
+        except BadEvent as exc:
+            self._reply_error(msgid, exc, method)
+            return
+        except Exception:
+            log.exception("%s failed", method)
+            self._reply_error(msgid, BadEvent("internal", f"{method} failed inside the daemon"), method)
+            return
+        if msgid is not None:
+            self._send([1, msgid, None, result])
+
+    def _reply_error(self, msgid: Any, exc: BadEvent, method: str | None = None) -> None:
+        if msgid is not None:
+            self._send([1, msgid, {"code": exc.code, "message": exc.message}, None])
+        else:
+            self.session.push(exc.as_push(method))
+
+    def finish(self) -> None:
+        self.session.close()
+
+
+class RPCServer(socketserver.ThreadingUnixStreamServer):
+    """Serves Neovim clients on ``path`` (inside the 0700 runtime folder)."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, path: Path, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.path = path
+        if path.exists():
+            path.unlink()
+        old = os.umask(0o077)
+        try:
+            super().__init__(str(path), _Connection)
+        finally:
+            os.umask(old)

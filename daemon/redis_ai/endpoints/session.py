@@ -1,0 +1,162 @@
+"""One editor connection, whatever its transport: the protocol's methods and the outbox.
+
+Transports (epc.py, rpc.py) decode frames and call ``Session.handle(method, params)``; pushes go
+through a bounded outbox drained by the session's own thread, so an editor that stops reading
+can never block the result router or any other client.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import queue
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BadEvent
+from ..schema import validate_event
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = 1
+OUTBOX = 256
+_CLIENT_ID = re.compile(r"^c-[0-9a-f]{6,32}$")
+_FEEDBACK = frozenset({"accepted", "accepted_partial", "dismissed"})
+
+
+class Session:
+    """The state of one connection: who it is, and the pushes waiting to be written to it."""
+
+    def __init__(
+        self, daemon: Daemon, transport: str, write: Callable[[dict[str, Any]], None],
+        *, require_token: bool,
+    ) -> None:
+        self.daemon = daemon
+        self.transport = transport
+        self.require_token = require_token
+        self.client: str | None = None
+        self.editor = ""
+        self.events = 0
+        self.dropped_pushes = 0
+        self._write = write
+        self._closed = False
+        self._outbox: queue.Queue[dict[str, Any] | None] = queue.Queue(OUTBOX)
+        self._sender = threading.Thread(target=self._drain, name=f"{transport}-push", daemon=True)
+        self._sender.start()
+
+    # -- editor -> daemon ------------------------------------------------------------------
+    def handle(self, method: str, params: Any) -> Any:
+        """Run one protocol method; raises BadEvent with a protocol error code when unfit."""
+        if method == "hello":
+            return self.hello(params)
+        if self.client is None:
+            code = "unauthorized" if self.require_token else "hello_first"
+            raise BadEvent(code, f"call 'hello' before {method!r}")
+        if method == "event":
+            return self.event(params)
+        if method == "feedback":
+            return self.feedback(params)
+        if method == "status":
+            return self.daemon.status(connection=self.describe())
+        if method == "bye":
+            self.close()
+            return {}
+        raise BadEvent("unknown_method", f"no method {method!r}")
+
+    def hello(self, params: Any) -> dict[str, Any]:
+        if not isinstance(params, dict):
+            raise BadEvent("bad_type", "hello takes a map")
+        if self.require_token:
+            token = params.get("token")
+            if not isinstance(token, str) or not hmac.compare_digest(token, self.daemon.token):
+                raise BadEvent("unauthorized", "missing or wrong token (see daemon.json)")
+        protocol = params.get("protocol", PROTOCOL)
+        if protocol != PROTOCOL:
+            raise BadEvent("bad_version", f"protocol {protocol!r} is not supported (want {PROTOCOL})")
+        wanted = params.get("client")
+        if self.client is None:
+            self.client = wanted if isinstance(wanted, str) and _CLIENT_ID.match(wanted) else (
+                "c-" + secrets.token_hex(6))
+            self.daemon.attach(self)
+        editor = params.get("editor")
+        self.editor = editor if isinstance(editor, str) else ""
+        self.push(self.daemon.status_push())
+        return self.daemon.hello_info(self.client)
+
+    def event(self, params: Any) -> dict[str, Any]:
+        event = validate_event(params)
+        assert self.client is not None
+        event["client"] = self.client
+        event["received"] = time.time() * 1000
+        self.daemon.router.note_event(self.client, event["buffer"], event["tick"])
+        self.daemon.writer.submit(event)
+        self.events += 1
+        return {}
+
+    def feedback(self, params: Any) -> dict[str, Any]:
+        if not isinstance(params, dict):
+            raise BadEvent("bad_type", "feedback takes a map")
+        action, analyzer = params.get("action"), params.get("analyzer")
+        if action not in _FEEDBACK:
+            raise BadEvent("bad_value", f"action must be one of {sorted(_FEEDBACK)}")
+        if not isinstance(analyzer, str) or not analyzer or len(analyzer) > 128:
+            raise BadEvent("bad_value", "analyzer must name the analyzer that made the suggestion")
+        self.daemon.record_feedback(analyzer, action)
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"client": self.client, "transport": self.transport, "editor": self.editor,
+                "events": self.events, "dropped_pushes": self.dropped_pushes}
+
+    # -- daemon -> editor ------------------------------------------------------------------
+    def push(self, message: dict[str, Any]) -> None:
+        """Queue a push; if the editor is not reading, the oldest waiting push is dropped."""
+        while True:
+            try:
+                self._outbox.put_nowait(message)
+                return
+            except queue.Full:
+                try:
+                    self._outbox.get_nowait()
+                    self.dropped_pushes += 1
+                except queue.Empty:
+                    pass
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                message = self._outbox.get(timeout=1.0)
+            except queue.Empty:
+                if self._closed:
+                    return
+                continue
+            if message is None:
+                return
+            try:
+                self._write(message)
+            except (OSError, ValueError) as exc:
+                log.info("%s client %s gone: %s", self.transport, self.client, exc)
+                return
+            except Exception:
+                log.exception("could not push to %s client %s", self.transport, self.client)
+
+    def close(self) -> None:
+        """Detach from the daemon, write what is queued (an error may explain the hang-up), stop."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.client is not None:
+            self.daemon.detach(self)
+        try:
+            self._outbox.put_nowait(None)
+        except queue.Full:
+            pass  # the editor is not reading; the sender sees _closed after its current write
+        if threading.current_thread() is not self._sender:
+            self._sender.join(1.0)

@@ -1,0 +1,188 @@
+"""The consumer-group runner: feeds one analyzer from the event stream with at-least-once delivery.
+
+Lifecycle: ``ensure_group`` -> loop { reclaim idle entries of dead consumers; XREADGROUP new
+entries; analyze; PUBLISH result then XACK, in one pipeline } -> ``stop`` finishes the batch in hand.
+
+An entry is acknowledged only after its result is published, so a worker that dies mid-batch
+leaves its entries pending; another consumer claims them once they have been idle for
+``claim_idle_ms``. An entry delivered ``max_deliveries`` times without success (an analyzer that
+raises on it, or that crashes the process) moves to the dead-letter stream instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import msgpack
+import redis
+
+from .. import analytics, keys
+from ..analyzers.base import Analyzer
+from ..schema import result
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+
+class GroupRunner:
+    """Runs ``analyzer`` as consumer ``consumer`` of the group named after it."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        analyzer: Analyzer,
+        consumer: str,
+        *,
+        batch: int = 64,
+        block_ms: int = 500,
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int = 3,
+    ) -> None:
+        self.client = client
+        self.analyzer = analyzer
+        self.group = keys.group(analyzer.name)
+        self.consumer = consumer
+        self.batch = batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries
+        self.processed = 0
+        self.failed = 0
+        self.dead = 0
+        self._stop = threading.Event()
+        self._next_claim = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def ensure_group(self) -> None:
+        """Create the group (and the stream) if missing; new groups start at new events."""
+        try:
+            self.client.xgroup_create(keys.EVENTS, self.group, id="$", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def run(self) -> None:
+        """Loop until ``stop``; survives Redis restarts and a deleted stream or group."""
+        backoff = 0.05
+        while not self._stop.is_set():
+            try:
+                self.step()
+                backoff = 0.05
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    log.warning("%s: group or stream vanished; recreating it", self.group)
+                    self._retry(self.ensure_group)
+                else:
+                    log.exception("%s: unexpected reply", self.group)
+                    self._stop.wait(backoff)
+            except redis.RedisError as exc:
+                log.warning("%s: redis unavailable (%s); retrying", self.group, exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    def stop(self) -> None:
+        """Ask the loop to end after the batch in hand (whose entries are then acknowledged)."""
+        self._stop.set()
+
+    def _retry(self, fn: Any) -> None:
+        try:
+            fn()
+        except redis.RedisError:
+            self._stop.wait(0.2)
+
+    # -- one iteration ---------------------------------------------------------------------
+    def step(self) -> int:
+        """Reclaim stale entries when due, then read and process one batch of new ones."""
+        done = 0
+        now = time.monotonic()
+        if now >= self._next_claim:
+            self._next_claim = now + max(self.claim_idle_ms / 2000, 0.05)
+            done += self.reclaim()
+        reply = self.client.xreadgroup(
+            self.group, self.consumer, {keys.EVENTS: ">"}, count=self.batch, block=self.block_ms
+        )
+        if reply:
+            done += self.process(reply[0][1])
+        return done
+
+    def reclaim(self) -> int:
+        """Take over entries idle past ``claim_idle_ms``; dead-letter those delivered too often."""
+        pending = self.client.xpending_range(
+            keys.EVENTS, self.group, min="-", max="+", count=self.batch, idle=self.claim_idle_ms
+        )
+        if not pending:
+            return 0
+        retry, dead = [], []
+        for p in pending:
+            (dead if p["times_delivered"] >= self.max_deliveries else retry).append(p)
+        for p in dead:
+            self._dead_letter(p["message_id"], p["times_delivered"], "delivery limit reached")
+        if not retry:
+            return len(dead)
+        claimed = self.client.xclaim(
+            keys.EVENTS, self.group, self.consumer, self.claim_idle_ms,
+            [p["message_id"] for p in retry],
+        )
+        return len(dead) + self.process(claimed)
+
+    def process(self, entries: list[Entry]) -> int:
+        """Analyze ``entries``, publish each result, then acknowledge them, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        acks: list[bytes] = []
+        now = time.time()
+        for entry_id, fields in entries:
+            if not fields or b"e" not in fields:
+                acks.append(entry_id)  # trimmed away by MAXLEN before we got to it
+                continue
+            try:
+                event = msgpack.unpackb(fields[b"e"])
+            except ValueError as exc:
+                self._dead_letter(entry_id, 1, f"undecodable entry: {exc}", fields)
+                continue
+            if not self.analyzer.wants(event):
+                acks.append(entry_id)
+                continue
+            eid = entry_id.decode()
+            event["id"] = eid
+            started = time.perf_counter()
+            try:
+                items = self.analyzer.analyze(event)
+            except Exception:
+                # Left pending: reclaim retries it and dead-letters it past max_deliveries.
+                log.exception("%s failed on %s", self.group, eid)
+                self.failed += 1
+                analytics.record_analysis(pipe, self.analyzer.name, 0.0, False, now)
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            if items is not None:
+                res = result(event, eid, self.analyzer.name, self.analyzer.kind, items, elapsed)
+                pipe.publish(keys.results_channel(event.get("client", "")), msgpack.packb(res))
+            analytics.record_analysis(pipe, self.analyzer.name, elapsed, True, now)
+            acks.append(entry_id)
+        if acks:
+            pipe.xack(keys.EVENTS, self.group, *acks)
+        pipe.execute()
+        self.processed += len(acks)
+        return len(acks)
+
+    def _dead_letter(
+        self, entry_id: bytes | str, deliveries: int, why: str,
+        fields: dict[bytes, bytes] | None = None,
+    ) -> None:
+        if fields is None:
+            found = self.client.xrange(keys.EVENTS, entry_id, entry_id)
+            fields = found[0][1] if found else {}
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(keys.DEAD_LETTERS, {
+            "e": fields.get(b"e", b""), "group": self.group, "id": entry_id,
+            "deliveries": deliveries, "error": why,
+        }, maxlen=10_000, approximate=True)
+        pipe.hincrby(keys.COUNTERS, "dead", 1)
+        pipe.xack(keys.EVENTS, self.group, entry_id)
+        pipe.execute()
+        self.dead += 1
+        log.warning("%s: entry %r moved to the dead-letter stream (%s)", self.group, entry_id, why)
