@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio
 from redis_ai import analytics, keys, stats_cli
 
 T0 = 1_800_000_000.0
@@ -90,6 +92,22 @@ def test_feedback_counts_and_acceptance_rate(r: redis.Redis) -> None:
     assert (row["accepted"], row["accepted_partial"], row["dismissed"]) == (3, 1, 4)
     assert row["acceptance_rate"] == 0.5
     assert row["count"] == 0 and row["latency_ms"]["p50"] is None
+
+
+def test_asyncio_pipelines_take_samples_and_asyncio_clients_are_refused(
+    r: redis.Redis, redis_socket: Path
+) -> None:
+    async def record() -> None:
+        client = redis.asyncio.Redis(unix_socket_path=str(redis_socket))
+        pipe = client.pipeline(transaction=False)
+        analytics.record_feedback(pipe, "completion", "dismissed", T0)
+        await pipe.execute()
+        with pytest.raises(TypeError):
+            analytics.record_feedback(client, "completion", "dismissed", T0)
+        await client.aclose()
+
+    asyncio.run(record())
+    assert analytics.summary(r, now=T0)["analyzers"]["completion"]["dismissed"] == 1
 
 
 def test_identical_samples_are_all_kept_even_from_a_forked_child(

@@ -62,7 +62,8 @@ os.register_at_fork(after_in_child=_new_tag)
 def record_analysis(pipe: Target, analyzer: str, elapsed_ms: float, ok: bool, now: float) -> None:
     """Record one event analyzed by ``analyzer``: its latency and whether it raised.
 
-    Queues two commands (three to five once a second) on ``pipe``; does not execute a pipeline.
+    Queues ZADD and SADD on ``pipe`` (plus three trimming commands once a second per process)
+    and does not execute it. ``pipe`` may be a sync or asyncio pipeline, or a sync client.
 
         pipe = redis.pipeline(transaction=False)
         pipe.publish(channel, payload)
@@ -89,8 +90,14 @@ def record_feedback(pipe: Target, analyzer: str, action: str, now: float) -> Non
 
 
 def _record(target: Target, metric: str, subject: str, value: str, now: float) -> None:
+    if isinstance(target, (Pipeline, AsyncPipeline)):
+        pipe = target
+    elif isinstance(target, Redis):
+        pipe = target.pipeline(transaction=False)
+    else:
+        # An asyncio client would hand back an execute() coroutine nobody awaits: samples lost.
+        raise TypeError(f"record into a pipeline or a sync client, not {type(target).__name__}")
     key = keys.stat(metric, subject)
-    pipe = target if isinstance(target, (Pipeline, AsyncPipeline)) else target.pipeline(False)
     pipe.zadd(key, {f"{_tag}.{next(_seq)}:{value}": now})
     pipe.sadd(keys.STAT_SUBJECTS, subject)
     if now - _last_trim.get(key, -math.inf) >= TRIM_INTERVAL_S:
