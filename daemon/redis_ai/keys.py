@@ -82,5 +82,11 @@ def ngram_files(language: str) -> str:
     return f"{PREFIX}:{{ngram:{language}}}:files"
 
 
+def ngram_sources(language: str) -> str:
+    """Hash of file path -> zlib-compressed text last learned from it, so a changed file's old
+    n-grams can be subtracted before its new ones are added."""
+    return f"{PREFIX}:{{ngram:{language}}}:sources"
+
+
 META = f"{PREFIX}:meta"
 """Hash: schema version and the daemon that created the keyspace."""
