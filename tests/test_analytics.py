@@ -12,10 +12,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgpack
 import pytest
 import redis
 import redis.asyncio
 from redis_ai import analytics, keys, stats_cli
+from redis_ai.analyzers.base import Analyzer, Event, Item
+from redis_ai.workers.runner import GroupRunner
 
 T0 = 1_800_000_000.0
 
@@ -165,6 +168,33 @@ def test_subjects_whose_sets_expired_are_forgotten(r: redis.Redis) -> None:
     r.delete(keys.stat(analytics.ANALYSIS, "old"))
     assert set(analytics.summary(r, now=T0)["analyzers"]) == {"new"}
     assert r.smembers(keys.STAT_SUBJECTS) == {b"new"}
+
+
+class Picky(Analyzer):
+    """Raises on events whose text says so, and is quiet otherwise."""
+
+    name = "picky"
+
+    def analyze(self, event: Event) -> list[Item] | None:
+        if event["text"] == "raise":
+            raise RuntimeError("picky")
+        return []
+
+
+def test_the_consumer_group_runner_records_every_event(redis_socket: Path) -> None:
+    # RESP2, as the daemon's own connect() pins it: the runner reads replies in that shape.
+    r = redis.Redis(unix_socket_path=str(redis_socket), protocol=2)
+    r.flushall()
+    runner = GroupRunner(r, Picky(), "c1", block_ms=10)
+    runner.ensure_group()
+    for i, text in enumerate(["x = 1", "raise", "y = 2"]):
+        event = {"buffer": 1, "tick": i, "line": 1, "col": 0, "language": "python", "text": text}
+        r.xadd(keys.EVENTS, {"e": msgpack.packb(event)})
+    assert runner.step() == 2
+
+    row = analytics.summary(r, window_s=60)["analyzers"]["picky"]
+    assert (row["count"], row["errors"]) == (3, 1)
+    r.close()
 
 
 def _stats(redis_socket: Path, *argv: str) -> str:

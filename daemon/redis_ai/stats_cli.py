@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-import redis
-
 from . import analytics
-from .config import ENV_REDIS_URL, Discovery
+from .store.connection import connect
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -37,7 +34,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if args.window <= 0 or args.buckets <= 0:
         print("redis-ai stats: --window and --buckets must be positive", file=sys.stderr)
         return 2
-    client = _connect(args.redis_url)
+    client = connect(args.redis_url)
     try:
         data = analytics.summary(client, window_s=args.window, buckets=args.buckets)
     finally:
@@ -48,13 +45,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         out.write(render(data))
     return 0
-
-
-def _connect(url: str | None) -> redis.Redis:
-    # Stand-in for the daemon's own lookup: --redis-url, else $REDIS_AI_REDIS_URL, else the
-    # redis_url in the running daemon's discovery file.
-    url = url or os.environ.get(ENV_REDIS_URL) or Discovery.read().redis_url
-    return redis.Redis.from_url(url)
 
 
 def render(data: dict[str, Any]) -> str:
