@@ -1,0 +1,225 @@
+-- redis-ai for Neovim: keystrokes out to the redis-ai daemon, analysis back into the buffer.
+--
+-- Modules: config (options), rpc (the connection), capture (events out), ui (results in),
+-- health (:checkhealth redis_ai), text (byte <-> character columns), log (:RedisAI log).
+local M = {}
+
+local did_setup = false
+
+local ACTIONS = {
+  accept = { 'accept all of the completion', function(ui)
+    return ui.accept('all')
+  end },
+  accept_word = { 'accept the next word of the completion', function(ui)
+    return ui.accept('word')
+  end },
+  accept_line = { 'accept the next line of the completion', function(ui)
+    return ui.accept('line')
+  end },
+  next = { 'show the next completion', function(ui)
+    return ui.cycle(1)
+  end },
+  prev = { 'show the previous completion', function(ui)
+    return ui.cycle(-1)
+  end },
+  dismiss = { 'dismiss the completion', function(ui)
+    return ui.dismiss()
+  end },
+}
+
+local function set_keymaps(keymaps)
+  local ui = require('redis_ai.ui')
+  for name, spec in pairs(ACTIONS) do
+    local lhs = keymaps[name]
+    if lhs then
+      vim.keymap.set('i', lhs, function()
+        -- Without a completion at the cursor the key does what it did before.
+        if not spec[2](ui) then
+          local keys = vim.api.nvim_replace_termcodes(lhs, true, false, true)
+          vim.api.nvim_feedkeys(keys, 'n', false)
+        end
+      end, { desc = 'redis-ai: ' .. spec[1], silent = true })
+    end
+  end
+  if keymaps.analyze then
+    vim.keymap.set({ 'n', 'i' }, keymaps.analyze, function()
+      M.analyze()
+    end, { desc = 'redis-ai: analyze now', silent = true })
+  end
+end
+
+--- Configure and start the plugin: connect to the daemon, capture edits, map the keys.
+--- `opts` overrides the defaults in require('redis_ai.config').defaults (see :h redis_ai).
+function M.setup(opts)
+  local config = require('redis_ai.config')
+  if did_setup then
+    M.disable()
+  end
+  config.set(opts)
+  vim.cmd('highlight default link RedisAIGhost Comment')
+  local capture = require('redis_ai.capture')
+  capture.attach()
+  vim.api.nvim_create_autocmd('BufWipeout', {
+    group = vim.api.nvim_create_augroup('redis_ai_buffers', { clear = true }),
+    callback = function(a)
+      require('redis_ai.ui').forget(a.buf)
+    end,
+  })
+  set_keymaps(config.options.keymaps)
+  did_setup = true
+  require('redis_ai.rpc').start()
+end
+
+--- Stop capturing and close the connection (setup() starts again).
+function M.disable()
+  require('redis_ai.capture').detach()
+  require('redis_ai.rpc').shutdown()
+  require('redis_ai.ui').clear_ghost()
+  pcall(vim.api.nvim_del_augroup_by_name, 'redis_ai_buffers')
+  for name in pairs(ACTIONS) do
+    local lhs = require('redis_ai.config').options.keymaps[name]
+    if lhs then
+      pcall(vim.keymap.del, 'i', lhs)
+    end
+  end
+  did_setup = false
+end
+
+--- Send the current buffer for analysis now (intent "request").
+function M.analyze()
+  if not did_setup then
+    vim.notify('redis-ai: call require("redis_ai").setup() first', vim.log.levels.WARN)
+    return false
+  end
+  local sent = require('redis_ai.capture').send_now('request')
+  if not sent then
+    vim.notify('redis-ai: not connected to the daemon (:RedisAI status)', vim.log.levels.WARN)
+  end
+  return sent
+end
+
+--- The connection state for a statusline: "" before setup, else "redis-ai" followed by
+--- ":ok", ":redis down", ":connecting", ":off" (no daemon) or ":stopped".
+function M.statusline()
+  if not did_setup then
+    return ''
+  end
+  local st = require('redis_ai.rpc').state
+  if st.chan then
+    return st.redis == 'down' and 'redis-ai:redis down' or 'redis-ai:ok'
+  end
+  if st.status == 'stopped' then
+    return 'redis-ai:stopped'
+  end
+  if st.status == 'connecting' then
+    return 'redis-ai:connecting'
+  end
+  return 'redis-ai:off'
+end
+
+--- Lines describing the plugin's state and, if it answers, the daemon's.
+function M.status_lines()
+  local rpc = require('redis_ai.rpc')
+  local st = rpc.state
+  local out = {
+    ('connection: %s%s'):format(st.chan and 'connected' or st.status, st.reason and not st.chan
+      and (' (' .. st.reason .. ')') or ''),
+    ('client: %s, connects: %d, pushes: %d, events sent: %d'):format(tostring(st.client),
+      st.connects, st.pushes, require('redis_ai.capture').sent),
+  }
+  local d = rpc.read_discovery()
+  if d then
+    out[#out + 1] = ('daemon: pid %s, version %s, socket %s'):format(tostring(d.pid),
+      tostring(d.version), tostring(d.rpc_socket))
+    local answer, why = rpc.probe(d.rpc_socket, 1000)
+    if answer then
+      local s = answer.status
+      out[#out + 1] = ('redis: %s'):format(vim.inspect(type(s) == 'table' and s.redis or s,
+        { newline = ' ', indent = '' }))
+    else
+      out[#out + 1] = 'daemon does not answer: ' .. why
+    end
+  end
+  if st.redis then
+    out[#out + 1] = ('redis (last status push): %s %s'):format(st.redis, tostring(st.message or ''))
+  end
+  if st.last_error then
+    out[#out + 1] = ('last error: %s: %s'):format(tostring(st.last_error.code),
+      tostring(st.last_error.message))
+  end
+  local ui = require('redis_ai.ui')
+  out[#out + 1] = ('results: %d, dropped as stale: %d, completions drawn: %d'):format(
+    ui.stats.results, ui.stats.dropped_stale, ui.stats.drawn)
+  return out
+end
+
+local function show_log()
+  local lines = require('redis_ai.log').lines()
+  if #lines == 0 then
+    lines = { '(empty)' }
+  end
+  vim.cmd('botright new')
+  local buf = vim.api.nvim_get_current_buf()
+  vim.bo[buf].buftype = 'nofile'
+  vim.bo[buf].bufhidden = 'wipe'
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  pcall(vim.api.nvim_buf_set_name, buf, 'redis-ai://log')
+end
+
+M.subcommands = {
+  status = function()
+    print(table.concat(M.status_lines(), '\n'))
+  end,
+  start = function()
+    local rpc = require('redis_ai.rpc')
+    if not did_setup then
+      M.setup()
+    end
+    if not rpc.read_discovery() then
+      rpc.start_daemon()
+    end
+    rpc.start()
+  end,
+  stop = function()
+    if not require('redis_ai.rpc').stop_daemon() then
+      vim.notify('redis-ai: no daemon running', vim.log.levels.INFO)
+    end
+  end,
+  analyze = function()
+    M.analyze()
+  end,
+  log = show_log,
+  hints = function()
+    require('redis_ai.ui').show_hints()
+  end,
+  tests = function()
+    require('redis_ai.ui').show_tests()
+  end,
+}
+
+--- :RedisAI {subcommand}
+function M.command(args)
+  local name = args[1] or 'status'
+  local fn = M.subcommands[name]
+  if not fn then
+    vim.notify(('redis-ai: unknown subcommand %q (one of: %s)'):format(name,
+      table.concat(M.complete(''), ', ')), vim.log.levels.ERROR)
+    return
+  end
+  fn()
+end
+
+--- Completion for :RedisAI.
+function M.complete(prefix)
+  local names = {}
+  for name in pairs(M.subcommands) do
+    if name:sub(1, #prefix) == prefix then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names)
+  return names
+end
+
+return M

@@ -1,0 +1,371 @@
+-- The connection to the daemon: its msgpack-RPC socket as a Neovim RPC channel.
+--
+-- Lifecycle: start() -> connect (discovery file -> sockconnect -> hello) -> connected, checked
+-- every probe_ms -> channel gone -> retry with backoff -> connected again. Editor -> daemon
+-- traffic is notifications only, so nothing here ever waits on the daemon while the user types.
+-- The daemon pushes by calling on_push() through nvim_exec_lua (docs/protocol.md).
+local config = require('redis_ai.config')
+local log = require('redis_ai.log')
+
+local M = {}
+
+M.PROTOCOL = 1
+M.VERSION = '0.1.0'
+
+M.state = {
+  -- "off" (before start), "connecting", "connected", "disconnected", "stopped"
+  status = 'off',
+  chan = nil,
+  client = nil,
+  discovery = nil,
+  -- From the daemon's status pushes: "up" or "down", and its message.
+  redis = nil,
+  message = nil,
+  last_error = nil,
+  connects = 0,
+  pushes = 0,
+  reason = nil,
+}
+
+local state = M.state
+local timer = nil
+local backoff = nil
+local started_daemon_at = nil
+local listeners = {}
+
+local json_decode = (vim.json and vim.json.decode) or vim.fn.json_decode
+
+local function now_ms()
+  return vim.loop.hrtime() / 1e6
+end
+
+local function redraw_status()
+  pcall(vim.cmd, 'redrawstatus')
+end
+
+local function set_status(status, reason)
+  if state.status ~= status then
+    state.status = status
+    state.reason = reason
+    log.add(status == 'connected' and 'info' or 'warn', status .. (reason and (': ' .. reason) or ''))
+    redraw_status()
+  end
+end
+
+local function new_client_id()
+  local f = io.open('/dev/urandom', 'rb')
+  local bytes = f and f:read(6)
+  if f then
+    f:close()
+  end
+  if not bytes or #bytes < 6 then
+    bytes = tostring(vim.loop.hrtime()):sub(-6)
+  end
+  return 'c-' .. bytes:gsub('.', function(c)
+    return ('%02x'):format(c:byte())
+  end)
+end
+
+local function alive(pid)
+  local ok, err = vim.loop.kill(pid, 0)
+  if ok then
+    return true
+  end
+  -- EPERM means the process exists but belongs to someone else.
+  return type(err) == 'string' and err:match('EPERM') ~= nil
+end
+
+--- The daemon's discovery data, or nil and the reason there is no live daemon.
+function M.read_discovery()
+  local path = config.discovery_path()
+  local f = io.open(path, 'r')
+  if not f then
+    return nil, ('no daemon running (%s not found)'):format(path)
+  end
+  local raw = f:read('*a')
+  f:close()
+  local ok, d = pcall(json_decode, raw)
+  if not ok or type(d) ~= 'table' or type(d.rpc_socket) ~= 'string' then
+    return nil, ('%s is not a discovery file'):format(path)
+  end
+  if type(d.pid) == 'number' and not alive(d.pid) then
+    return nil, ('the daemon that wrote %s (pid %d) is gone'):format(path, d.pid)
+  end
+  return d
+end
+
+local function version_string()
+  local v = vim.version()
+  return ('%d.%d.%d'):format(v.major, v.minor, v.patch)
+end
+
+function M.hello_params(discovery, client)
+  return {
+    protocol = M.PROTOCOL,
+    editor = 'neovim',
+    editor_version = version_string(),
+    plugin_version = M.VERSION,
+    client = client,
+    token = discovery and discovery.token or nil,
+  }
+end
+
+--- Start the daemon in the background (config.daemon_cmd); the reconnect loop finds it.
+function M.start_daemon()
+  local cmd = config.options.daemon_cmd
+  if vim.fn.executable(cmd[1]) ~= 1 then
+    log.add('error', ('cannot start the daemon: %s is not executable'):format(cmd[1]))
+    return false
+  end
+  local opts = {
+    detach = true,
+    on_exit = function(_, code)
+      if code ~= 0 then
+        log.add('warn', ('%s exited with code %d'):format(table.concat(cmd, ' '), code))
+      end
+    end,
+  }
+  if config.options.runtime_dir then
+    opts.env = { REDIS_AI_RUNTIME_DIR = config.options.runtime_dir }
+  end
+  local ok, job = pcall(vim.fn.jobstart, cmd, opts)
+  if not ok or job <= 0 then
+    log.add('error', 'cannot start the daemon: ' .. tostring(job))
+    return false
+  end
+  started_daemon_at = now_ms()
+  log.add('info', 'started ' .. table.concat(cmd, ' '))
+  return true
+end
+
+local function connect()
+  local d, why = M.read_discovery()
+  if not d then
+    local recently = started_daemon_at and now_ms() - started_daemon_at < 10000
+    if config.options.auto_start and state.status ~= 'stopped' and not recently then
+      M.start_daemon()
+    end
+    return false, why
+  end
+  local ok, chan = pcall(vim.fn.sockconnect, 'pipe', d.rpc_socket, { rpc = true })
+  if not ok or type(chan) ~= 'number' or chan <= 0 then
+    return false, ('cannot connect to %s: %s'):format(d.rpc_socket, tostring(chan))
+  end
+  state.chan = chan
+  state.discovery = d
+  state.redis = nil
+  local sent = pcall(vim.rpcnotify, chan, 'hello', M.hello_params(d, state.client))
+  if not sent then
+    state.chan = nil
+    return false, 'the daemon closed the connection during hello'
+  end
+  state.connects = state.connects + 1
+  return true
+end
+
+local function chan_open(chan)
+  local ok, info = pcall(vim.api.nvim_get_chan_info, chan)
+  return ok and info and info.id ~= nil
+end
+
+local schedule
+
+local function check()
+  if state.status == 'off' then
+    return
+  end
+  if state.chan and chan_open(state.chan) then
+    schedule(config.options.probe_ms)
+    return
+  end
+  if state.chan then
+    state.chan = nil
+    set_status('disconnected', 'the daemon closed the connection')
+  end
+  local ok, why = connect()
+  if ok then
+    backoff = nil
+    set_status('connected')
+    for _, fn in ipairs(listeners) do
+      pcall(fn)
+    end
+    schedule(config.options.probe_ms)
+    return
+  end
+  if state.status ~= 'stopped' then
+    set_status('disconnected', why)
+  end
+  state.reason = why
+  backoff = backoff and math.min(backoff * 2, config.options.backoff_max_ms)
+    or config.options.backoff_min_ms
+  schedule(backoff)
+end
+
+schedule = function(ms)
+  timer:stop()
+  timer:start(ms, 0, vim.schedule_wrap(check))
+end
+
+--- Begin connecting (and keep reconnecting); idempotent.
+function M.start()
+  state.client = state.client or new_client_id()
+  if not timer then
+    timer = vim.loop.new_timer()
+  end
+  if state.status == 'off' or state.status == 'stopped' then
+    state.status = 'connecting'
+  end
+  backoff = nil
+  check()
+end
+
+--- Retry now rather than at the end of the current backoff.
+function M.retry()
+  if timer and state.status ~= 'off' and not state.chan then
+    backoff = nil
+    check()
+  end
+end
+
+--- Call `fn` after every (re)connection, e.g. to send the current buffer.
+function M.on_connect(fn)
+  listeners[#listeners + 1] = fn
+end
+
+--- Send a notification; false when there is no connection (the event is dropped, not queued:
+--- by the time the daemon is back it would be stale).
+function M.notify(method, params)
+  local chan = state.chan
+  if not chan then
+    return false
+  end
+  local ok, res = pcall(vim.rpcnotify, chan, method, params)
+  if ok and res ~= 0 then
+    return true
+  end
+  state.chan = nil
+  set_status('disconnected', 'sending ' .. method .. ' failed')
+  if timer then
+    schedule(config.options.backoff_min_ms)
+  end
+  return false
+end
+
+function M.connected()
+  return state.chan ~= nil
+end
+
+--- Stop the daemon this editor talks to (SIGTERM to the pid in the discovery file).
+function M.stop_daemon()
+  local d = M.read_discovery()
+  if state.chan then
+    M.notify('bye', vim.empty_dict())
+    pcall(vim.fn.chanclose, state.chan)
+    state.chan = nil
+  end
+  set_status('stopped', 'stopped by :RedisAI stop')
+  if d and type(d.pid) == 'number' then
+    vim.loop.kill(d.pid, 'sigterm')
+    return true
+  end
+  return false
+end
+
+--- Stop connecting and close the channel (used when the plugin is disabled).
+function M.shutdown()
+  if timer then
+    timer:stop()
+  end
+  if state.chan then
+    M.notify('bye', vim.empty_dict())
+    pcall(vim.fn.chanclose, state.chan)
+    state.chan = nil
+  end
+  state.status = 'off'
+end
+
+local function handle(push)
+  local kind = push.type
+  if kind == 'result' then
+    require('redis_ai.ui').on_result(push)
+  elseif kind == 'status' then
+    state.redis = push.redis
+    state.message = push.message
+    redraw_status()
+  elseif kind == 'error' then
+    state.last_error = push
+    log.add('error', ('daemon: %s: %s'):format(tostring(push.code), tostring(push.message)))
+  end
+end
+
+--- Entry point of every push: the daemon calls it through nvim_exec_lua with a plain map.
+--- The map is only ever read as data.
+function M.on_push(push)
+  state.pushes = state.pushes + 1
+  if type(push) ~= 'table' then
+    return
+  end
+  local ok, err = pcall(handle, push)
+  if not ok then
+    log.add('error', 'push failed: ' .. tostring(err))
+  end
+end
+
+--- Ask a daemon directly over a separate connection, waiting at most `timeout_ms`: used by
+--- `:checkhealth` and `:RedisAI status`, never while typing. Returns {hello=, status=} with
+--- the daemon's replies, or nil and the reason.
+function M.probe(socket, timeout_ms)
+  local mpack = vim.mpack
+  local pipe = vim.loop.new_pipe(false)
+  local replies, failure = {}, nil
+  local unpack = mpack.Unpacker()
+  pipe:connect(socket, function(err)
+    if err then
+      failure = 'cannot connect: ' .. err
+      return
+    end
+    pipe:read_start(function(rerr, chunk)
+      if rerr or not chunk then
+        failure = failure or ('the daemon closed the connection' .. (rerr and (': ' .. rerr) or ''))
+        return
+      end
+      local pos = 1
+      while pos <= #chunk do
+        local msg, nextpos = unpack(chunk, pos)
+        pos = nextpos
+        if msg == nil then
+          break
+        end
+        if type(msg) == 'table' and msg[1] == 1 then
+          replies[msg[2]] = { err = msg[3], result = msg[4] }
+        end
+      end
+    end)
+    local d = M.read_discovery()
+    pipe:write(
+      mpack.encode({ 0, 1, 'hello', { M.hello_params(d, nil) } })
+        .. mpack.encode({ 0, 2, 'status', { vim.empty_dict() } })
+    )
+  end)
+  local done = vim.wait(timeout_ms, function()
+    return failure ~= nil or (replies[1] ~= nil and replies[2] ~= nil)
+  end, 10)
+  pcall(pipe.close, pipe)
+  if not done then
+    return nil, ('no answer within %d ms'):format(timeout_ms)
+  end
+  if failure and not (replies[1] and replies[2]) then
+    return nil, failure
+  end
+  local out = {}
+  for id, name in pairs({ 'hello', 'status' }) do
+    local r = replies[id]
+    if r.err ~= nil and r.err ~= mpack.NIL then
+      return nil, ('%s failed: %s'):format(name, vim.inspect(r.err))
+    end
+    out[name] = r.result
+  end
+  return out
+end
+
+return M
