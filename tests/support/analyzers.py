@@ -45,3 +45,17 @@ class Poison(Analyzer):
         if "POISON" in event["text"]:
             raise RuntimeError("poisoned event")
         return []
+
+
+class Counting(Analyzer):
+    """Counts how often each event is processed (HINCRBY by stream id), a millisecond each."""
+
+    name = "counting"
+    kind = "hints"
+    KEY = "redis-ai:test:processed"
+
+    def analyze(self, event: Event) -> list[Item] | None:
+        assert self.redis is not None
+        time.sleep(0.001)
+        self.redis.hincrby(self.KEY, event["id"], 1)
+        return None

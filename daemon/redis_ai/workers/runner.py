@@ -155,7 +155,8 @@ class GroupRunner:
                 # Left pending: reclaim retries it and dead-letters it past max_deliveries.
                 log.exception("%s failed on %s", self.group, eid)
                 self.failed += 1
-                analytics.record_analysis(pipe, self.analyzer.name, 0.0, False, now)
+                analytics.record_analysis(
+                    pipe, self.analyzer.name, (time.perf_counter() - started) * 1000, False, now)
                 continue
             elapsed = (time.perf_counter() - started) * 1000
             if items is not None:
