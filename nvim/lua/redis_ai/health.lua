@@ -32,19 +32,18 @@ local function check_neovim(h)
   end
 end
 
-local function check_redis(h, status)
-  local redis = type(status) == 'table' and status.redis
-  if type(redis) ~= 'table' then
-    h.info('the daemon did not describe its Redis: ' .. vim.inspect(redis))
+local function check_redis(h, hello, status)
+  local caps = type(hello) == 'table' and hello.redis or {}
+  local now = type(status) == 'table' and status.redis or {}
+  if type(now) == 'table' and now.up == false then
+    h.error('Redis is down behind the daemon', {
+      'the daemon buffers events until Redis is back; see `redis-ai status`',
+    })
     return
   end
-  local up = redis.up
-  if up == false or redis.state == 'down' then
-    h.error('Redis is down behind the daemon', { 'events are buffered by the daemon until it is back' })
-  else
-    h.ok(('Redis %s (search: %s, vector sets: %s, embedded: %s)'):format(tostring(redis.version),
-      tostring(redis.search), tostring(redis.vectorset), tostring(redis.embedded)))
-  end
+  h.ok(('Redis %s (search: %s, vector sets: %s, embedded: %s)'):format(
+    tostring(type(now) == 'table' and now.version or caps.version), tostring(caps.search),
+    tostring(caps.vectorset), tostring(caps.embedded)))
 end
 
 local function check_daemon(h)
@@ -85,7 +84,7 @@ local function check_daemon(h)
   local hello = answer.hello or {}
   h.ok(('socket %s answers (analyzers: %s)'):format(d.rpc_socket,
     table.concat(type(hello.analyzers) == 'table' and hello.analyzers or {}, ', ')))
-  check_redis(h, hello)
+  check_redis(h, hello, answer.status)
 end
 
 local function check_connection(h)

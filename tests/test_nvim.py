@@ -1,0 +1,282 @@
+"""The Neovim plugin, driven through pynvim in a real child Neovim (0.7.2 and 0.11), talking to a
+real daemon on a real Redis. Keys are typed with nvim_input, so they go through typeahead and
+fire the same autocommands as a user's typing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pynvim
+import pytest
+
+from redis_ai import keys
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "nvim"
+NVIMS = {
+    "nvim-0.7": "/usr/bin/nvim",
+    "nvim-0.11": str(ROOT / ".venv" / "bin" / "nvim"),
+}
+COMPLETION = "alpha beta gamma\ndelta epsilon"
+
+SETUP = """
+local rtp, runtime, opts = ...
+vim.opt.runtimepath:prepend(rtp)
+vim.env.REDIS_AI_RUNTIME_DIR = runtime
+vim.cmd('runtime plugin/redis_ai.lua')
+vim.cmd('filetype on')
+if opts ~= vim.NIL then
+  require('redis_ai').setup(opts)
+end
+"""
+
+
+def _binary(name: str) -> str:
+    path = NVIMS[name]
+    if not Path(path).exists():
+        pytest.skip(f"{path} is not installed")
+    return path
+
+
+@pytest.fixture(params=sorted(NVIMS))
+def nvim_bin(request: pytest.FixtureRequest) -> str:
+    return _binary(request.param)
+
+
+@pytest.fixture
+def start_nvim(nvim_bin: str) -> Iterator[Callable[..., pynvim.Nvim]]:
+    """Factory: a child Neovim with the plugin on its runtimepath and setup(opts) called
+    (opts=None: plugin loaded, setup not called)."""
+    started: list[pynvim.Nvim] = []
+
+    def start(runtime_dir: Path, opts: dict[str, Any] | None) -> pynvim.Nvim:
+        nvim = pynvim.attach(
+            "child", argv=[nvim_bin, "--embed", "--headless", "-u", "NONE", "-i", "NONE", "-n"]
+        )
+        started.append(nvim)
+        nvim.exec_lua(SETUP, str(PLUGIN), str(runtime_dir), opts)
+        return nvim
+
+    yield start
+    for nvim in started:
+        try:
+            nvim.command("qa!")
+        except Exception:  # noqa: BLE001 - the child exits while answering
+            pass
+        nvim.close()
+
+
+def wait_for(nvim: pynvim.Nvim, lua: str, timeout: float = 10.0) -> Any:
+    """Evaluate ``lua`` (an expression) in Neovim until it is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = nvim.exec_lua(f"return {lua}")
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            log = nvim.exec_lua("return require('redis_ai.log').lines()")
+            raise AssertionError(f"timed out waiting for {lua!r}; plugin log: {log}")
+        time.sleep(0.02)
+
+
+def diagnostics(nvim: pynvim.Nvim) -> list[dict[str, Any]]:
+    return nvim.exec_lua(
+        "return vim.diagnostic.get(0, {namespace = require('redis_ai.ui').ns})"
+    )
+
+
+def ghost_marks(nvim: pynvim.Nvim) -> list[Any]:
+    return nvim.exec_lua(
+        "return vim.api.nvim_buf_get_extmarks(0, require('redis_ai.ui').ghost_ns, 0, -1,"
+        " {details = true})"
+    )
+
+
+def ghost_text(mark: Any) -> str:
+    """The text an extmark shows: its virt_text, then one line per virt_lines entry."""
+    details = mark[3]
+    first = "".join(chunk[0] for chunk in details.get("virt_text", []))
+    rest = ["".join(chunk[0] for chunk in line) for line in details.get("virt_lines", [])]
+    return "\n".join([first, *rest])
+
+
+def last_event(daemon: Any) -> dict[str, Any]:
+    [(_, fields)] = daemon.redis.xrevrange(keys.EVENTS, count=1)
+    return msgpack.unpackb(fields[b"e"], raw=False)
+
+
+PLUGIN_STATE = """
+    local au = vim.api.nvim_get_autocmds({event = {'TextChangedI', 'TextChanged', 'CursorMovedI',
+      'BufWritePost', 'BufEnter'}})
+    local maps = vim.list_extend(vim.api.nvim_get_keymap('i'), vim.api.nvim_get_keymap('n'))
+    return {
+      command = vim.fn.exists(':RedisAI'),
+      loaded = package.loaded['redis_ai.rpc'] ~= nil,
+      autocmds = #au,
+      maps = #vim.tbl_filter(function(m) return (m.desc or ''):match('^redis%-ai') ~= nil end, maps),
+    }
+"""
+
+
+def test_loading_has_no_side_effects_until_setup(start_nvim: Any, tmp_path: Path) -> None:
+    nvim = start_nvim(tmp_path, None)
+    assert nvim.exec_lua(PLUGIN_STATE) == {"command": 2, "loaded": False, "autocmds": 0, "maps": 0}
+    assert nvim.exec_lua("return require('redis_ai').statusline()") == ""
+    nvim.exec_lua("require('redis_ai').setup({keymaps = {next = false}})")
+    after = nvim.exec_lua(PLUGIN_STATE)
+    # One autocommand per event asked about; six of the seven default keys, analyze in two modes.
+    assert (after["loaded"], after["autocmds"], after["maps"]) == (True, 5, 7)
+
+
+def test_window_and_columns_without_a_daemon(start_nvim: Any, tmp_path: Path) -> None:
+    nvim = start_nvim(tmp_path, {"whole_max_bytes": 1000, "context_lines": 5})
+    # A small buffer goes whole; the cursor column counts characters, not bytes.
+    nvim.command("enew")
+    nvim.current.buffer[:] = ["s = 'héllo wörld'", "t = 1"]
+    nvim.current.window.cursor = (1, len("s = 'héllo wö".encode()))
+    ev = nvim.exec_lua("return require('redis_ai.capture').build(0, 'edit')")
+    assert (ev["whole"], ev["first_line"], ev["line"], ev["col"]) == (True, 1, 1, 13)
+    assert ev["text"] == "s = 'héllo wörld'\nt = 1\n"
+    assert ev["tick"] == nvim.eval("b:changedtick")
+    # A large one goes as a window of context_lines each side of the cursor.
+    nvim.current.buffer[:] = [f"line_{i} = {i}" for i in range(1, 201)]
+    nvim.current.window.cursor = (100, 0)
+    ev = nvim.exec_lua("return require('redis_ai.capture').build(0, 'edit')")
+    assert (ev["whole"], ev["first_line"]) == (False, 95)
+    assert ev["text"].splitlines() == [f"line_{i} = {i}" for i in range(95, 106)]
+    # Results are rendered from push maps; their columns are characters too.
+    nvim.current.buffer[:] = ["s = 'héllo' + missing"]
+    buf = nvim.current.buffer.number
+    tick = nvim.eval("b:changedtick")
+    nvim.exec_lua(
+        "require('redis_ai.rpc').on_push(...)",
+        {"type": "result", "buffer": str(buf), "tick": tick, "line": 1, "col": 0,
+         "analyzer": "code_analysis", "kind": "diagnostics", "id": "1-0/code_analysis",
+         "items": [{"line": 1, "col": 14, "end_line": 1, "end_col": 21, "severity": "error",
+                    "message": "undefined name 'missing'", "code": "F821", "source": None}]},
+    )
+    [diag] = diagnostics(nvim)
+    assert (diag["lnum"], diag["col"], diag["end_col"]) == (0, 15, 22)
+    assert diag["source"] == "code_analysis" and diag["code"] == "F821"
+
+
+def test_checkhealth_reports_a_missing_daemon(start_nvim: Any, tmp_path: Path) -> None:
+    nvim = start_nvim(tmp_path, {})
+    assert nvim.exec_lua("return require('redis_ai').statusline()") == "redis-ai:off"
+    nvim.command("checkhealth redis_ai")
+    report = "\n".join(nvim.current.buffer[:])
+    assert "ERROR" in report
+    assert f"the redis-ai daemon is not running: no daemon running ({tmp_path}/daemon.json" in report
+    assert "redis-ai daemon" in report  # the advice says how to start it
+
+
+def test_typed_error_gets_its_diagnostic(start_nvim: Any, daemon: Any, tmp_path: Path) -> None:
+    nvim = start_nvim(daemon.runtime_dir, {"debounce_ms": 50})
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    nvim.command(f"edit {tmp_path / 'typed.py'}")
+    nvim.input("iimport os<CR><CR>print('é', os.sep, naïve_name)<Esc>")
+    diag = wait_for(nvim, "vim.diagnostic.get(0, {namespace = require('redis_ai.ui').ns})[1]")
+    all_diags = diagnostics(nvim)
+    undefined = [d for d in all_diags if "naïve_name" in d["message"]]
+    assert len(undefined) == 1, all_diags
+    assert undefined[0]["lnum"] == 2
+    assert undefined[0]["col"] == len("print('é', os.sep, ".encode())
+    assert diag["source"] == "pyflakes"
+    ev = last_event(daemon)
+    assert ev["editor"] == "neovim" and ev["mode"] == "python" and ev["language"] == "python"
+    assert ev["buffer"] == str(nvim.current.buffer.number) and ev["whole"] is True
+    assert ev["tick"] == nvim.eval("b:changedtick")
+    assert (ev["line"], ev["col"]) == (3, len("print('é', os.sep, naïve_name"))
+
+
+def test_completion_ghost_text_accepted_by_word_line_and_whole(
+    start_nvim: Any, daemon: Any, tmp_path: Path, nvim_bin: str
+) -> None:
+    # A long debounce: after each accept, the next completion only comes well after the check.
+    nvim = start_nvim(daemon.runtime_dir, {"debounce_ms": 500, "send_cursor": False})
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    nvim.command(f"edit {tmp_path / 'complete.py'}")
+    nvim.input("ix = ")
+    wait_for(nvim, "require('redis_ai.ui').ghost()")
+    [mark] = ghost_marks(nvim)
+    assert (mark[1], mark[2]) == (0, 4)
+    assert ghost_text(mark) == COMPLETION
+    inline = nvim_bin.endswith(".venv/bin/nvim")
+    assert mark[3]["virt_text_pos"] == ("inline" if inline else "overlay")
+
+    def accept(key: str) -> tuple[list[str], Any, list[Any]]:
+        nvim.input(key)
+        state = nvim.exec_lua(
+            "return {vim.api.nvim_buf_get_lines(0, 0, -1, false),"
+            " require('redis_ai.ui').ghost() or false}"
+        )
+        return state[0], state[1], ghost_marks(nvim)
+
+    lines, ghost, marks = accept("<M-w>")
+    assert lines == ["x = alpha"]
+    assert ghost["text"] == " beta gamma\ndelta epsilon" and len(marks) == 1
+    assert (marks[0][1], marks[0][2]) == (0, 9)
+    lines, ghost, marks = accept("<M-j>")
+    assert lines == ["x = alpha beta gamma"]
+    assert ghost["text"] == "\ndelta epsilon" and ghost_text(marks[0]) == "\ndelta epsilon"
+    lines, ghost, marks = accept("<M-l>")
+    assert lines == ["x = alpha beta gamma", "delta epsilon"]
+    assert ghost is False and marks == []
+    assert nvim.api.win_get_cursor(0) == [2, len("delta epsilon")]
+    # A new completion follows the new cursor; dismissing it leaves the text alone.
+    wait_for(nvim, "require('redis_ai.ui').ghost()")
+    nvim.input("<C-]>")
+    assert ghost_marks(nvim) == []
+    assert nvim.current.buffer[:] == ["x = alpha beta gamma", "delta epsilon"]
+
+
+def test_results_for_an_older_buffer_state_are_dropped(
+    start_nvim: Any, daemon: Any, tmp_path: Path
+) -> None:
+    nvim = start_nvim(daemon.runtime_dir, {"debounce_ms": 5000, "send_cursor": False})
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    nvim.command(f"edit {tmp_path / 'stale.py'}")
+    nvim.input("iy = undefined_a<Esc>a")
+    # Send, then change the buffer before anything can come back: both results (diagnostics and
+    # completion) describe the old text.
+    before = nvim.exec_lua("""
+        local stats = require('redis_ai.ui').stats
+        local before = stats.dropped_stale
+        require('redis_ai.capture').send_now('request')
+        vim.api.nvim_buf_set_lines(0, 0, -1, false, {'y = undefined_b'})
+        return before
+    """)
+    wait_for(nvim, f"require('redis_ai.ui').stats.dropped_stale >= {before + 2}")
+    assert diagnostics(nvim) == []
+    assert ghost_marks(nvim) == []
+    # The same request for the current text is shown.
+    nvim.exec_lua("require('redis_ai.capture').send_now('request')")
+    wait_for(nvim, "#vim.diagnostic.get(0, {namespace = require('redis_ai.ui').ns}) > 0")
+    assert "undefined_b" in diagnostics(nvim)[0]["message"]
+
+
+def test_reconnects_after_the_daemon_restarts(start_nvim: Any, daemon: Any, tmp_path: Path) -> None:
+    nvim = start_nvim(daemon.runtime_dir, {"debounce_ms": 50})
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    client = nvim.exec_lua("return require('redis_ai.rpc').state.client")
+    daemon.restart()
+    wait_for(nvim, "require('redis_ai.rpc').state.connects >= 2")
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    assert nvim.exec_lua("return require('redis_ai.rpc').state.client") == client
+    # The new connection carries events and results.
+    nvim.command(f"edit {tmp_path / 'after.py'}")
+    nvim.input("iz = gone<Esc>")
+    wait_for(nvim, "#vim.diagnostic.get(0, {namespace = require('redis_ai.ui').ns}) > 0")
+    assert "gone" in diagnostics(nvim)[0]["message"]
+    # checkhealth sees the daemon and the Redis behind it.
+    nvim.command("checkhealth redis_ai")
+    report = "\n".join(nvim.current.buffer[:])
+    assert "ERROR" not in report, report
+    assert f"daemon running: pid {daemon.pid}" in report
+    version = daemon.redis.info("server")["redis_version"]
+    assert f"Redis {version}" in report
