@@ -6,4 +6,5 @@ from __future__ import annotations
 BENCHES: dict[str, str] = {
     "ingest": "redis_ai.bench.ingest",
     "roundtrip": "redis_ai.bench.roundtrip",
+    "completion": "redis_ai.bench.completion",
 }

@@ -1,0 +1,132 @@
+"""Offline completion quality and latency: learn a real project, complete lines of held-out files.
+
+Every HELDOUT-th source file (in sorted order) is kept out of training. For each non-blank line
+of a held-out file the completer gets the text up to the line's indentation (what an editor
+shows after auto-indent) and must produce the whole line; a second pass starts in the middle of
+the line, after half of its tokens. A line counts as exact when the completion equals it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..models import ngram
+from ..store.embedded import EmbeddedRedis
+
+STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options: the corpus, the split, the model order and threshold, how many lines to try."""
+    parser.add_argument("--root", default=str(STDLIB), help="folder holding the packages")
+    parser.add_argument("--packages", default="json,email,asyncio",
+                        help="comma-separated folders under --root to learn (default json,email,asyncio)")
+    parser.add_argument("--heldout", type=int, default=5, help="hold out every Nth file (default 5)")
+    parser.add_argument("--max-lines", type=int, default=1500,
+                        help="held-out lines to complete, spread evenly (default 1500)")
+    parser.add_argument("--order", type=int, default=ngram.ORDER, help="n-gram order")
+    parser.add_argument("--min-score", type=float, default=ngram.MIN_SCORE,
+                        help="lowest backed-off probability a proposed token may have")
+
+
+def _split(root: Path, packages: list[str], heldout: int) -> tuple[list[Path], list[Path]]:
+    files = sorted(p for pkg in packages for p, _ in ngram.source_files([root / pkg]))
+    test = [p for i, p in enumerate(files) if i % heldout == heldout - 1]
+    train = [p for p in files if p not in test]
+    return train, test
+
+
+def _cases(test: list[Path], max_lines: int) -> list[tuple[str, str, str]]:
+    """(text before the cursor, expected completion, mode) for line starts and middles."""
+    lines: list[tuple[str, str]] = []
+    for path in test:
+        text = ngram.normalize(path.read_text(encoding="utf-8", errors="replace"))
+        offset = 0
+        for line in text.split("\n"):
+            if line.strip():
+                lines.append((text[:offset], line))
+            offset += len(line) + 1
+    step = max(1, len(lines) // max_lines)
+    cases = []
+    for before, line in lines[::step][:max_lines]:
+        indent = line[: len(line) - len(line.lstrip())]
+        cases.append((before + indent, line[len(indent):], "line"))
+        tokens = ngram.tokenize(line[len(indent):])
+        if len(tokens) >= 2:
+            cut = len("".join(tokens[: len(tokens) // 2]))
+            body = line[len(indent):]
+            cases.append((before + indent + body[:cut], body[cut:], "mid"))
+    return cases
+
+
+def _percentile(ordered: list[float], p: float) -> float:
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else 0.0
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train, complete every case, and return the shares and latencies."""
+    root = Path(args.root)
+    train, test = _split(root, [p for p in args.packages.split(",") if p], args.heldout)
+    if not train or not test:
+        raise SystemExit(f"no Python files to split under {root} for {args.packages}")
+    with tempfile.TemporaryDirectory(prefix="rai-bench-") as tmp:
+        server = EmbeddedRedis(Path(tmp), Path(tmp), persistent=False)
+        server.start()
+        try:
+            return _measure(server, args, train, test)
+        finally:
+            server.stop()
+
+
+def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
+             test: list[Path]) -> dict[str, Any]:
+    import redis
+
+    client = redis.Redis(unix_socket_path=str(server.socket), protocol=2)
+    started = time.monotonic()
+    report = ngram.learn(client, train, order=args.order)
+    learn_s = time.monotonic() - started
+    train_tokens = sum(len(ngram.tokenize(p.read_text(encoding="utf-8", errors="replace")))
+                       for p in train)
+    completer = ngram.Completer(client, "python", order=args.order, min_score=args.min_score)
+    stats = {mode: {"cases": 0, "exact": 0, "offered": 0, "first": 0} for mode in ("line", "mid")}
+    latencies: list[float] = []
+    for before, expected, mode in _cases(test, args.max_lines):
+        t0 = time.perf_counter()
+        guess = completer.complete(before)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        s = stats[mode]
+        s["cases"] += 1
+        if guess.text:
+            s["offered"] += 1
+            s["exact"] += guess.text == expected
+            s["first"] += ngram.tokenize(guess.text)[:1] == ngram.tokenize(expected)[:1]
+    latencies.sort()
+    figures: dict[str, Any] = {
+        "engine": server.binary.rsplit("/", 1)[-1] + " " + client.info("server")["redis_version"],
+        "train_files": len(train),
+        "train_tokens": train_tokens,
+        "heldout_files": len(test),
+        "learn_s": round(learn_s, 2),
+        "learn_tokens_per_s": round(train_tokens / learn_s) if learn_s else 0,
+        "keys": client.dbsize(),
+        "redis_memory_mb": round(client.info("memory")["used_memory"] / 2**20, 1),
+        "order": args.order,
+        "min_score": args.min_score,
+    }
+    for mode, s in stats.items():
+        n = max(1, s["cases"])
+        figures[f"{mode}_cases"] = s["cases"]
+        figures[f"{mode}_exact_share"] = round(s["exact"] / n, 4)
+        figures[f"{mode}_offered_share"] = round(s["offered"] / n, 4)
+        figures[f"{mode}_precision"] = round(s["exact"] / max(1, s["offered"]), 4)
+        figures[f"{mode}_first_token_share"] = round(s["first"] / n, 4)
+    figures["latency_ms_p50"] = _percentile(latencies, 0.5)
+    figures["latency_ms_p99"] = _percentile(latencies, 0.99)
+    figures["learned_files"] = len(report.learned)
+    return figures

@@ -1,0 +1,408 @@
+"""The offline completion model: token n-grams learned from the user's own files, kept in Redis.
+
+For every context of 1 to ORDER-1 tokens, ``keys.ngram(language, hash(context))`` is a sorted set
+of the tokens that followed it, scored by how often; the empty member counts the context itself.
+``keys.ngram_files`` records which files were learned at which content hash and
+``keys.ngram_sources`` their text, so a changed file is relearned by applying the difference of
+its old and new counts: the model always equals the sum of the files as they are now.
+
+Tokens keep their leading blanks (``" ="`` differs from ``"="``), and a line break is one token
+together with any blank lines and the next line's indentation (``"\\n\\n    "``), so the model
+learns the project's spacing and indentation along with its words.
+
+Completion walks greedily from the cursor with stupid backoff (Brants et al., 2007): the
+longest context that has seen a candidate decides, shorter ones count for BACKOFF per step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import redis as redis_lib
+
+from .. import keys
+from ..schema import language_of
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+ORDER = 5
+"""n of the n-grams: the next token is predicted from up to ORDER-1 tokens before it."""
+BACKOFF = 0.4
+PSEUDO = 1.0
+"""Added to every context's count: a context seen once predicts at most 1/2, one seen 20 times
+up to 20/21, so rare contexts do not make confident guesses."""
+MIN_SCORE = 0.2
+"""A token is proposed only if its backed-off probability reaches this: a wrong ghost text
+costs the user more than none."""
+MAX_TOKENS = 40
+LOCAL_CHARS = 4000
+"""How much text before the cursor is read; its own n-grams count LOCAL_WEIGHT times."""
+LOCAL_WEIGHT = 2.0
+MAX_TOKEN_CHARS = 40
+"""Longer tokens (docstrings, long strings and comments) are learned as a placeholder of their
+kind: they give context but are never proposed."""
+MAX_FILE_BYTES = 512 * 1024
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".venv", "venv", "env", "node_modules", "__pycache__", ".tox",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", "build", "dist", "site-packages",
+})
+
+_COMMENTS = {"elisp": ";", "lua": "--", "c": "//", "javascript": "//", "typescript": "//",
+             "rust": "//", "go": "//", "java": "//"}
+_NO_SINGLE_QUOTE = frozenset({"elisp", "rust"})
+_WORD = re.compile(r"[ \t]*\w+\Z")
+_BLANK = re.compile(r"[ \t]+\Z")
+
+
+def _tokenizer(language: str) -> re.Pattern[str]:
+    comment = re.escape(_COMMENTS.get(language, "#"))
+    single = "" if language in _NO_SINGLE_QUOTE else r"|'(?:\\.|[^'\\\n])*'"
+    return re.compile(
+        r"\n(?:[ \t]*\n)*[ \t]*"
+        r"|[ \t]*(?:"
+        r"(?:[rRbBuUfF]{1,2})?(?:'{3}(?:\\.|[^\\])*?'{3}|\"{3}(?:\\.|[^\\])*?\"{3})"
+        r'|(?:[rRbBuUfF]{1,2})?(?:"(?:\\.|[^"\\\n])*"' + single + r")"
+        rf"|{comment}[^\n]*"
+        r"|\w+"
+        r"|\*\*=?|//=?|>>=?|<<=?|->|:=|\.\.\.|[-+*/%&|^@=!<>]="
+        r"|\S)"
+        r"|[ \t]+"
+    )
+
+
+_TOKENIZERS: dict[str, re.Pattern[str]] = {}
+
+
+def tokenize(text: str, language: str = "python") -> list[str]:
+    """The tokens of ``text``; joined they give back ``text`` except over-long tokens.
+
+    >>> tokenize("def f(x):\\n    return x")
+    ['def', ' f', '(', 'x', ')', ':', '\\n    ', 'return', ' x']
+    """
+    pattern = _TOKENIZERS.get(language)
+    if pattern is None:
+        pattern = _TOKENIZERS[language] = _tokenizer(language)
+    out = []
+    for tok in pattern.findall(text):
+        if len(tok) > MAX_TOKEN_CHARS and tok[0] != "\n":
+            body = tok.lstrip(" \t")
+            kind = "S" if body[0] in "'\"rRbBuUfF" else ("C" if not body[0].isalnum() else "W")
+            tok = tok[: len(tok) - len(body)] + "\0" + kind
+        out.append(tok)
+    return out
+
+
+def normalize(text: str) -> str:
+    """Unix line ends and no trailing blanks, as the model learns text."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def _hash(context: Iterable[str]) -> str:
+    data = "\x1f".join(context).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def count(text: str, language: str, order: int = ORDER) -> Counter[tuple[str, str]]:
+    """(context hash, next token) -> occurrences in ``text``; next token '' counts the context."""
+    tokens = ["\n", *tokenize(normalize(text), language)]
+    counts: Counter[tuple[str, str]] = Counter()
+    for i in range(1, len(tokens)):
+        nxt = tokens[i]
+        for n in range(1, order):
+            if i - n < 0:
+                break
+            h = _hash(tokens[i - n:i])
+            counts[(h, nxt)] += 1
+            counts[(h, "")] += 1
+    return counts
+
+
+def content_hash(text: str) -> str:
+    """Short hash of the normalised text: equal hashes mean nothing to relearn."""
+    return hashlib.sha1(normalize(text).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# -- learning ---------------------------------------------------------------------------------
+
+
+def learn_text(redis: Redis, language: str, path: str, text: str, order: int = ORDER) -> bool:
+    """Make the model reflect ``text`` as the content of ``path``; False if already learned.
+
+    The old content's counts are subtracted in the same transaction, guarded by WATCH, so two
+    processes learning the same file at once cannot count it twice.
+    """
+    digest = content_hash(text)
+    new = count(text, language, order)
+    files, sources = keys.ngram_files(language), keys.ngram_sources(language)
+    for _ in range(8):
+        with redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(files, sources)
+                if _text(pipe.hget(files, path) or b"") == digest:
+                    return False
+                old_raw = pipe.hget(sources, path)
+                old = count(_decompress(old_raw), language, order) if old_raw else Counter()
+                pipe.multi()
+                _apply(pipe, language, new, old)
+                pipe.hset(files, path, digest)
+                pipe.hset(sources, path, zlib.compress(normalize(text).encode("utf-8", "surrogatepass")))
+                pipe.execute()
+                return True
+            except redis_lib.WatchError:
+                continue
+    raise RuntimeError(f"could not learn {path}: it kept changing under concurrent learners")
+
+
+def forget(redis: Redis, language: str, path: str, order: int = ORDER) -> bool:
+    """Subtract what was learned from ``path``; False if it was not learned."""
+    files, sources = keys.ngram_files(language), keys.ngram_sources(language)
+    for _ in range(8):
+        with redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(files, sources)
+                old_raw = pipe.hget(sources, path)
+                if not old_raw:
+                    return False
+                pipe.multi()
+                _apply(pipe, language, Counter(), count(_decompress(old_raw), language, order))
+                pipe.hdel(files, path)
+                pipe.hdel(sources, path)
+                pipe.execute()
+                return True
+            except redis_lib.WatchError:
+                continue
+    raise RuntimeError(f"could not forget {path}: it kept changing under concurrent learners")
+
+
+def _decompress(raw: Any) -> str:
+    data = raw if isinstance(raw, bytes) else str(raw).encode("latin-1")
+    return zlib.decompress(data).decode("utf-8", "surrogatepass")
+
+
+def _apply(pipe: Any, language: str, new: Counter[tuple[str, str]],
+           old: Counter[tuple[str, str]]) -> None:
+    shrunk = set()
+    for item in new.keys() | old.keys():
+        delta = new.get(item, 0) - old.get(item, 0)
+        if delta:
+            key = keys.ngram(language, item[0])
+            pipe.zincrby(key, delta, item[1])
+            if delta < 0:
+                shrunk.add(key)
+    for key in shrunk:
+        # A count that fell to zero is a token that no longer follows the context anywhere.
+        pipe.zremrangebyscore(key, "-inf", 0)
+
+
+@dataclass
+class LearnReport:
+    """What ``learn`` did: files learned anew or relearned, unchanged, forgotten, refused."""
+
+    learned: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    forgotten: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able summary."""
+        return {"learned": len(self.learned), "unchanged": self.unchanged,
+                "forgotten": len(self.forgotten), "skipped": len(self.skipped),
+                "seconds": round(self.seconds, 3)}
+
+
+def source_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str]]:
+    """(absolute path, language) of every learnable file under ``paths``."""
+    for root in paths:
+        root = Path(root).resolve()
+        if root.is_file():
+            language = language_of("", root.name)
+            if language:
+                yield root, language
+            continue
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+            for name in sorted(names):
+                language = language_of("", name)
+                if language and language not in ("json", "toml"):
+                    yield Path(folder) / name, language
+
+
+def learn(redis: Redis, paths: Iterable[str | os.PathLike[str]], order: int = ORDER) -> LearnReport:
+    """Learn every source file under ``paths``; forget learned files under them that are gone.
+
+    >>> learn(r, ["~/src/project"]).as_dict()  # doctest: +SKIP
+    {'learned': 42, 'unchanged': 0, 'forgotten': 0, 'skipped': 0, 'seconds': 1.9}
+    """
+    started = time.monotonic()
+    report = LearnReport()
+    roots = [Path(p).expanduser().resolve() for p in paths]
+    seen: dict[str, set[str]] = {}
+    for path, language in source_files(roots):
+        seen.setdefault(language, set()).add(str(path))
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                report.skipped.append(str(path))
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            report.skipped.append(str(path))
+            continue
+        if learn_text(redis, language, str(path), text, order):
+            report.learned.append(str(path))
+        else:
+            report.unchanged += 1
+    for language in _learned_languages(redis, seen):
+        for raw in redis.hkeys(keys.ngram_files(language)):
+            name = _text(raw)
+            inside = any(name == str(r) or name.startswith(str(r) + os.sep) for r in roots)
+            if inside and name not in seen.get(language, ()) and not os.path.exists(name):
+                if forget(redis, language, name, order):
+                    report.forgotten.append(name)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _learned_languages(redis: Redis, seen: dict[str, set[str]]) -> set[str]:
+    languages = set(seen)
+    prefix = keys.ngram_files("")
+    head, _, tail = prefix.partition("{ngram:}")
+    for raw in redis.scan_iter(match=f"{head}{{ngram:*}}{tail}", count=1000):
+        name = _text(raw)
+        languages.add(name[len(head) + len("{ngram:"):-len("}" + tail)])
+    return languages
+
+
+# -- completing -------------------------------------------------------------------------------
+
+
+@dataclass
+class Guess:
+    """A completion and how sure the model was of each of its tokens."""
+
+    text: str
+    tokens: list[str]
+    scores: list[float]
+
+
+class Completer:
+    """Completes text at a cursor from the learned counts of one language."""
+
+    def __init__(self, redis: Redis, language: str, order: int = ORDER,
+                 min_score: float = MIN_SCORE, max_tokens: int = MAX_TOKENS,
+                 pseudo: float = PSEUDO, local_weight: float = LOCAL_WEIGHT) -> None:
+        self.redis = redis
+        self.language = language
+        self.order = order
+        self.min_score = min_score
+        self.max_tokens = max_tokens
+        self.pseudo = pseudo
+        self.local_weight = local_weight
+
+    def complete(self, before: str, lines: int = 1) -> Guess:
+        """The likely continuation of ``before`` (text up to the cursor), up to ``lines`` lines.
+
+        The last word (or run of blanks) before the cursor may be unfinished: candidates are
+        then limited to tokens that extend it, and only the missing part is returned.
+        """
+        head = before[-LOCAL_CHARS:]
+        if len(before) > len(head):
+            head = head[head.find("\n"):] if "\n" in head else head
+        last_nl = head.rfind("\n")
+        head = normalize(head[:last_nl]) + head[last_nl:] if last_nl >= 0 else head
+        tokens = ["\n", *tokenize(head, self.language)]
+        partial = ""
+        if len(tokens) > 1 and (_WORD.match(tokens[-1]) or _BLANK.match(tokens[-1])):
+            partial = tokens.pop()
+        local = _Local(tokens) if self.local_weight else None
+        out: list[str] = []
+        scores: list[float] = []
+        breaks = 0
+        while len(out) < self.max_tokens:
+            best, score = self._next(tokens, partial, local)
+            if not best and partial and not out:
+                # An unfinished word the model never saw here: take it as a whole token.
+                tokens.append(partial)
+                partial = ""
+                continue
+            if not best or score < self.min_score or "\0" in best:
+                break
+            if best[0] == "\n":
+                breaks += 1
+                if breaks >= lines:
+                    break
+            out.append(best[len(partial):])
+            scores.append(score)
+            tokens.append(best)
+            partial = ""
+        return Guess("".join(out), out, scores)
+
+    def _next(self, tokens: list[str], partial: str, local: _Local | None) -> tuple[str, float]:
+        contexts = [tokens[-n:] for n in range(self.order - 1, 0, -1) if len(tokens) >= n]
+        pipe = self.redis.pipeline(transaction=False)
+        top = 200 if partial else 8
+        for ctx in contexts:
+            pipe.zrevrange(keys.ngram(self.language, _hash(ctx)), 0, top, withscores=True)
+        best, best_score = "", 0.0
+        weight = 1.0
+        for ctx, reply in zip(contexts, pipe.execute(), strict=True):
+            counts: dict[str, float] = {}
+            total = 0.0
+            for member, score in reply:
+                tok = _text(member)
+                if tok == "":
+                    total = float(score)
+                elif tok.startswith(partial):
+                    counts[tok] = float(score)
+            near = local.counts(ctx) if local is not None else None
+            if near:
+                total += self.local_weight * sum(near.values())
+                for tok, seen in near.items():
+                    if tok.startswith(partial):
+                        counts[tok] = counts.get(tok, 0.0) + self.local_weight * seen
+            for tok, n in counts.items():
+                p = weight * n / (total + self.pseudo)
+                if p > best_score:
+                    best, best_score = tok, p
+            if best_score >= weight * BACKOFF:
+                # A shorter context scores at most weight * BACKOFF: none can beat this.
+                break
+            weight *= BACKOFF
+        return best, best_score
+
+
+class _Local:
+    """The n-grams of the text before the cursor: the file's own names and habits, which the
+    project-wide model has not seen if the file is new. Indexed by token, so a lookup scans
+    only the places where the context's last token occurs."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = list(tokens)
+        self.where: dict[str, list[int]] = {}
+        for i, tok in enumerate(self.tokens[:-1]):
+            self.where.setdefault(tok, []).append(i)
+
+    def counts(self, context: list[str]) -> Counter[str]:
+        """How often each token followed ``context`` in the text before the cursor."""
+        found: Counter[str] = Counter()
+        n = len(context)
+        tokens = self.tokens
+        for i in self.where.get(context[-1], ()):
+            if i + 1 >= n and tokens[i + 1 - n:i + 1] == context:
+                found[tokens[i + 1]] += 1
+        return found

@@ -1,0 +1,90 @@
+"""Routing: send a request for a capability to the best available model, falling back in order.
+
+Models are ranked by ``registry.rank_score`` (success rate over latency, both measured live);
+a model whose last calls failed several times in a row is tried after the others until its
+cool-down passes. Every call's outcome is folded back into the model's hash, so the ranking
+follows what the models actually do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import registry
+from .providers import Cancelled, ProviderError, Reply, Request, make
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+COOL_DOWN_S = 30.0
+"""How long a model that failed COOL_DOWN_AFTER times in a row is ranked after healthy ones."""
+COOL_DOWN_AFTER = 3
+
+
+class NoModel(Exception):
+    """No model could answer: none is configured for the capability, or every one failed."""
+
+    def __init__(self, message: str, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+@dataclass
+class Routed:
+    """The reply and which model gave it, plus the models that failed before it."""
+
+    model_id: str
+    reply: Reply
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def ranked(redis: Redis, capability: str, kind: str = "llm") -> list[registry.Model]:
+    """Enabled, available models of ``kind`` offering ``capability``, best first."""
+    now = time.time()
+    scored = []
+    for model, data in registry.for_capability(redis, capability):
+        if not model.enabled or model.kind != kind:
+            continue
+        try:
+            if not make(model).available():
+                continue
+        except ProviderError:
+            continue
+        cooling = (
+            int(data.get("consecutive_failures", 0) or 0) >= COOL_DOWN_AFTER
+            and now - float(data.get("last_error_at", 0) or 0) < COOL_DOWN_S
+        )
+        scored.append((cooling, -registry.rank_score(data, now), model.id, model))
+    scored.sort(key=lambda item: item[:3])
+    return [item[3] for item in scored]
+
+
+def route(redis: Redis, capability: str, request: Request) -> Routed:
+    """Ask the best model for ``capability``; on failure or timeout ask the next one.
+
+    Raises Cancelled when ``request.cancel`` fires (nothing is recorded against the model: a
+    superseded request says nothing about it) and NoModel when every model failed.
+    """
+    models = ranked(redis, capability)
+    if not models:
+        raise NoModel(f"no available model offers {capability!r}")
+    failed: list[tuple[str, str]] = []
+    for model in models:
+        if request.cancel.cancelled:
+            raise Cancelled("superseded")
+        start = time.monotonic()
+        try:
+            reply = make(model).complete(request)
+        except Cancelled:
+            raise
+        except ProviderError as exc:
+            elapsed = (time.monotonic() - start) * 1000
+            registry.record(redis, model.id, False, elapsed, error=str(exc))
+            failed.append((model.id, str(exc)))
+            continue
+        registry.record(redis, model.id, True, reply.elapsed_ms,
+                        tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+        return Routed(model.id, reply, failed)
+    raise NoModel(f"every model for {capability!r} failed", failed)
