@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 BUILTIN: dict[str, str] = {
     "code_analysis": "redis_ai.analyzers.code_analysis:CodeAnalysis",
+    "completion": "redis_ai.analyzers.completion:Completion",
 }
 
-DEFAULT: tuple[str, ...] = ("code_analysis",)
+DEFAULT: tuple[str, ...] = ("code_analysis", "completion")
 """Analyzers the daemon runs when none are named."""
 
 

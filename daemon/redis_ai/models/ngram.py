@@ -147,8 +147,10 @@ def learn_text(redis: Redis, language: str, path: str, text: str, order: int = O
     processes learning the same file at once cannot count it twice.
     """
     digest = content_hash(text)
-    new = count(text, language, order)
     files, sources = keys.ngram_files(language), keys.ngram_sources(language)
+    if _text(redis.hget(files, path) or b"") == digest:
+        return False
+    new = count(text, language, order)
     for _ in range(8):
         with redis.pipeline(transaction=True) as pipe:
             try:

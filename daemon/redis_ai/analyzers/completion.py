@@ -1,0 +1,206 @@
+"""Ghost-text completion at the cursor: the routed LLM when one is configured, else the n-gram
+model learned from the user's own files (models/ngram.py), which needs no network.
+
+Whole-buffer ``open`` and ``save`` events teach the n-gram model the file as it is now. Typing
+(``edit``) and ``request`` events ask for a completion. An LLM request is cancelled as soon as
+a newer event for the same client and buffer appears in the event stream (whichever worker
+process reads it), and when every LLM fails the n-gram model answers instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from .. import keys
+from ..models import ngram, registry, routing
+from ..models.providers import Cancel, Cancelled, Request
+from ..models.providers.base import Superseder, clean_completion
+from .base import Analyzer, Event, Item
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger(__name__)
+
+LOCAL_MODEL = registry.Model(
+    id="ngram", kind="local", provider="ngram", capabilities=["completion"], timeout_ms=50,
+)
+"""The n-gram completer's entry in the model registry, where its latency is measured too."""
+
+CLOSERS = frozenset(")]}'\"`:;, \t")
+"""Text after the cursor made only of these (an electric pair's closer, say) still gets a
+completion; anything else means the cursor is inside a line and ghost text would cover it."""
+
+MAX_LINES = 8
+"""An LLM's completion is cut after this many lines, or at its first blank line."""
+
+WATCH_INTERVAL_S = 0.1
+"""How often an LLM request checks the event stream for a newer event of its buffer."""
+
+
+class Completion(Analyzer):
+    """Completes the current line (LLM: the line or block) at the cursor of edit events."""
+
+    name = "completion"
+    kind = "completion"
+
+    def __init__(self, redis: Redis | None = None) -> None:
+        super().__init__(redis)
+        self._superseder = Superseder()
+        self._registered = False
+
+    def wants(self, event: Event) -> bool:
+        """Typing, explicit requests, and whole-buffer opens and saves (to learn from)."""
+        if not super().wants(event) or not event.get("language"):
+            return False
+        intent = event.get("intent", "edit")
+        return intent in ("edit", "request") or (intent in ("open", "save") and bool(event.get("whole")))
+
+    def analyze(self, event: Event) -> list[Item] | None:
+        """Learn from opens and saves (publishing nothing); complete at the cursor otherwise."""
+        redis = self.redis
+        if redis is None:
+            return None
+        language = event["language"]
+        if event.get("intent") in ("open", "save"):
+            if event.get("file"):
+                ngram.learn_text(redis, language, event["file"], event["text"])
+            return None
+        split = cursor_split(event)
+        if split is None:
+            return None
+        before, after = split
+        rest = after.split("\n", 1)[0]
+        if not set(rest) <= CLOSERS:
+            return []
+        text = self._from_llm(redis, event, before, after)
+        if text is None:
+            return None
+        if not text:
+            text = self._from_ngram(redis, language, before)
+        closer = rest.strip()
+        if closer and text.endswith(closer):
+            text = text[: -len(closer)]
+        if not text.strip():
+            return []
+        return [{"text": text, "line": event["line"], "col": event["col"]}]
+
+    def _from_ngram(self, redis: Redis, language: str, before: str) -> str:
+        if not self._registered:
+            registry.ensure(redis, LOCAL_MODEL)
+            self._registered = True
+        started = time.perf_counter()
+        guess = ngram.Completer(redis, language).complete(before)
+        registry.record(redis, LOCAL_MODEL.id, True, (time.perf_counter() - started) * 1000)
+        return guess.text
+
+    def _from_llm(self, redis: Redis, event: Event, before: str, after: str) -> str | None:
+        """The LLM's completion; '' when there is none (no model, all failed); None if superseded."""
+        if not routing.ranked(redis, "completion"):
+            return ""
+        if newer_event(redis, event):
+            return None
+        key = (str(event.get("client", "")), str(event["buffer"]))
+        cancel = self._superseder.begin(key)
+        watch = StreamWatch(redis, event, cancel)
+        request = Request(prefix=before, suffix=after, language=event["language"],
+                          path=event.get("file", ""), stop=_enough, cancel=cancel)
+        try:
+            routed = routing.route(redis, "completion", request)
+        except Cancelled:
+            return None
+        except routing.NoModel as exc:
+            log.info("completion: %s; answering from the n-gram model (%s)", exc, exc.errors)
+            return ""
+        finally:
+            watch.stop()
+            self._superseder.end(key, cancel)
+        return _trim(clean_completion(routed.reply.text, before))
+
+
+def cursor_split(event: Event) -> tuple[str, str] | None:
+    """The event's text before and after the cursor, or None if the cursor is outside it."""
+    lines = event["text"].split("\n")
+    row = event["line"] - event.get("first_line", 1)
+    if not 0 <= row < len(lines):
+        return None
+    line = lines[row]
+    col = min(event["col"], len(line))
+    before = "\n".join([*lines[:row], line[:col]])
+    after = "\n".join([line[col:], *lines[row + 1:]])
+    return before, after
+
+
+def _enough(text: str) -> bool:
+    body = text.lstrip("\n")
+    return "\n\n" in body or body.count("\n") >= MAX_LINES
+
+
+def _trim(text: str) -> str:
+    body = text.split("\n\n", 1)[0]
+    return "\n".join(body.split("\n")[:MAX_LINES]).rstrip()
+
+
+def _is_newer(mine: Event, other: dict[Any, Any]) -> bool:
+    def field(name: str) -> Any:
+        value = other.get(name, other.get(name.encode()))
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+    return (field("client") == mine.get("client", "") and field("buffer") == mine["buffer"]
+            and (field("tick") or 0) >= mine["tick"])
+
+
+def newer_event(redis: Any, event: Event, count: int = 200) -> bool:
+    """Whether the stream holds a later event for the same client and buffer (any intent)."""
+    event_id = event.get("id")
+    if not event_id:
+        return False
+    for _, fields in redis.xrange(keys.EVENTS, f"({event_id}", "+", count=count):
+        raw = fields.get(b"e") or fields.get("e")
+        if not raw:
+            continue
+        try:
+            other = msgpack.unpackb(raw if isinstance(raw, bytes) else raw.encode("latin-1"))
+        except ValueError:
+            continue
+        if isinstance(other, dict) and _is_newer(event, other):
+            return True
+    return False
+
+
+class StreamWatch:
+    """Cancels a request when a newer event for its buffer reaches the stream.
+
+    Worker processes share nothing but Redis, and the newer event may go to another consumer
+    of the group, so the stream itself is what says a request is superseded.
+    """
+
+    def __init__(self, redis: Any, event: Event, cancel: Cancel) -> None:
+        self.redis = redis
+        self.event = event
+        self.cancel = cancel
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        if event.get("id"):
+            self._thread = threading.Thread(target=self._run, name="completion-watch", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(WATCH_INTERVAL_S):
+            try:
+                if newer_event(self.redis, self.event):
+                    self.cancel.cancel()
+                    return
+            except Exception:  # a Redis hiccup must not kill the request it watches
+                log.debug("completion: stream watch failed", exc_info=True)
+
+    def stop(self) -> None:
+        """End the watch (the request finished)."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(1.0)
