@@ -58,7 +58,10 @@
                  redis-ai-flymake--items)))
     (condition-case nil
         (progn
-          (funcall redis-ai-flymake--report-fn diagnostics)
+          ;; The region makes this report replace the previous ones
+          ;; rather than add to them.
+          (funcall redis-ai-flymake--report-fn diagnostics
+                   :region (save-restriction (widen) (cons (point-min) (point-max))))
           t)
       ;; The report function belongs to a check Flymake has since
       ;; replaced: forget it.

@@ -4,7 +4,7 @@
 
 ;; Author: The redis-ai authors
 ;; Version: 0.1.0
-;; Package-Requires: ((emacs "27.1") (epc "0.1.1"))
+;; Package-Requires: ((emacs "27.1") (epc "0.1.1") (flymake "1.2.1"))
 ;; Keywords: tools, convenience, languages
 
 ;; This file is not part of GNU Emacs.
@@ -201,8 +201,11 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
 (defvar redis-ai--send-timer nil
   "Timer that sends the events of `redis-ai--dirty-buffers'.")
 
+(defvar-local redis-ai--key-intent nil
+  "(INTENT . KEYS) of the command running, if its keys stand for an intent.")
+
 (defvar redis-ai--intent-keys-cache nil
-  "(KEYS-ALIST . ((VECTOR . INTENT) ...)), parsed from `redis-ai-intent-keys'.")
+  "`redis-ai-intent-keys' parsed: (ALIST ((VECTOR . INTENT) ...) LAST-EVENTS).")
 
 (defconst redis-ai--intent-rank
   '(("cursor" . 0) ("edit" . 1) ("save" . 2) ("execute_code" . 3) ("request" . 4))
@@ -214,23 +217,27 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
   "Commands that keep the ghost text although they move point.")
 
 (defun redis-ai--intent-keys ()
-  "Return `redis-ai-intent-keys' as a list of (KEY-VECTOR . INTENT)."
+  "Return `redis-ai-intent-keys' parsed, as a list (ENTRIES LAST-EVENTS).
+ENTRIES are (KEY-VECTOR . INTENT); LAST-EVENTS the events that end them."
   (unless (eq (car redis-ai--intent-keys-cache) redis-ai-intent-keys)
-    (setq redis-ai--intent-keys-cache
-          (cons redis-ai-intent-keys
-                (mapcar (lambda (entry) (cons (kbd (car entry)) (cdr entry)))
-                        redis-ai-intent-keys))))
+    (let ((entries (mapcar (lambda (entry) (cons (vconcat (kbd (car entry))) (cdr entry)))
+                           redis-ai-intent-keys)))
+      (setq redis-ai--intent-keys-cache
+            (list redis-ai-intent-keys entries
+                  (mapcar (lambda (entry) (aref (car entry) (1- (length (car entry)))))
+                          entries)))))
   (cdr redis-ai--intent-keys-cache))
 
-(defun redis-ai--key-intent ()
-  "Return the intent the keys of the command that just ran stand for, or nil."
-  (let ((keys (this-command-keys-vector))
-        intent)
-    (when (> (length keys) 0)
-      (dolist (entry (redis-ai--intent-keys))
-        (when (and (not intent) (equal (car entry) keys))
-          (setq intent (cdr entry)))))
-    intent))
+(defun redis-ai--pre-command ()
+  "Note whether the keys of the command about to run stand for an intent.
+This is done before the command, whose error would lose its keys."
+  (let ((parsed (redis-ai--intent-keys)))
+    (when (memq last-command-event (nth 1 parsed))
+      (let ((keys (this-command-keys-vector)))
+        (setq redis-ai--key-intent
+              (seq-some (lambda (entry)
+                          (and (equal (car entry) keys) (cons (cdr entry) keys)))
+                        (car parsed)))))))
 
 (defun redis-ai--stronger (a b)
   "Return the intent, A or B, that should be sent."
@@ -247,8 +254,9 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
     (when redis-ai--ghost
       (redis-ai--follow-ghost tick pt))
     (cond
-     ((and redis-ai-intent-keys (setq intent (redis-ai--key-intent)))
-      (redis-ai--record intent)
+     ((setq intent redis-ai--key-intent)
+      (setq redis-ai--key-intent nil)
+      (redis-ai--record (car intent) (cdr intent))
       (redis-ai--send-now))
      ((/= tick redis-ai--seen-tick) (redis-ai--record "edit"))
      ((and redis-ai-send-cursor-moves (/= pt redis-ai--seen-point))
@@ -256,10 +264,10 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
     (setq redis-ai--seen-tick tick
           redis-ai--seen-point pt)))
 
-(defun redis-ai--record (intent)
-  "Note that this buffer has an event with INTENT to send."
+(defun redis-ai--record (intent &optional keys)
+  "Note that this buffer has an event with INTENT to send, typed with KEYS."
   (setq redis-ai--pending (redis-ai--stronger intent redis-ai--pending)
-        redis-ai--pending-keys (this-command-keys-vector)
+        redis-ai--pending-keys (or keys (this-command-keys-vector))
         redis-ai--pending-command this-command
         redis-ai--last-record (float-time))
   (unless (memq (current-buffer) redis-ai--dirty-buffers)
@@ -733,6 +741,7 @@ Flymake, hints and generated tests as annotations.
   :group 'redis-ai
   (if redis-ai-mode
       (progn
+        (add-hook 'pre-command-hook #'redis-ai--pre-command nil t)
         (add-hook 'post-command-hook #'redis-ai--post-command nil t)
         (add-hook 'after-save-hook #'redis-ai--after-save nil t)
         (add-hook 'kill-buffer-hook #'redis-ai--kill-buffer nil t)
@@ -745,6 +754,7 @@ Flymake, hints and generated tests as annotations.
             (setq redis-ai--started-flymake t)
             (flymake-mode 1)))
         (redis-ai-connection-ensure))
+    (remove-hook 'pre-command-hook #'redis-ai--pre-command t)
     (remove-hook 'post-command-hook #'redis-ai--post-command t)
     (remove-hook 'after-save-hook #'redis-ai--after-save t)
     (remove-hook 'kill-buffer-hook #'redis-ai--kill-buffer t)
