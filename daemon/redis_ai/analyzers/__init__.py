@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 BUILTIN: dict[str, str] = {
     "code_analysis": "redis_ai.analyzers.code_analysis:CodeAnalysis",
     "completion": "redis_ai.analyzers.completion:Completion",
+    "performance_optimization": "redis_ai.analyzers.performance:PerformanceOptimization",
 }
 
-DEFAULT: tuple[str, ...] = ("code_analysis", "completion")
+DEFAULT: tuple[str, ...] = ("code_analysis", "completion", "performance_optimization")
 """Analyzers the daemon runs when none are named."""
 
 

@@ -17,7 +17,8 @@ import re
 import threading
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 FILENAME = "<redis-ai>"
@@ -41,6 +42,8 @@ class Source:
     """Lines of the event's text dropped above ``lines`` (0 for whole buffers)."""
     first_line: int
     """Buffer line of the event's first text line."""
+    _line_starts: list[int] | None = field(default=None, repr=False)
+    _text: str | None = field(default=None, repr=False)
 
     def buffer_line(self, lineno: int) -> int:
         """Buffer line (1-based) of line ``lineno`` (1-based) of ``lines``."""
@@ -58,6 +61,38 @@ class Source:
     def line_text(self, lineno: int) -> str:
         """Text of line ``lineno`` (1-based) of ``lines``; "" past either end."""
         return self.lines[lineno - 1] if 1 <= lineno <= len(self.lines) else ""
+
+    def index(self, lineno: int, byte_col: int) -> int:
+        """Index into ``text`` of a position as ast reports it (line, UTF-8 column)."""
+        if self._line_starts is None:
+            starts, at = [], 0
+            for line in self.lines:
+                starts.append(at)
+                at += len(line) + 1
+            self._line_starts = starts
+        lineno = min(max(lineno, 1), len(self.lines))
+        return self._line_starts[lineno - 1] + self.char_col(lineno, byte_col)
+
+    @property
+    def text(self) -> str:
+        """The analysed lines as one string."""
+        if self._text is None:
+            self._text = "\n".join(self.lines)
+        return self._text
+
+    def segment(self, node: ast.AST, replacements: Sequence[tuple[ast.AST, str]] = ()) -> str:
+        """The exact source of ``node``, with the given sub-nodes' source replaced."""
+        start = self.index(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        end = self.index(node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
+        parts, at = [], start
+        ordered = sorted(replacements, key=lambda r: self.index(r[0].lineno, r[0].col_offset))  # type: ignore[attr-defined]
+        for sub, new in ordered:
+            sub_start = self.index(sub.lineno, sub.col_offset)  # type: ignore[attr-defined]
+            parts.append(self.text[at:sub_start])
+            parts.append(new)
+            at = self.index(sub.end_lineno, sub.end_col_offset)  # type: ignore[attr-defined]
+        parts.append(self.text[at:end])
+        return "".join(parts)
 
 
 def split_lines(text: str) -> list[str]:
@@ -234,22 +269,6 @@ def enclosing_function(
             found = node
         nodes.extend(ast.iter_child_nodes(node))
     return found
-
-
-def segment(source: Source, node: ast.AST) -> str:
-    """The exact source text of ``node`` (a single- or multi-line span of ``source.lines``)."""
-    lineno, end_lineno = node.lineno, node.end_lineno  # type: ignore[attr-defined]
-    col, end_col = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
-    if end_lineno is None or end_col is None:
-        return ""
-    first = source.line_text(lineno).encode("utf-8", "surrogatepass")
-    if lineno == end_lineno:
-        return first[col:end_col].decode("utf-8", "replace")
-    parts = [first[col:].decode("utf-8", "replace")]
-    parts.extend(source.line_text(n) for n in range(lineno + 1, end_lineno))
-    last = source.line_text(end_lineno).encode("utf-8", "surrogatepass")
-    parts.append(last[:end_col].decode("utf-8", "replace"))
-    return "\n".join(parts)
 
 
 def span(source: Source, node: ast.AST) -> dict[str, int]:
