@@ -192,7 +192,7 @@ def clean_completion(text: str, prefix: str) -> str:
             lines = lines[:-1]
         text = "\n".join(lines)
     line_start = prefix[prefix.rfind("\n") + 1:]
-    if line_start.strip() and text.startswith(line_start):
+    if line_start and text.startswith(line_start):
         text = text[len(line_start):]
     return text.rstrip()
 
