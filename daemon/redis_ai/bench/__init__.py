@@ -7,4 +7,5 @@ BENCHES: dict[str, str] = {
     "ingest": "redis_ai.bench.ingest",
     "roundtrip": "redis_ai.bench.roundtrip",
     "completion": "redis_ai.bench.completion",
+    "nvim": "redis_ai.bench.nvim",
 }

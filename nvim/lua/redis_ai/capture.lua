@@ -300,6 +300,8 @@ function M.detach()
   end
   if timer then
     timer:stop()
+    timer:close()
+    timer = nil
   end
   pending = {}
 end

@@ -59,10 +59,17 @@ function M.setup(opts)
   vim.cmd('highlight default link RedisAIGhost Comment')
   local capture = require('redis_ai.capture')
   capture.attach()
+  local group = vim.api.nvim_create_augroup('redis_ai_buffers', { clear = true })
   vim.api.nvim_create_autocmd('BufWipeout', {
-    group = vim.api.nvim_create_augroup('redis_ai_buffers', { clear = true }),
+    group = group,
     callback = function(a)
       require('redis_ai.ui').forget(a.buf)
+    end,
+  })
+  vim.api.nvim_create_autocmd('VimLeavePre', {
+    group = group,
+    callback = function()
+      M.disable(true)
     end,
   })
   set_keymaps(config.options.keymaps)
@@ -70,10 +77,11 @@ function M.setup(opts)
   require('redis_ai.rpc').start()
 end
 
---- Stop capturing and close the connection (setup() starts again).
-function M.disable()
+--- Stop capturing and close the connection (setup() starts again); `exiting` waits for the
+--- connection to be closed.
+function M.disable(exiting)
   require('redis_ai.capture').detach()
-  require('redis_ai.rpc').shutdown()
+  require('redis_ai.rpc').shutdown(exiting == true)
   require('redis_ai.ui').clear_ghost()
   pcall(vim.api.nvim_del_augroup_by_name, 'redis_ai_buffers')
   for name in pairs(ACTIONS) do

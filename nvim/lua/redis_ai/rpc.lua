@@ -271,15 +271,26 @@ function M.stop_daemon()
   return false
 end
 
---- Stop connecting and close the channel (used when the plugin is disabled).
-function M.shutdown()
+--- Stop connecting and close the channel (used when the plugin is disabled). With `settle`,
+--- wait (at most 200 ms) until the channel is really closed: Neovim 0.7 aborts when it exits
+--- while pushes are still arriving on a channel it is closing.
+function M.shutdown(settle)
   if timer then
+    -- Closed here rather than left to exit, for the same reason.
     timer:stop()
+    timer:close()
+    timer = nil
   end
-  if state.chan then
+  local chan = state.chan
+  if chan then
     M.notify('bye', vim.empty_dict())
-    pcall(vim.fn.chanclose, state.chan)
+    pcall(vim.fn.chanclose, chan)
     state.chan = nil
+    if settle then
+      vim.wait(200, function()
+        return not chan_open(chan)
+      end, 1)
+    end
   end
   state.status = 'off'
 end
