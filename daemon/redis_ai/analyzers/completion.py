@@ -84,8 +84,9 @@ class Completion(Analyzer):
         if not text:
             text = self._from_ngram(redis, language, before)
         closer = rest.strip()
-        if closer and text.endswith(closer):
-            text = text[: -len(closer)]
+        if closer and closer in text:
+            # Ghost text sits before the closer already in the buffer: show up to it.
+            text = text[: text.index(closer)]
         if not text.strip():
             return []
         return [{"text": text, "line": event["line"], "col": event["col"]}]
