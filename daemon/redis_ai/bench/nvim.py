@@ -195,17 +195,25 @@ HOOK = """
 local ui = require('redis_ai.ui')
 local b = _G.redis_ai_bench
 local on_result = ui.on_result
+local function epoch_ms()
+  local sec, usec = vim.loop.gettimeofday()
+  return sec * 1000 + usec / 1000
+end
+b.epoch_ms = epoch_ms
 ui.on_result = function(push)
   local drawn = ui.stats.drawn
+  local t0 = vim.loop.hrtime()
   on_result(push)
   if not b.sent then
     return
   end
   local now = vim.loop.hrtime()
+  local sample = { (now - b.sent) / 1e6, push.elapsed_ms, push.received - b.sent_epoch,
+                   epoch_ms() - push.received, (now - t0) / 1e3 }
   if push.kind == 'completion' and ui.stats.drawn > drawn then
-    b.completion = { (now - b.sent) / 1e6, push.elapsed_ms }
+    b.completion = sample
   elseif push.kind == 'diagnostics' then
-    b.diagnostics = { (now - b.sent) / 1e6, push.elapsed_ms }
+    b.diagnostics = sample
   end
 end
 """
@@ -215,6 +223,7 @@ local ui = require('redis_ai.ui')
 local b = _G.redis_ai_bench
 b.completion, b.diagnostics = nil, nil
 ui.clear_ghost()
+b.sent_epoch = b.epoch_ms()
 b.sent = vim.loop.hrtime()
 require('redis_ai.capture').send_now('request')
 vim.wait(2000, function() return b.completion ~= nil and b.diagnostics ~= nil end, 1)
@@ -275,6 +284,9 @@ def _measure(binary: str, plugin: str, daemon: _Daemon, args: argparse.Namespace
         nvim.lua(HOOK)
         completion: list[float] = []
         diagnostics: list[float] = []
+        to_daemon: list[float] = []
+        from_daemon: list[float] = []
+        render: list[float] = []
         missed = 0
         for _ in range(args.samples):
             comp, diag = nvim.lua(SAMPLE)
@@ -283,6 +295,9 @@ def _measure(binary: str, plugin: str, daemon: _Daemon, args: argparse.Namespace
                 continue
             completion.append(comp[0] - comp[1])
             diagnostics.append(diag[0] - diag[1])
+            to_daemon.append(comp[2])
+            from_daemon.append(comp[3] - comp[1])
+            render.append(comp[4])
         flush = nvim.lua(FLUSH, 200)
         text_bytes = nvim.lua("return #require('redis_ai.capture').build(0, 'edit').text")
     finally:
@@ -305,6 +320,10 @@ def _measure(binary: str, plugin: str, daemon: _Daemon, args: argparse.Namespace
         "missed_samples": missed,
         "event_to_ghost_extmark_ms_p50": _pct(completion, 0.5),
         "event_to_ghost_extmark_ms_p99": _pct(completion, 0.99),
+        "of_which_editor_to_daemon_ms_p50": _pct(to_daemon, 0.5),
+        "of_which_daemon_to_ghost_extmark_ms_p50": _pct(from_daemon, 0.5),
+        "ghost_render_us_p50": _pct(render, 0.5),
+        "ghost_render_us_p99": _pct(render, 0.99),
         "event_to_diagnostics_ms_p50": _pct(diagnostics, 0.5),
         "event_to_diagnostics_ms_p99": _pct(diagnostics, 0.99),
     }
