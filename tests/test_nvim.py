@@ -5,6 +5,12 @@ fire the same autocommands as a user's typing.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +20,7 @@ import msgpack
 import pynvim
 import pytest
 
-from redis_ai import keys
+from redis_ai import analytics, keys
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "nvim"
@@ -28,6 +34,7 @@ SETUP = """
 local rtp, runtime, opts = ...
 vim.opt.runtimepath:prepend(rtp)
 vim.env.REDIS_AI_RUNTIME_DIR = runtime
+vim.env.REDIS_AI_DATA_DIR = runtime .. '/data'
 vim.cmd('runtime plugin/redis_ai.lua')
 vim.cmd('filetype on')
 if opts ~= vim.NIL then
@@ -163,6 +170,22 @@ def test_window_and_columns_without_a_daemon(start_nvim: Any, tmp_path: Path) ->
     [diag] = diagnostics(nvim)
     assert (diag["lnum"], diag["col"], diag["end_col"]) == (0, 15, 22)
     assert diag["source"] == "code_analysis" and diag["code"] == "F821"
+    # Hints go to the quickfix list and generated tests to a floating window, on request.
+    base = {"type": "result", "buffer": str(buf), "tick": tick, "line": 1, "col": 0}
+    nvim.exec_lua("require('redis_ai.rpc').on_push(...)", {
+        **base, "analyzer": "perf", "kind": "hints", "id": "2-0/perf",
+        "items": [{"line": 1, "col": 12, "end_line": 1, "end_col": 21, "message": "slow concat",
+                   "code": "P1"}]})
+    nvim.exec_lua("require('redis_ai.rpc').on_push(...)", {
+        **base, "analyzer": "test_generation", "kind": "tests", "id": "2-0/test_generation",
+        "items": [{"title": "test s", "text": "def test_s():\n    assert s", "path": "test_s.py"}]})
+    nvim.command("RedisAI hints")
+    [hint] = nvim.eval("getqflist()")
+    assert (hint["lnum"], hint["col"], hint["bufnr"]) == (1, 14, buf)
+    assert hint["text"] == "slow concat [P1] (perf)"
+    nvim.command("wincmd p | RedisAI tests")
+    assert nvim.api.win_get_config(0)["relative"] == "editor"
+    assert nvim.current.buffer[:] == ["# test s -> test_s.py", "def test_s():", "    assert s"]
 
 
 def test_checkhealth_reports_a_missing_daemon(start_nvim: Any, tmp_path: Path) -> None:
@@ -233,6 +256,13 @@ def test_completion_ghost_text_accepted_by_word_line_and_whole(
     nvim.input("<C-]>")
     assert ghost_marks(nvim) == []
     assert nvim.current.buffer[:] == ["x = alpha beta gamma", "delta epsilon"]
+    # Every accept and the dismissal reached the daemon as feedback.
+    key = keys.stat(analytics.FEEDBACK, "fixed_completion")
+    deadline = time.monotonic() + 10
+    while daemon.redis.zcard(key) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    actions = sorted(m.decode().rsplit(":", 1)[1] for m in daemon.redis.zrange(key, 0, -1))
+    assert actions == ["accepted", "accepted_partial", "accepted_partial", "dismissed"]
 
 
 def test_results_for_an_older_buffer_state_are_dropped(
@@ -280,3 +310,36 @@ def test_reconnects_after_the_daemon_restarts(start_nvim: Any, daemon: Any, tmp_
     assert f"daemon running: pid {daemon.pid}" in report
     version = daemon.redis.info("server")["redis_version"]
     assert f"Redis {version}" in report
+    status = nvim.exec_lua("return require('redis_ai').status_lines()")
+    assert status[0] == "connection: connected" and f"{daemon.pid}" in status[2], status
+
+
+def test_starts_and_stops_the_daemon(start_nvim: Any, redis_client: Any, redis_server: Any) -> None:
+    runtime = Path(tempfile.mkdtemp(prefix="rai-"))
+    cmd = [sys.executable, "-m", "redis_ai", "daemon", "--redis-url", redis_server.url,
+           "--analyzers", "code_analysis"]
+    nvim = start_nvim(runtime, {"auto_start": True, "daemon_cmd": cmd})
+    discovery = runtime / "daemon.json"
+    try:
+        wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'", timeout=30)
+        assert "ready" in (runtime / "daemon-output.log").read_text()
+        pid = json.loads(discovery.read_text())["pid"]
+        nvim.command("RedisAI stop")
+        assert nvim.exec_lua("return require('redis_ai').statusline()") == "redis-ai:stopped"
+        deadline = time.monotonic() + 10
+        while discovery.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not discovery.exists()
+        # Stopped by the user: not started again until asked.
+        time.sleep(0.5)
+        assert not discovery.exists()
+        nvim.command("RedisAI start")
+        wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'", timeout=30)
+        assert json.loads(discovery.read_text())["pid"] != pid
+    finally:
+        if discovery.exists():
+            os.kill(json.loads(discovery.read_text())["pid"], signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while discovery.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        shutil.rmtree(runtime, ignore_errors=True)

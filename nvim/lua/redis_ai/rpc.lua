@@ -110,31 +110,45 @@ function M.hello_params(discovery, client)
   }
 end
 
---- Start the daemon in the background (config.daemon_cmd); the reconnect loop finds it.
+--- Where a daemon started from Neovim writes its output: beside its discovery file.
+function M.daemon_log()
+  return config.runtime_dir() .. '/daemon-output.log'
+end
+
+--- Start the daemon in the background (config.daemon_cmd); the reconnect loop finds it. It is
+--- detached: it outlives this Neovim and serves other editors too.
 function M.start_daemon()
   local cmd = config.options.daemon_cmd
   if vim.fn.executable(cmd[1]) ~= 1 then
     log.add('error', ('cannot start the daemon: %s is not executable'):format(cmd[1]))
     return false
   end
-  local opts = {
+  -- The daemon would create it the same way (0700), but the log is opened first.
+  vim.fn.mkdir(config.runtime_dir(), 'p', 448)
+  -- Through sh so that its output goes to a file: a pipe to this Neovim would break when
+  -- Neovim exits and the daemon lives on.
+  local argv = { 'sh', '-c', 'exec "$@" >>"$REDIS_AI_DAEMON_LOG" 2>&1', 'sh' }
+  vim.list_extend(argv, cmd)
+  local env = { REDIS_AI_DAEMON_LOG = M.daemon_log() }
+  if config.options.runtime_dir then
+    env.REDIS_AI_RUNTIME_DIR = config.options.runtime_dir
+  end
+  local ok, job = pcall(vim.fn.jobstart, argv, {
     detach = true,
+    env = env,
     on_exit = function(_, code)
       if code ~= 0 then
-        log.add('warn', ('%s exited with code %d'):format(table.concat(cmd, ' '), code))
+        log.add('warn', ('%s exited with code %d (see %s)'):format(table.concat(cmd, ' '), code,
+          M.daemon_log()))
       end
     end,
-  }
-  if config.options.runtime_dir then
-    opts.env = { REDIS_AI_RUNTIME_DIR = config.options.runtime_dir }
-  end
-  local ok, job = pcall(vim.fn.jobstart, cmd, opts)
+  })
   if not ok or job <= 0 then
     log.add('error', 'cannot start the daemon: ' .. tostring(job))
     return false
   end
   started_daemon_at = now_ms()
-  log.add('info', 'started ' .. table.concat(cmd, ' '))
+  log.add('info', ('started %s (output in %s)'):format(table.concat(cmd, ' '), M.daemon_log()))
   return true
 end
 
