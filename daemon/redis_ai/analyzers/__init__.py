@@ -18,9 +18,12 @@ BUILTIN: dict[str, str] = {
     "code_analysis": "redis_ai.analyzers.code_analysis:CodeAnalysis",
     "completion": "redis_ai.analyzers.completion:Completion",
     "performance_optimization": "redis_ai.analyzers.performance:PerformanceOptimization",
+    "test_generation": "redis_ai.analyzers.test_generation:TestGeneration",
 }
 
-DEFAULT: tuple[str, ...] = ("code_analysis", "completion", "performance_optimization")
+DEFAULT: tuple[str, ...] = (
+    "code_analysis", "completion", "performance_optimization", "test_generation",
+)
 """Analyzers the daemon runs when none are named."""
 
 
