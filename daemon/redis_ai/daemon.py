@@ -168,12 +168,14 @@ class Daemon:
                         self.embedded.start()
                     except (RuntimeError, OSError) as exc:
                         log.error("could not restart the embedded redis: %s", exc)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 1.0)
 
     def _on_redis(self, up: bool) -> None:
         if up == self._redis_up:
             return
         self._redis_up = up
+        if up:
+            self.router.resubscribe()
         push = self.status_push()
         for session in list(self.sessions.values()):
             session.push(push)

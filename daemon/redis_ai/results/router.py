@@ -33,6 +33,7 @@ class ResultRouter:
         self._latest: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._renew = threading.Event()
         self._pubsub: Any = None
         self.delivered = 0
         self.stale = 0
@@ -46,13 +47,26 @@ class ResultRouter:
 
     def stop(self) -> None:
         self._stop.set()
-        pubsub = self._pubsub
+        self._close_pubsub()
+        self._thread.join(2)
+
+    def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             try:
                 pubsub.close()
-            except (redis.RedisError, OSError):
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
                 pass
-        self._thread.join(2)
+
+    def resubscribe(self, timeout: float = 2.0) -> None:
+        """Subscribe anew and wait for it (Redis came back: a restarted server forgot us).
+
+        Results published before the new subscription are lost (pub/sub keeps nothing), so
+        the daemon calls this before it tells editors that Redis is up again.
+        """
+        self._ready.clear()
+        self._renew.set()
+        self._ready.wait(timeout)
 
     def note_event(self, client: str, buffer: str, tick: int) -> None:
         """Remember the newest tick a client has sent for a buffer (called for every event)."""
@@ -88,16 +102,21 @@ class ResultRouter:
                 self._pubsub.psubscribe(keys.results_channel("*"))
                 self._ready.set()
                 backoff = 0.05
-                while not self._stop.is_set():
-                    msg = self._pubsub.get_message(timeout=1.0)
+                self._renew.clear()
+                while not self._stop.is_set() and not self._renew.is_set():
+                    msg = self._pubsub.get_message(timeout=0.5)
                     if msg and msg["type"] == "pmessage":
                         try:
                             self.route(msg["data"])
                         except (ValueError, KeyError, TypeError) as exc:
                             log.warning("ignoring a malformed result: %s", exc)
-            except (redis.RedisError, OSError, AttributeError) as exc:
+                self._close_pubsub()
+            except Exception as exc:  # noqa: BLE001
+                # Besides RedisError, redis-py's pubsub can raise TypeError/AttributeError from a
+                # half-closed socket after the server restarts; the router must outlive them all.
                 if self._stop.is_set():
                     return
-                log.warning("result subscription lost (%s); resubscribing", exc)
+                log.warning("result subscription lost (%r); resubscribing", exc)
+                self._close_pubsub()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
 
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class GroupRunner:
     """Runs ``analyzer`` as consumer ``consumer`` of the group named after it."""
 
@@ -55,12 +60,15 @@ class GroupRunner:
         self.dead = 0
         self._stop = threading.Event()
         self._next_claim = 0.0
+        # Where a re-created group starts: after the newest entry this runner has seen, so
+        # events appended between the loss of the group and its re-creation are not skipped.
+        self._last_id = f"{int(time.time() * 1000)}-0"
 
     # -- lifecycle -------------------------------------------------------------------------
-    def ensure_group(self) -> None:
+    def ensure_group(self, start: str = "$") -> None:
         """Create the group (and the stream) if missing; new groups start at new events."""
         try:
-            self.client.xgroup_create(keys.EVENTS, self.group, id="$", mkstream=True)
+            self.client.xgroup_create(keys.EVENTS, self.group, id=start, mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -75,7 +83,7 @@ class GroupRunner:
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):
                     log.warning("%s: group or stream vanished; recreating it", self.group)
-                    self._retry(self.ensure_group)
+                    self._retry(lambda: self.ensure_group(self._last_id))
                 else:
                     log.exception("%s: unexpected reply", self.group)
                     self._stop.wait(backoff)
@@ -135,6 +143,7 @@ class GroupRunner:
         acks: list[bytes] = []
         now = time.time()
         for entry_id, fields in entries:
+            self._last_id = max(self._last_id, entry_id.decode(), key=_id_key)
             if not fields or b"e" not in fields:
                 acks.append(entry_id)  # trimmed away by MAXLEN before we got to it
                 continue

@@ -1,0 +1,59 @@
+# redis-ai: `make run` starts the daemon on its embedded Redis; `make test` installs what it
+# needs (Debian packages when run as root, Python packages into .venv) and runs the whole suite.
+
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# Editors for the plugin tests, Debian's Redis 7.0 for the plain-Redis run and redis-benchmark.
+APT_PKGS := emacs-nox elpa-epc neovim redis-server redis-tools
+CORE_TESTS := tests/test_schema.py tests/test_daemon.py tests/test_runner.py tests/test_ingest.py \
+              tests/test_analytics.py
+
+.PHONY: run test lint bench deps system-deps venv clean
+
+run: venv
+	$(BIN)/redis-ai daemon
+
+test: deps lint
+	REDIS_AI_TEST_REDIS=8 $(BIN)/python -m pytest -q
+	@echo "== core tests again on Debian's plain Redis 7.0 (no search module) =="
+	REDIS_AI_TEST_REDIS=7 $(BIN)/python -m pytest -q $(CORE_TESTS)
+
+lint: venv
+	$(BIN)/ruff check daemon tests
+	$(BIN)/mypy daemon/redis_ai
+
+bench: deps
+	@mkdir -p .bench
+	$(BIN)/redis-ai bench ingest --json | tee .bench/ingest.json
+	$(BIN)/redis-ai bench roundtrip --json | tee .bench/roundtrip.json
+	$(BIN)/redis-ai bench analyzers --json | tee .bench/analyzers.json
+	$(BIN)/redis-ai bench completion --json | tee .bench/completion.json
+	$(BIN)/redis-ai bench emacs --json | tee .bench/emacs.json
+	$(BIN)/redis-ai bench nvim --json | tee .bench/nvim.json
+
+deps: system-deps venv
+
+# Only as root on a Debian-like system, and only when something is missing.
+system-deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PY) -m venv --help >/dev/null 2>&1 && $(PY) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "missing Debian packages:$$missing (install them, or run as root)"; exit 1; fi; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[embedded,test,dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache
+	find . -name '*.elc' -delete

@@ -1,0 +1,140 @@
+"""Events into Redis: batching and trimming, surviving a Redis outage, the embedded default."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from redis_ai import keys
+from redis_ai.ingest.writer import EventWriter
+from redis_ai.schema import validate_event
+from tests.conftest import DaemonProc, start_redis
+from tests.support.clients import RPCClient, event
+from tests.test_runner import wait_for
+
+
+def test_writer_batches_trims_and_counts(redis_client):
+    writer = EventWriter(lambda: redis_client, maxlen=1000, batch=500)
+    writer.start()
+    for i in range(5000):
+        writer.submit(validate_event(event(tick=i)))
+    writer.stop()
+    assert writer.written == 5000 and writer.dropped == 0
+    assert int(redis_client.hget(keys.COUNTERS, "accepted")) == 5000
+    length = redis_client.xlen(keys.EVENTS)
+    assert 1000 <= length < 5000  # approximate MAXLEN keeps memory bounded
+
+
+def test_writer_buffers_while_redis_is_down_and_counts_what_it_drops(tmp_path):
+    server = start_redis(os.environ.get("REDIS_AI_TEST_REDIS", "8"), tmp_path)
+    states: list[bool] = []
+    writer = EventWriter(server.client, capacity=100, on_state=states.append)
+    writer.start()
+    writer.submit(validate_event(event(tick=0)))
+    wait_for(lambda: writer.written == 1, what="the first write")
+    server.proc.kill()
+    server.proc.wait()
+    for i in range(1, 151):
+        writer.submit(validate_event(event(tick=i)))
+    wait_for(lambda: states == [False], what="the writer to notice")
+    assert writer.buffered + writer.dropped == 150
+    assert writer.dropped >= 50
+    server.start()
+    wait_for(lambda: writer.buffered == 0, what="the buffer to drain")
+    writer.stop()
+    assert states == [False, True]
+    # The first event died with the server's memory (no persistence); the rest were kept for it.
+    assert server.client().xlen(keys.EVENTS) == 150 - writer.dropped
+    server.stop()
+
+
+def test_daemon_survives_redis_restart_and_tells_the_editor(tmp_path):
+    server = start_redis(os.environ.get("REDIS_AI_TEST_REDIS", "8"), tmp_path)
+    folder = Path(tempfile.mkdtemp(prefix="rai-"))
+    daemon = DaemonProc(server.url, ["tests.support.analyzers:FixedCompletion"], folder)
+    daemon.start()
+    client = RPCClient(daemon.discovery["rpc_socket"])
+    try:
+        client.hello()
+        assert client.wait(lambda p: p["type"] == "status")["redis"] == "up"
+        server.proc.kill()
+        server.proc.wait()
+        assert client.wait(lambda p: p["type"] == "status", timeout=10)["redis"] == "down"
+        for tick in range(1, 4):
+            client.notify("event", event(tick=tick))
+        server.start()
+        assert client.wait(lambda p: p["type"] == "status", timeout=10)["redis"] == "up"
+        # The buffered events reach the stream; the group is re-created (NOGROUP) on the empty
+        # server, so new events are analysed again.
+        wait_for(lambda: server.client().xlen(keys.EVENTS) >= 3, what="the buffered events")
+        client.notify("event", event(tick=10))
+        assert client.wait(lambda p: p["type"] == "result" and p["tick"] == 10, timeout=10)
+    finally:
+        client.close()
+        daemon.stop()
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.environ.get("REDIS_AI_TEST_REDIS") == "7", reason="embedded is Redis 8")
+def test_embedded_redis_is_private_persistent_and_restarted():
+    folder = Path(tempfile.mkdtemp(prefix="rai-"))
+    folder.chmod(0o700)
+    daemon = DaemonProc("", ["tests.support.analyzers:FixedCompletion"], folder)
+    try:
+        _start_embedded(daemon)
+        found = daemon.discovery
+        assert found["embedded"] and found["redis_url"].startswith("unix://")
+        sock = Path(found["redis_url"][len("unix://"):])
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o700
+        assert stat.S_IMODE((folder / "daemon.json").stat().st_mode) == 0o600
+        client = redis.Redis.from_url(found["redis_url"])
+        assert client.config_get("port")["port"] == "0"  # no TCP listener
+        client.hset(keys.model("kept"), "kind", "llm")
+        client.close()
+
+        daemon.stop()  # SIGTERM: the daemon stops its Redis, which flushes its append-only file
+        assert not (folder / "daemon.json").exists()
+        _start_embedded(daemon)
+        client = redis.Redis.from_url(daemon.discovery["redis_url"])
+        assert client.hget(keys.model("kept"), "kind") == b"llm"
+
+        # Kill the embedded server: the daemon restarts it and editors are told.
+        rpc = RPCClient(daemon.discovery["rpc_socket"])
+        rpc.hello()
+        rpc.wait(lambda p: p["type"] == "status")
+        pid = int(client.info("server")["process_id"])
+        client.close()
+        os.kill(pid, signal.SIGKILL)
+        assert rpc.wait(lambda p: p["type"] == "status", timeout=10)["redis"] == "down"
+        assert rpc.wait(lambda p: p["type"] == "status", timeout=15)["redis"] == "up"
+        rpc.notify("event", event(tick=3))
+        assert rpc.wait(lambda p: p["type"] == "result" and p["tick"] == 3, timeout=10)
+        rpc.close()
+    finally:
+        daemon.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start_embedded(daemon: DaemonProc) -> None:
+    """Start ``redis-ai daemon`` with no --redis-url: the embedded default."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (daemon.runtime_dir / "daemon.json").unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "redis_ai", "daemon", "--analyzers", ",".join(daemon.analyzers)]
+    with open(daemon.log, "ab") as log:
+        daemon.proc = subprocess.Popen(argv, env=daemon.env, stdout=log, stderr=log, cwd=ROOT)
+    wait_for(lambda: (daemon.runtime_dir / "daemon.json").exists()
+             and daemon.discovery["pid"] == daemon.proc.pid, what="the embedded daemon")
+    time.sleep(0.05)
