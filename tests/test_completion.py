@@ -176,7 +176,7 @@ def test_analyzer_stays_quiet_inside_a_line_and_when_unsure(project, redis_clien
     with_closer = "import json\n\ndef load(path):\n    with open(path)"
     items = analyzer.analyze(event(with_closer, 4, len("    with open(path")))
     assert items == [{"text": ', encoding="utf-8"', "line": 4, "col": 18}]
-    assert analyzer.analyze(at_end("zzz qqq = ")) == []
+    assert analyzer.analyze(at_end("zzz = qqq @ ")) == []  # never seen: no guess
     assert not analyzer.wants(at_end("x", intent="cursor"))
     assert not analyzer.wants(at_end("x", intent="save"))  # not the whole buffer: nothing to learn
     assert cursor_split(event("ab\ncd", 7, 0)) is None

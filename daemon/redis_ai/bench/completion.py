@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--order", type=int, default=ngram.ORDER, help="n-gram order")
     parser.add_argument("--min-score", type=float, default=ngram.MIN_SCORE,
                         help="lowest backed-off probability a proposed token may have")
+    parser.add_argument("--local-order", type=int, default=ngram.LOCAL_ORDER,
+                        help="n-gram order used on the text before the cursor (0: none)")
 
 
 def _split(root: Path, packages: list[str], heldout: int) -> tuple[list[Path], list[Path]]:
@@ -93,10 +95,13 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
     learn_s = time.monotonic() - started
     train_tokens = sum(len(ngram.tokenize(p.read_text(encoding="utf-8", errors="replace")))
                        for p in train)
-    completer = ngram.Completer(client, "python", order=args.order, min_score=args.min_score)
-    stats = {mode: {"cases": 0, "exact": 0, "offered": 0, "first": 0} for mode in ("line", "mid")}
+    completer = ngram.Completer(client, "python", order=args.order, min_score=args.min_score,
+                                local_order=args.local_order,
+                                local_weight=ngram.LOCAL_WEIGHT if args.local_order else 0.0)
+    stats = {mode: {"cases": 0, "exact": 0, "offered": 0, "prefix": 0, "first": 0} for mode in ("line", "mid")}
     latencies: list[float] = []
-    for before, expected, mode in _cases(test, args.max_lines):
+    cases = _cases(test, args.max_lines)
+    for before, expected, mode in cases:
         t0 = time.perf_counter()
         guess = completer.complete(before)
         latencies.append((time.perf_counter() - t0) * 1000)
@@ -105,8 +110,10 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
         if guess.text:
             s["offered"] += 1
             s["exact"] += guess.text == expected
+            s["prefix"] += expected.startswith(guess.text)
             s["first"] += ngram.tokenize(guess.text)[:1] == ngram.tokenize(expected)[:1]
     latencies.sort()
+    analyzer_ms = _analyzer_latencies(client, cases[:: max(1, len(cases) // 300)])
     figures: dict[str, Any] = {
         "engine": server.binary.rsplit("/", 1)[-1] + " " + client.info("server")["redis_version"],
         "train_files": len(train),
@@ -118,6 +125,7 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
         "redis_memory_mb": round(client.info("memory")["used_memory"] / 2**20, 1),
         "order": args.order,
         "min_score": args.min_score,
+        "local_order": args.local_order,
     }
     for mode, s in stats.items():
         n = max(1, s["cases"])
@@ -125,8 +133,31 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
         figures[f"{mode}_exact_share"] = round(s["exact"] / n, 4)
         figures[f"{mode}_offered_share"] = round(s["offered"] / n, 4)
         figures[f"{mode}_precision"] = round(s["exact"] / max(1, s["offered"]), 4)
+        figures[f"{mode}_prefix_precision"] = round(s["prefix"] / max(1, s["offered"]), 4)
         figures[f"{mode}_first_token_share"] = round(s["first"] / n, 4)
     figures["latency_ms_p50"] = _percentile(latencies, 0.5)
     figures["latency_ms_p99"] = _percentile(latencies, 0.99)
+    figures["analyzer_ms_p50"] = _percentile(analyzer_ms, 0.5)
+    figures["analyzer_ms_p99"] = _percentile(analyzer_ms, 0.99)
     figures["learned_files"] = len(report.learned)
     return figures
+
+
+def _analyzer_latencies(client: Any, cases: list[tuple[str, str, str]]) -> list[float]:
+    """The whole analyzer per edit event (routing check, cursor split, n-gram, registry update)
+    on a 300-line window, as the consumer-group runner calls it."""
+    from ..analyzers.completion import Completion
+
+    analyzer = Completion(client)
+    out = []
+    for before, _, _ in cases:
+        lines = before.split("\n")
+        window = lines[-300:]
+        event = {"v": 1, "editor": "bench", "client": "c-bench", "buffer": "1", "file": "/bench.py",
+                 "language": "python", "line": len(lines), "col": len(window[-1]), "tick": 1,
+                 "text": "\n".join(window), "first_line": len(lines) - len(window) + 1,
+                 "intent": "edit", "whole": False}
+        t0 = time.perf_counter()
+        analyzer.analyze(event)
+        out.append((time.perf_counter() - t0) * 1000)
+    return sorted(out)

@@ -41,13 +41,16 @@ BACKOFF = 0.4
 PSEUDO = 1.0
 """Added to every context's count: a context seen once predicts at most 1/2, one seen 20 times
 up to 20/21, so rare contexts do not make confident guesses."""
-MIN_SCORE = 0.2
+MIN_SCORE = 0.3
 """A token is proposed only if its backed-off probability reaches this: a wrong ghost text
 costs the user more than none."""
 MAX_TOKENS = 40
 LOCAL_CHARS = 4000
 """How much text before the cursor is read; its own n-grams count LOCAL_WEIGHT times."""
 LOCAL_WEIGHT = 2.0
+LOCAL_ORDER = 8
+"""The text before the cursor is matched on longer contexts than the stored model: it costs
+no memory, and a long match in the same file is the best evidence there is."""
 MAX_TOKEN_CHARS = 40
 """Longer tokens (docstrings, long strings and comments) are learned as a placeholder of their
 kind: they give context but are never proposed."""
@@ -300,6 +303,8 @@ class Guess:
     text: str
     tokens: list[str]
     scores: list[float]
+    ends_line: bool = False
+    """Whether the model was confident the line ends where the text ends."""
 
 
 class Completer:
@@ -307,7 +312,8 @@ class Completer:
 
     def __init__(self, redis: Redis, language: str, order: int = ORDER,
                  min_score: float = MIN_SCORE, max_tokens: int = MAX_TOKENS,
-                 pseudo: float = PSEUDO, local_weight: float = LOCAL_WEIGHT) -> None:
+                 pseudo: float = PSEUDO, local_weight: float = LOCAL_WEIGHT,
+                 local_order: int = LOCAL_ORDER) -> None:
         self.redis = redis
         self.language = language
         self.order = order
@@ -315,6 +321,7 @@ class Completer:
         self.max_tokens = max_tokens
         self.pseudo = pseudo
         self.local_weight = local_weight
+        self.local_order = local_order
 
     def complete(self, before: str, lines: int = 1) -> Guess:
         """The likely continuation of ``before`` (text up to the cursor), up to ``lines`` lines.
@@ -335,6 +342,7 @@ class Completer:
         out: list[str] = []
         scores: list[float] = []
         breaks = 0
+        ends_line = False
         while len(out) < self.max_tokens:
             best, score = self._next(tokens, partial, local)
             if not best and partial and not out:
@@ -347,22 +355,27 @@ class Completer:
             if best[0] == "\n":
                 breaks += 1
                 if breaks >= lines:
+                    ends_line = True
                     break
             out.append(best[len(partial):])
             scores.append(score)
             tokens.append(best)
             partial = ""
-        return Guess("".join(out), out, scores)
+        return Guess("".join(out), out, scores, ends_line)
 
     def _next(self, tokens: list[str], partial: str, local: _Local | None) -> tuple[str, float]:
-        contexts = [tokens[-n:] for n in range(self.order - 1, 0, -1) if len(tokens) >= n]
+        longest = max(self.order, self.local_order if local is not None else 0) - 1
+        contexts = [tokens[-n:] for n in range(longest, 0, -1) if len(tokens) >= n]
         pipe = self.redis.pipeline(transaction=False)
         top = 200 if partial else 8
         for ctx in contexts:
-            pipe.zrevrange(keys.ngram(self.language, _hash(ctx)), 0, top, withscores=True)
+            if len(ctx) < self.order:
+                pipe.zrevrange(keys.ngram(self.language, _hash(ctx)), 0, top, withscores=True)
+        replies = pipe.execute()
+        replies = [[]] * (len(contexts) - len(replies)) + replies
         best, best_score = "", 0.0
         weight = 1.0
-        for ctx, reply in zip(contexts, pipe.execute(), strict=True):
+        for ctx, reply in zip(contexts, replies, strict=True):
             counts: dict[str, float] = {}
             total = 0.0
             for member, score in reply:
@@ -381,6 +394,8 @@ class Completer:
                 p = weight * n / (total + self.pseudo)
                 if p > best_score:
                     best, best_score = tok, p
+            if total <= 0:
+                continue  # an unseen context says nothing; backing off past it costs nothing
             if best_score >= weight * BACKOFF:
                 # A shorter context scores at most weight * BACKOFF: none can beat this.
                 break
