@@ -215,6 +215,16 @@ def test_typed_error_gets_its_diagnostic(start_nvim: Any, daemon: Any, tmp_path:
     assert ev["buffer"] == str(nvim.current.buffer.number) and ev["whole"] is True
     assert ev["tick"] == nvim.eval("b:changedtick")
     assert (ev["line"], ev["col"]) == (3, len("print('é', os.sep, naïve_name"))
+    # A configured key sequence sends the block around the cursor with its intent at once; the
+    # keys are only observed, so <C-c> still does what it does.
+    nvim.input("<C-c><C-c>")
+    deadline = time.monotonic() + 10
+    while last_event(daemon)["intent"] != "execute_code" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ev = last_event(daemon)
+    assert (ev["intent"], ev["keys"], ev["region"], ev["line"]) == (
+        "execute_code", "<C-c><C-c>", [3, 3], 3
+    )
 
 
 def test_completion_ghost_text_accepted_by_word_line_and_whole(

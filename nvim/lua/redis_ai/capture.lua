@@ -16,6 +16,7 @@ local timer = nil
 -- bufnr -> { intent, since (ms), keys? }
 local pending = {}
 local key_ns = nil
+local listening = false
 
 M.sent = 0
 
@@ -284,12 +285,16 @@ function M.attach()
   else
     watch_keys(config.options.intent_keys)
   end
-  rpc.on_connect(function()
-    local buf = api.nvim_get_current_buf()
-    if M.wanted(buf) then
-      M.note(buf, 'open')
-    end
-  end)
+  if not listening then
+    listening = true
+    -- After a (re)connection the daemon knows nothing of this buffer yet.
+    rpc.on_connect(function()
+      local buf = api.nvim_get_current_buf()
+      if timer and M.wanted(buf) then
+        M.note(buf, 'open')
+      end
+    end)
+  end
 end
 
 --- Remove the autocommands and key watchers.
