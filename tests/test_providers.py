@@ -206,6 +206,8 @@ def test_route_falls_back_down_the_ranking_and_learns(server, redis_client: redi
     a, c = registry.show(redis_client, "oa-a"), registry.show(redis_client, "oa-c")
     assert a["failures"] == 1 and a["success_rate"] < 1 and "boom" in a["last_error"]
     assert c["calls"] == 1 and c["last_response_ms"] > 0 and c["success_rate"] == 1
+    # Every call is also an analytics sample (redis-ai stats), failures included.
+    assert [redis_client.zcard(keys.stat("model", m)) for m in ("oa-a", "oa-b", "oa-c")] == [1, 1, 1]
     # The model that answered now ranks first; the failed ones after it.
     assert [m.id for m in routing.ranked(redis_client, "completion")][0] == "oa-c"
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from .. import keys
+from .. import analytics, keys
 from ..models import ngram, registry, routing
 from ..models.providers import Cancel, Cancelled, Request
 from ..models.providers.base import Superseder, clean_completion
@@ -97,7 +97,11 @@ class Completion(Analyzer):
             self._registered = True
         started = time.perf_counter()
         guess = ngram.Completer(redis, language).complete(before)
-        registry.record(redis, LOCAL_MODEL.id, True, (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
+        pipe = redis.pipeline(transaction=False)
+        registry.record(pipe, LOCAL_MODEL.id, True, elapsed)
+        analytics.record_model_call(pipe, LOCAL_MODEL.id, elapsed, True, time.time())
+        pipe.execute()
         return guess.text
 
     def _from_llm(self, redis: Redis, event: Event, before: str, after: str) -> str | None:

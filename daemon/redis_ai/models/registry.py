@@ -24,6 +24,7 @@ from .. import keys
 
 if TYPE_CHECKING:
     from redis import Redis
+    from redis.client import Pipeline
 
 KINDS = frozenset({"llm", "local"})
 PROVIDERS = frozenset({"openai", "anthropic", "ngram"})
@@ -287,7 +288,7 @@ return 1
 
 
 def record(
-    redis: Redis,
+    redis: Redis | Pipeline,
     model_id: str,
     ok: bool,
     elapsed_ms: float,
@@ -298,7 +299,7 @@ def record(
     """Fold one call's outcome into the model's success rate, latency and performance score.
 
     Latency is only learned from successful calls: a refused connection fails fast and must
-    not make a model look quick.
+    not make a model look quick. ``redis`` may be a pipeline (the caller executes it).
     """
     redis.eval(
         _RECORD, 1, keys.model(model_id), int(ok), f"{elapsed_ms:.3f}", f"{time.time():.3f}",

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .. import analytics
 from . import registry
 from .providers import Cancelled, ProviderError, Reply, Request, make
 
@@ -81,10 +82,18 @@ def route(redis: Redis, capability: str, request: Request) -> Routed:
             raise
         except ProviderError as exc:
             elapsed = (time.monotonic() - start) * 1000
-            registry.record(redis, model.id, False, elapsed, error=str(exc))
+            _record(redis, model.id, False, elapsed, error=str(exc))
             failed.append((model.id, str(exc)))
             continue
-        registry.record(redis, model.id, True, reply.elapsed_ms,
-                        tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+        _record(redis, model.id, True, reply.elapsed_ms, tokens_in=reply.tokens_in,
+                tokens_out=reply.tokens_out)
         return Routed(model.id, reply, failed)
     raise NoModel(f"every model for {capability!r} failed", failed)
+
+
+def _record(redis: Redis, model_id: str, ok: bool, elapsed_ms: float, **extra: Any) -> None:
+    """Update the model's hash and its analytics series in one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    registry.record(pipe, model_id, ok, elapsed_ms, **extra)
+    analytics.record_model_call(pipe, model_id, elapsed_ms, ok, time.time())
+    pipe.execute()
