@@ -38,6 +38,23 @@ _READ_ONLY_BUILTINS = frozenset({
     "max", "sum", "any", "all", "sorted", "int", "float", "enumerate", "zip",
 })
 _HASHABLE_CONSTANTS = (str, bytes, int, float, complex, bool, type(None))
+_COMPUTE_MODULES = frozenset({
+    "math", "cmath", "operator", "random", "bisect", "heapq", "unicodedata", "struct", "colorsys",
+})
+_COMPUTE_FUNCTIONS = frozenset({
+    f"{module}.{name}" for module in ("os.path", "posixpath")
+    for name in ("join", "split", "splitext", "basename", "dirname", "normpath", "normcase",
+                 "isabs", "commonprefix")
+})
+"""Small computational functions (and the modules made of them): in a tight loop their lookup
+is a real share of the cost of the call. Calls that do I/O or much work dwarf a lookup."""
+_TIGHT_LOOP = 5
+"""A loop with at most this many statements in its body is tight."""
+_CHEAP_BUILTINS = frozenset({
+    "abs", "min", "max", "len", "int", "float", "round", "divmod", "pow", "range", "enumerate",
+    "zip", "isinstance", "bool", "complex", "sum",
+})
+_CHEAP_METHODS = frozenset({"append", "extend", "pop"})
 
 
 class PerformanceOptimization(Analyzer):
@@ -163,6 +180,20 @@ def _bound_names(node: ast.AST) -> list[tuple[str, str]]:
     return []
 
 
+def _imported_modules(tree: ast.Module) -> list[tuple[str, str]]:
+    """(bound name, module) for each module-level ``import`` (``import os.path`` binds os)."""
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    found.append((alias.asname, alias.name))
+                else:
+                    root = alias.name.split(".")[0]
+                    found.append((root, root))
+    return found
+
+
 def _value_kind(value: ast.expr) -> str:
     if isinstance(value, ast.ListComp):
         return "list"
@@ -264,13 +295,18 @@ class _Finder:
         self.source = source
         self.hints: list[Item] = []
         self.shadowed: set[str] = set()
-        self.modules: set[str] = set()
+        self.modules: dict[str, str] = {}
         self._seen: set[tuple[int, str, str]] = set()
+        # Hints given once per loop or function, at the first place they apply.
+        self._first: dict[tuple[int, str, str], tuple[ast.AST, str]] = {}
 
     def run(self, tree: ast.Module) -> None:
         """Collect the hints of every statement of ``tree``."""
         module = _scope_of(tree, "module")
-        self.modules = {name for name, kinds in module.bindings.items() if kinds == {"module"}}
+        self.modules = {
+            bound: real for bound, real in _imported_modules(tree)
+            if module.bindings.get(bound) == {"module"}
+        }
         self.shadowed = {n.id for n in ast.walk(tree)
                          if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
         self.shadowed |= set(module.bindings)
@@ -278,6 +314,16 @@ class _Finder:
         while stack:
             node, scope, loops = stack.pop()
             stack.extend(self._visit(node, scope, loops))
+        for (_, code, _), (node, message) in self._first.items():
+            self._add(node, code, message)
+
+    def _once(self, scope_node: ast.AST, code: str, name: str, node: ast.AST,
+              message: str) -> None:
+        key = (id(scope_node), code, name)
+        known = self._first.get(key)
+        position = (node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        if known is None or position < (known[0].lineno, known[0].col_offset):  # type: ignore[attr-defined]
+            self._first[key] = (node, message)
 
     def _builtin(self, node: ast.expr, *names: str) -> bool:
         return isinstance(node, ast.Name) and node.id in names and node.id not in self.shadowed
@@ -393,16 +439,15 @@ class _Finder:
                     and value.left.id == node.targets[0].id):
                 return
             name = node.targets[0].id
-        if not scope.string(name):
-            return
-        loop = loops[0]
-        key = (id(loop), "RAI002", name)
-        if key in self._seen:
-            return
-        self._seen.add(key)
-        self._add(node, "RAI002",
-                  f"the string `{name}` is built by `+=` in a loop: each step can copy all of it"
-                  " (quadratic); append the parts to a list and `''.join()` them once")
+        if not scope.string(name) or any(
+            isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name
+                                              for t in n.targets)
+            and n is not node for n in ast.walk(loops[-1])
+        ):
+            return  # reset within the loop: each string stays the size of one iteration's
+        self._once(loops[0], "RAI002", name, node,
+                   f"the string `{name}` is built by `+=` in a loop: each step can copy all of it"
+                   " (quadratic); append the parts to a list and `''.join()` them once")
 
     # Calls ----------------------------------------------------------------------------------
 
@@ -424,7 +469,7 @@ class _Finder:
               and len(args[0].args) == 1 and not args[0].keywords):
             self._count(node, args[0].args[0])
         elif loops and scope.kind == "function":
-            self._module_lookup(node, scope)
+            self._module_lookup(node, scope, loops[-1])
 
     def _count(self, node: ast.Call, inner: ast.expr) -> None:
         base = _dict_base(inner)
@@ -443,19 +488,54 @@ class _Finder:
         self._add(node, "RAI004", f"`{self.source.segment(node)}` builds a list only to count it"
                   + hint, rewrite)
 
-    def _module_lookup(self, node: ast.Call, scope: _Scope) -> None:
+    def _module_lookup(self, node: ast.Call, scope: _Scope, loop: ast.AST) -> None:
         chain = _chain(node.func) if isinstance(node.func, ast.Attribute) else None
         if chain is None or chain[0] not in self.modules or chain[0] in scope.bindings:
             return
-        dotted = ".".join(chain)
-        key = (id(scope.node), "RAI003", dotted)
-        if key in self._seen:
+        real = ".".join([self.modules[chain[0]], *chain[1:-1]])
+        if real not in _COMPUTE_MODULES and f"{real}.{chain[-1]}" not in _COMPUTE_FUNCTIONS:
             return
-        self._seen.add(key)
-        self._add(node.func, "RAI003",
-                  f"`{dotted}` is looked up (a global and {len(chain) - 1} attribute"
-                  f"{'s' if len(chain) > 2 else ''}) on every iteration; bind it to a local"
-                  f" before the loop: `{chain[-1]} = {dotted}`")
+        if not self._compute_loop(loop, scope):
+            return
+        dotted = ".".join(chain)
+        self._once(scope.node, "RAI003", dotted, node.func,
+                   f"`{dotted}` is looked up (a global and {len(chain) - 1} attribute"
+                   f"{'s' if len(chain) > 2 else ''}) on every iteration; bind it to a local"
+                   f" before the loop: `{chain[-1]} = {dotted}`")
+
+    def _compute_loop(self, loop: ast.AST, scope: _Scope) -> bool:
+        """Whether ``loop`` is a tight loop of computation: few statements, and no calls but to
+        cheap builtins, container methods and small computational functions. (In any other
+        loop a call that does real work or I/O dwarfs a lookup.)"""
+        if isinstance(loop, ast.For | ast.AsyncFor | ast.While):
+            parts: list[ast.AST] = list(loop.body)
+            if isinstance(loop, ast.While):
+                parts.append(loop.test)
+            if sum(1 for p in parts for n in ast.walk(p) if isinstance(n, ast.stmt)) > _TIGHT_LOOP:
+                return False
+        elif isinstance(loop, _COMPREHENSIONS):
+            parts = [i for g in loop.generators for i in g.ifs]
+            parts += [loop.key, loop.value] if isinstance(loop, ast.DictComp) else [loop.elt]
+        else:
+            return False
+        for part in parts:
+            for node in ast.walk(part):
+                if isinstance(node, ast.Call) and not self._cheap_call(node, scope):
+                    return False
+        return True
+
+    def _cheap_call(self, node: ast.Call, scope: _Scope) -> bool:
+        func = node.func
+        if isinstance(func, ast.Name):
+            return func.id in _CHEAP_BUILTINS and func.id not in self.shadowed
+        chain = _chain(func)
+        if chain is not None and chain[0] in self.modules:
+            real = ".".join([self.modules[chain[0]], *chain[1:-1]])
+            return real in _COMPUTE_MODULES or f"{real}.{chain[-1]}" in _COMPUTE_FUNCTIONS
+        # A method name alone says little (TarFile.add is not set.add): only a known list's.
+        return (isinstance(func, ast.Attribute) and func.attr in _CHEAP_METHODS
+                and isinstance(func.value, ast.Name)
+                and scope.bindings.get(func.value.id, {"other"}) <= {"list", "const_list", "aug"})
 
     # Indexing -------------------------------------------------------------------------------
 
