@@ -69,6 +69,11 @@ daemon does."
   :type 'integer
   :group 'redis-ai)
 
+(defcustom redis-ai-log-traffic nil
+  "Non-nil means log every call and push in the \" *redis-ai log*\" buffer."
+  :type 'boolean
+  :group 'redis-ai)
+
 (defcustom redis-ai-max-inflight-bytes (* 1024 1024)
   "Most bytes that may be sent to the daemon and not yet answered.
 Keep this well under the loopback socket buffers (about 4 MB on
@@ -416,6 +421,8 @@ HANDSHAKE non-nil sends even before the connection is ready."
             (progn (redis-ai--drop-connection)
                    (redis-ai--schedule-reconnect)
                    nil)
+          (when redis-ai-log-traffic
+            (redis-ai--log "call %s #%d, %d bytes" method number bytes))
           (puthash number (cons (float-time) bytes) redis-ai--inflight)
           (setq redis-ai--inflight-bytes (+ redis-ai--inflight-bytes bytes))
           (redis-ai--arm-watchdog)
@@ -439,6 +446,10 @@ HANDSHAKE non-nil sends even before the connection is ready."
   "Take a push from the daemon, whose ARGS are one JSON string.
 The payload is data: it is parsed, never evaluated."
   (let ((push (and (stringp (car args)) (redis-ai-json-decode (car args)))))
+    (when redis-ai-log-traffic
+      (redis-ai--log "push %s %s %s tick %s"
+                     (alist-get 'type push) (alist-get 'analyzer push)
+                     (alist-get 'buffer push) (alist-get 'tick push)))
     (if (not (consp push))
         (redis-ai--failure "unreadable push: %S" (car args))
       (pcase (alist-get 'type push)

@@ -198,6 +198,17 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
 (defvar redis-ai--dirty-buffers nil
   "Buffers with an event waiting to be sent.")
 
+(defvar-local redis-ai--buffer-id nil
+  "The id of this buffer in events and results: its name and a serial number.
+Emacs reuses the names of killed buffers; the daemon must not take a
+new buffer for an old one whose change tick was higher.")
+
+(defvar redis-ai--buffer-serial 0
+  "Serial number of the latest buffer id given out.")
+
+(defvar redis-ai--buffers (make-hash-table :test 'equal)
+  "Buffers in `redis-ai-mode' by their id.")
+
 (defvar redis-ai--send-timer nil
   "Timer that sends the events of `redis-ai--dirty-buffers'.")
 
@@ -307,8 +318,7 @@ This is done before the command, whose error would lose its keys."
 
 (defun redis-ai--flush ()
   "Send what waits, when the connection can take it again."
-  (when (and redis-ai--dirty-buffers (not redis-ai--send-timer)
-             (redis-ai-can-send-p))
+  (when (and redis-ai--dirty-buffers (redis-ai-can-send-p))
     (redis-ai--arm-send-timer 0)))
 
 (defun redis-ai--send-now ()
@@ -378,7 +388,7 @@ bytes, else `redis-ai-window-lines' lines around point."
          (command redis-ai--pending-command))
     `((v . 1)
       (editor . "emacs")
-      (buffer . ,(buffer-name))
+      (buffer . ,redis-ai--buffer-id)
       (file . ,(or buffer-file-name ""))
       (mode . ,(symbol-name major-mode))
       (line . ,(car here))
@@ -413,8 +423,8 @@ bytes, else `redis-ai-window-lines' lines around point."
 (defun redis-ai--on-push (push)
   "Route the daemon's PUSH to the buffer it is for."
   (when (equal (alist-get 'type push) "result")
-    (let ((buffer (get-buffer (or (alist-get 'buffer push) ""))))
-      (when (and buffer (buffer-local-value 'redis-ai-mode buffer))
+    (let ((buffer (gethash (alist-get 'buffer push) redis-ai--buffers)))
+      (when (and (buffer-live-p buffer) (buffer-local-value 'redis-ai-mode buffer))
         (with-current-buffer buffer
           (redis-ai--take-result push))))))
 
@@ -726,7 +736,9 @@ the ghost's next character keeps the rest; anything else clears it."
 
 (defun redis-ai--kill-buffer ()
   "Forget the buffer being killed."
-  (setq redis-ai--dirty-buffers (delq (current-buffer) redis-ai--dirty-buffers)))
+  (setq redis-ai--dirty-buffers (delq (current-buffer) redis-ai--dirty-buffers))
+  (when redis-ai--buffer-id
+    (remhash redis-ai--buffer-id redis-ai--buffers)))
 
 ;;;###autoload
 (define-minor-mode redis-ai-mode
@@ -746,6 +758,10 @@ Flymake, hints and generated tests as annotations.
         (add-hook 'after-save-hook #'redis-ai--after-save nil t)
         (add-hook 'kill-buffer-hook #'redis-ai--kill-buffer nil t)
         (add-to-list 'emulation-mode-map-alists 'redis-ai--emulation-alist)
+        (unless redis-ai--buffer-id
+          (setq redis-ai--buffer-serial (1+ redis-ai--buffer-serial)
+                redis-ai--buffer-id (format "%s#%d" (buffer-name) redis-ai--buffer-serial)))
+        (puthash redis-ai--buffer-id (current-buffer) redis-ai--buffers)
         (setq redis-ai--seen-tick (buffer-chars-modified-tick)
               redis-ai--seen-point (point))
         (when redis-ai-enable-flymake

@@ -45,7 +45,13 @@ Fail the test after TIMEOUT seconds (default `redis-ai-test-timeout')."
     (while (and (not (setq value (funcall predicate)))
                 (< (float-time) deadline))
       (accept-process-output nil 0.01))
-    (or value (ert-fail (list "timed out waiting for" predicate)))))
+    (or value
+        (ert-fail (list "timed out waiting for" predicate
+                        :state redis-ai--state
+                        :ghost (redis-ai-ghost-text)
+                        :log (and (get-buffer redis-ai--log-buffer)
+                                  (with-current-buffer redis-ai--log-buffer
+                                    (buffer-string))))))))
 
 (defun redis-ai-test-settle (seconds)
   "Process input and timers for SECONDS."

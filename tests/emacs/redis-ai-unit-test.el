@@ -38,7 +38,7 @@
   (let ((here (redis-ai-line-col)))
     (append fields
             `((type . "result") (id . ,(format "1-0/%s" kind)) (event . "1-0")
-              (client . "c-000000000000") (buffer . ,(buffer-name)) (file . "")
+              (client . "c-000000000000") (buffer . ,redis-ai--buffer-id) (file . "")
               (tick . ,(buffer-chars-modified-tick)) (line . ,(car here))
               (col . ,(cdr here)) (analyzer . ,(concat "test_" kind)) (kind . ,kind)
               (items . ,(vconcat items)) (elapsed_ms . 1.0) (received . 0)))))
@@ -122,6 +122,17 @@
 
 ;;; The event and its text window
 
+(ert-deftest redis-ai-unit-a-new-buffer-is-not-taken-for-an-old-one ()
+  (let (old)
+    (redis-ai-test-with-buffer #'python-mode "x"
+      (redis-ai-mode 1)
+      (setq old redis-ai--buffer-id))
+    (redis-ai-test-with-buffer #'python-mode "y"
+      (redis-ai-mode 1)
+      (should-not (equal redis-ai--buffer-id old))
+      (should (equal (alist-get 'buffer (redis-ai--event "edit")) redis-ai--buffer-id))
+      (should-not (gethash old redis-ai--buffers)))))
+
 (ert-deftest redis-ai-unit-event-fields ()
   (redis-ai-test-with-buffer #'python-mode "import os\n\tαβ"
     (redis-ai-mode 1)
@@ -129,7 +140,7 @@
     (let ((event (redis-ai--event "edit")))
       (should (= (alist-get 'v event) 1))
       (should (equal (alist-get 'editor event) "emacs"))
-      (should (equal (alist-get 'buffer event) (buffer-name)))
+      (should (string-match-p "\\`redis-ai-test\\.py#[0-9]+\\'" (alist-get 'buffer event)))
       (should (equal (alist-get 'mode event) "python-mode"))
       (should (= (alist-get 'line event) 2))
       ;; Characters, not display columns: a tab and one letter precede point.

@@ -1,0 +1,207 @@
+;;; redis-ai-daemon-test.el --- redis-ai tests against a live daemon  -*- lexical-binding: t; -*-
+
+;;; Commentary:
+
+;; Run by tests/test_emacs.py with the environment of a real daemon
+;; (REDIS_AI_RUNTIME_DIR) on a real Redis.  Tests tagged `daemon' need
+;; the default analyzers (code_analysis and the test analyzer that
+;; offers "alpha beta gamma\ndelta epsilon" at the cursor); tests
+;; tagged `slow' need the test analyzer `slow', which answers after
+;; 300 ms.  Keys are typed through the real command loop; restarting
+;; and pausing the daemon is asked of pytest (`redis-ai-test-ask').
+
+;;; Code:
+
+(require 'redis-ai-test-helpers)
+(require 'python)
+
+(defconst redis-ai-test-completion "alpha beta gamma\ndelta epsilon"
+  "What the test completion analyzer offers.")
+
+(setq redis-ai-reconnect-min-delay 0.05
+      redis-ai-reconnect-max-delay 0.5
+      redis-ai-log-traffic t)
+
+(defun redis-ai-test-ready ()
+  "Connect to the daemon if needed and wait until it accepted `hello'."
+  (redis-ai-connection-ensure)
+  (redis-ai-test-wait (lambda () (eq redis-ai--state 'ready))))
+
+(defmacro redis-ai-test-with-python (text &rest body)
+  "Run BODY in a `python-mode' buffer holding TEXT, with `redis-ai-mode' on."
+  (declare (indent 1))
+  `(redis-ai-test-with-buffer #'python-mode ,text
+     (remove-hook 'flymake-diagnostic-functions #'python-flymake t)
+     (redis-ai-mode 1)
+     (redis-ai-test-ready)
+     ,@body))
+
+(defun redis-ai-test-our-diagnostics ()
+  "Return the Flymake diagnostics of the redis-ai backend in this buffer."
+  (seq-filter (lambda (d) (eq (flymake-diagnostic-backend d) 'redis-ai-flymake))
+              (flymake-diagnostics)))
+
+(defun redis-ai-test-wait-ghost (&optional text)
+  "Wait until the ghost text at point is TEXT (default the test completion)."
+  (let ((text (or text redis-ai-test-completion)))
+    (redis-ai-test-wait (lambda () (and (equal (redis-ai-ghost-text) text)
+                                        (eql (redis-ai-ghost-position) (point)))))))
+
+(ert-deftest redis-ai-daemon-hello ()
+  :tags '(daemon)
+  (redis-ai-test-ready)
+  (should (string-prefix-p "c-" redis-ai--client))
+  (should (= (alist-get 'protocol redis-ai--hello) 1))
+  (should (member "fixed_completion" (alist-get 'analyzers redis-ai--hello)))
+  (should (equal (redis-ai--lighter) " RAI"))
+  (let (status)
+    (redis-ai-call 'status nil (lambda (reply) (setq status reply)))
+    (redis-ai-test-wait (lambda () status))
+    (should (alist-get 'connection status))))
+
+(ert-deftest redis-ai-daemon-diagnostic-at-the-right-line ()
+  :tags '(daemon)
+  (redis-ai-test-with-python "import os\n\n\ndef f():\n    return undefined_name\n"
+    (goto-char (point-min))
+    (redis-ai-test-type "C-n C-e")
+    (let* ((diags (redis-ai-test-wait
+                   (lambda ()
+                     (seq-filter (lambda (d) (string-match-p "undefined_name"
+                                                             (flymake-diagnostic-text d)))
+                                 (redis-ai-test-our-diagnostics)))))
+           (diag (car diags)))
+      (should (= (length diags) 1))
+      (should (eq (flymake-diagnostic-type diag) :error))
+      (should (= (line-number-at-pos (flymake-diagnostic-beg diag)) 5))
+      (should (equal (buffer-substring (flymake-diagnostic-beg diag)
+                                       (flymake-diagnostic-end diag))
+                     "undefined_name")))
+    ;; Fixing the error and typing clears it.
+    (goto-char (point-min))
+    (search-forward "undefined_name")
+    (redis-ai-test-type (vconcat (kbd "M-DEL") "os.sep"))
+    (redis-ai-test-wait
+     (lambda ()
+       (not (seq-find (lambda (d) (string-match-p "undefined_name"
+                                                  (flymake-diagnostic-text d)))
+                      (redis-ai-test-our-diagnostics)))))))
+
+(ert-deftest redis-ai-daemon-completion-accepted-whole ()
+  :tags '(daemon)
+  (redis-ai-test-with-python "x = "
+    (redis-ai-test-type "a")
+    (redis-ai-test-wait-ghost)
+    (redis-ai-test-type "TAB")
+    (should (equal (buffer-string) (concat "x = a" redis-ai-test-completion)))
+    (should-not (redis-ai-ghost-text))))
+
+(ert-deftest redis-ai-daemon-completion-accepted-by-word-and-line ()
+  :tags '(daemon)
+  (redis-ai-test-with-python "x = "
+    (redis-ai-test-type "b")
+    (redis-ai-test-wait-ghost)
+    ;; One go through the command loop: no new result can land in between.
+    (redis-ai-test-type "M-<right> M-<right> M-<down>")
+    (should (equal (buffer-string) "x = balpha beta gamma\n"))
+    (should (equal (redis-ai-ghost-text) "delta epsilon"))
+    (redis-ai-test-type "M-<down>")
+    (should (equal (buffer-string) (concat "x = b" redis-ai-test-completion)))
+    ;; The edit is sent, and a fresh completion comes for the new point.
+    (redis-ai-test-wait-ghost)))
+
+(ert-deftest redis-ai-daemon-execute-code-is-sent-at-once ()
+  :tags '(daemon)
+  (redis-ai-test-with-python "def f():\n    return 1\n"
+    (let ((redis-ai-debounce 30)
+          (sent nil))
+      (add-hook 'redis-ai-event-functions (lambda (event) (push event sent)) nil t)
+      (goto-char (point-min))
+      (forward-line 1)
+      ;; python-mode's own C-c C-c fails without a Python process; the
+      ;; event goes anyway, without waiting for the (long) debounce.
+      (redis-ai-test-type "C-c C-c")
+      (let ((event (redis-ai-test-wait (lambda () (car sent)) 5)))
+        (should (equal (alist-get 'intent event) "execute_code"))
+        (should (equal (alist-get 'keys event) "C-c C-c"))
+        (should (equal (alist-get 'region event) [1 2]))))))
+
+(ert-deftest redis-ai-daemon-killed-and-restarted-is-reconnected ()
+  :tags '(daemon)
+  (redis-ai-test-with-python "x = "
+    (let ((client redis-ai--client)
+          (generation redis-ai--generation)
+          (pid (alist-get 'pid (redis-ai-read-discovery))))
+      (redis-ai-test-ask "kill")
+      (redis-ai-test-wait (lambda () (not (eq redis-ai--state 'ready))))
+      (should (equal (redis-ai--lighter) " RAI[off]"))
+      ;; Typing while the daemon is away keeps working and is kept.
+      (redis-ai-test-type "c")
+      (redis-ai-test-ask "start")
+      (redis-ai-test-ready)
+      (should (> redis-ai--generation generation))
+      (should (equal redis-ai--client client))
+      (should-not (equal (alist-get 'pid (redis-ai-read-discovery)) pid))
+      ;; What was typed while it was away is sent now.
+      (redis-ai-test-wait-ghost)
+      (should (equal (buffer-string) "x = c")))))
+
+(ert-deftest redis-ai-daemon-paused-does-not-freeze-emacs ()
+  :tags '(daemon)
+  (redis-ai-test-with-python "x = "
+    (let ((redis-ai-call-timeout 0.3)
+          (typed ""))
+      (redis-ai-test-ask "pause")
+      (unwind-protect
+          (progn
+            ;; Type in bursts with pauses, so that sends are attempted.
+            (dotimes (i 30)
+              (let ((word (format "w%d " i)))
+                (redis-ai-test-type (vconcat word))
+                (setq typed (concat typed word))
+                (redis-ai-test-settle 0.03)))
+            (should (equal (buffer-string) (concat "x = " typed)))
+            (redis-ai-test-wait (lambda () (eq redis-ai--state 'stalled)))
+            (should (equal (redis-ai--lighter) " RAI[stalled]"))
+            (should (<= (hash-table-count redis-ai--inflight) redis-ai-max-inflight))
+            (should (<= redis-ai--inflight-bytes redis-ai-max-inflight-bytes))
+            ;; The commands answer without the daemon.
+            (redis-ai-test-type "C-c r s C-c r r")
+            (should (equal redis-ai--pending "request"))
+            (redis-ai-test-type "z")
+            (should (equal (buffer-string) (concat "x = " typed "z"))))
+        (redis-ai-test-ask "resume"))
+      (redis-ai-test-wait (lambda () (eq redis-ai--state 'ready)))
+      ;; What waited is sent, and its completion drawn at point.
+      (redis-ai-test-wait-ghost))))
+
+(ert-deftest redis-ai-daemon-stale-result-is-dropped ()
+  :tags '(slow)
+  (redis-ai-test-with-python "x = "
+    (let ((redis-ai-debounce 1.0)
+          (sent nil)
+          (results nil))
+      (add-hook 'redis-ai-event-functions (lambda (event) (push event sent)) nil t)
+      (add-hook 'redis-ai-result-functions
+                (lambda (result shown)
+                  (when (equal (alist-get 'analyzer result) "slow")
+                    (push (cons result shown) results)))
+                nil t)
+      (redis-ai-test-type "C-c r r")
+      (let ((old (alist-get 'tick (redis-ai-test-wait (lambda () (car sent))))))
+        ;; The buffer changes while the slow analyzer works on OLD, and
+        ;; the change is not sent before its result arrives.
+        (redis-ai-test-type "y")
+        (let ((first (redis-ai-test-wait (lambda () (car (last results))))))
+          (should (= (alist-get 'tick (car first)) old))
+          (should-not (cdr first))
+          (should-not (redis-ai-annotations)))
+        ;; The newer state's result is shown.
+        (let ((new (redis-ai-test-wait
+                    (lambda () (seq-find #'cdr results)) 10)))
+          (should (= (alist-get 'tick (car new)) (buffer-chars-modified-tick)))
+          (should (string-match-p
+                   (format "slow hint for tick %d" (buffer-chars-modified-tick))
+                   (overlay-get (car (redis-ai-annotations)) 'help-echo))))))))
+
+(provide 'redis-ai-daemon-test)
+;;; redis-ai-daemon-test.el ends here
