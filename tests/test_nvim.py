@@ -324,6 +324,40 @@ def test_reconnects_after_the_daemon_restarts(start_nvim: Any, daemon: Any, tmp_
     assert status[0] == "connection: connected" and f"{daemon.pid}" in status[2], status
 
 
+def _blocked(signum: int, frame: Any) -> None:
+    raise AssertionError("Neovim stopped answering while the daemon was paused")
+
+
+def test_a_daemon_that_stops_answering_never_blocks_typing(
+    start_nvim: Any, daemon: Any, tmp_path: Path
+) -> None:
+    nvim = start_nvim(daemon.runtime_dir, {"debounce_ms": 20, "stall_ms": 300,
+                                           "answer_timeout_ms": 300})
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    nvim.command(f"edit {tmp_path / 'paused.py'}")
+    daemon.pause()
+    # A UI blocked on the daemon would hang the calls below: fail instead.
+    signal.signal(signal.SIGALRM, _blocked)
+    signal.alarm(30)
+    try:
+        # Every nvim_input returns and every key lands while the daemon answers nothing.
+        for word in ("a = 1", "<CR>b = 2", "<CR>c = d"):
+            nvim.input(("i" if word == "a = 1" else "") + word)
+            time.sleep(0.1)
+        wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:not answering'")
+        assert nvim.current.buffer[:] == ["a = 1", "b = 2", "c = d"]
+        sent = nvim.exec_lua("return require('redis_ai.capture').sent")
+        nvim.input("<Esc>")
+    finally:
+        signal.alarm(0)
+        daemon.resume()
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    # Stalled, nothing more was sent; answering again, the buffer is sent and analysed.
+    wait_for(nvim, f"require('redis_ai.capture').sent > {sent}")
+    wait_for(nvim, "#vim.diagnostic.get(0, {namespace = require('redis_ai.ui').ns}) > 0")
+    assert "undefined name 'd'" in diagnostics(nvim)[0]["message"]
+
+
 def test_starts_and_stops_the_daemon(start_nvim: Any, redis_client: Any, redis_server: Any) -> None:
     runtime = Path(tempfile.mkdtemp(prefix="rai-"))
     cmd = [sys.executable, "-m", "redis_ai", "daemon", "--redis-url", redis_server.url,

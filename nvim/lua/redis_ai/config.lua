@@ -42,6 +42,10 @@ M.defaults = {
   probe_ms = 500,
   backoff_min_ms = 100,
   backoff_max_ms = 2000,
+  -- When events have gone this long without any push back, ask the daemon on a side
+  -- connection; no answer within answer_timeout_ms marks it stalled (events are dropped).
+  stall_ms = 3000,
+  answer_timeout_ms = 2000,
   -- How the ghost text looks.
   ghost_hl = 'RedisAIGhost',
 }

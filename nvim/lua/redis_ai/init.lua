@@ -107,20 +107,20 @@ function M.analyze()
 end
 
 --- The connection state for a statusline: "" before setup, else "redis-ai" followed by
---- ":ok", ":redis down", ":connecting", ":off" (no daemon) or ":stopped".
+--- ":ok", ":redis down", ":not answering", ":off" (no daemon) or ":stopped".
 function M.statusline()
   if not did_setup then
     return ''
   end
   local st = require('redis_ai.rpc').state
   if st.chan then
+    if st.stalled then
+      return 'redis-ai:not answering'
+    end
     return st.redis == 'down' and 'redis-ai:redis down' or 'redis-ai:ok'
   end
   if st.status == 'stopped' then
     return 'redis-ai:stopped'
-  end
-  if st.status == 'connecting' then
-    return 'redis-ai:connecting'
   end
   return 'redis-ai:off'
 end

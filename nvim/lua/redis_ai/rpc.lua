@@ -3,6 +3,9 @@
 -- Lifecycle: start() -> connect (discovery file -> sockconnect -> hello) -> connected, checked
 -- every probe_ms -> channel gone -> retry with backoff -> connected again. Editor -> daemon
 -- traffic is notifications only, so nothing here ever waits on the daemon while the user types.
+-- A daemon that keeps its socket open but stops answering (stopped, swapping) is found by a
+-- probe on a side connection when events go unanswered; events are then dropped rather than
+-- piling up in Neovim's write buffer ("stalled") until it answers again.
 -- The daemon pushes by calling on_push() through nvim_exec_lua (docs/protocol.md).
 local config = require('redis_ai.config')
 local log = require('redis_ai.log')
@@ -13,7 +16,7 @@ M.PROTOCOL = 1
 M.VERSION = '0.1.0'
 
 M.state = {
-  -- "off" (before start), "connecting", "connected", "disconnected", "stopped"
+  -- "off" (before start), "connecting", "connected", "stalled", "disconnected", "stopped"
   status = 'off',
   chan = nil,
   client = nil,
@@ -25,6 +28,10 @@ M.state = {
   connects = 0,
   pushes = 0,
   reason = nil,
+  -- Events sent since the daemon last showed it is alive, and when the first of them went.
+  unanswered = 0,
+  quiet_since = 0,
+  stalled = false,
 }
 
 local state = M.state
@@ -183,15 +190,50 @@ local function chan_open(chan)
 end
 
 local schedule
+local probing = false
+
+local function answered()
+  state.unanswered = 0
+  if state.stalled then
+    state.stalled = false
+    set_status('connected')
+    for _, fn in ipairs(listeners) do
+      pcall(fn)
+    end
+  end
+end
+
+local function probe_if_quiet()
+  local opts = config.options
+  if probing or state.unanswered == 0 or now_ms() - state.quiet_since < opts.stall_ms then
+    return
+  end
+  probing = true
+  M.probe_async(state.discovery.rpc_socket, opts.answer_timeout_ms, function(answer, why)
+    probing = false
+    if not state.chan then
+      return
+    end
+    if answer then
+      answered()
+    elseif not state.stalled then
+      state.stalled = true
+      set_status('stalled', why)
+    end
+  end)
+end
 
 local function check()
   if state.status == 'off' then
     return
   end
   if state.chan and chan_open(state.chan) then
+    probe_if_quiet()
     schedule(config.options.probe_ms)
     return
   end
+  state.stalled = false
+  state.unanswered = 0
   if state.chan then
     state.chan = nil
     set_status('disconnected', 'the daemon closed the connection')
@@ -250,11 +292,17 @@ end
 --- by the time the daemon is back it would be stale).
 function M.notify(method, params)
   local chan = state.chan
-  if not chan then
+  if not chan or (state.stalled and method == 'event') then
     return false
   end
   local ok, res = pcall(vim.rpcnotify, chan, method, params)
   if ok and res ~= 0 then
+    if method == 'event' then
+      if state.unanswered == 0 then
+        state.quiet_since = now_ms()
+      end
+      state.unanswered = state.unanswered + 1
+    end
     return true
   end
   state.chan = nil
@@ -327,6 +375,9 @@ end
 --- The map is only ever read as data.
 function M.on_push(push)
   state.pushes = state.pushes + 1
+  if state.unanswered > 0 or state.stalled then
+    answered()
+  end
   if type(push) ~= 'table' then
     return
   end
@@ -336,61 +387,86 @@ function M.on_push(push)
   end
 end
 
---- Ask a daemon directly over a separate connection, waiting at most `timeout_ms`: used by
---- `:checkhealth` and `:RedisAI status`, never while typing. Returns {hello=, status=} with
---- the daemon's replies, or nil and the reason.
-function M.probe(socket, timeout_ms)
+--- Ask the daemon `hello` and `status` over a separate connection, without waiting:
+--- `done(answer)` runs (in the main loop) with {hello=, status=} or nil and the reason, within
+--- `timeout_ms`.
+function M.probe_async(socket, timeout_ms, done)
   local mpack = vim.mpack
   local pipe = vim.loop.new_pipe(false)
-  local replies, failure = {}, nil
+  local clock = vim.loop.new_timer()
+  local replies = {}
+  local finished = false
   local unpack = mpack.Unpacker()
+  local function finish(answer, why)
+    if finished then
+      return
+    end
+    finished = true
+    clock:stop()
+    clock:close()
+    if not pipe:is_closing() then
+      pipe:close()
+    end
+    vim.schedule(function()
+      done(answer, why)
+    end)
+  end
+  local function on_reply(msg)
+    replies[msg[2]] = { err = msg[3], result = msg[4] }
+    if not (replies[1] and replies[2]) then
+      return
+    end
+    for id, name in ipairs({ 'hello', 'status' }) do
+      local err = replies[id].err
+      if err ~= nil and err ~= mpack.NIL then
+        return finish(nil, ('%s failed: %s'):format(name, vim.inspect(err)))
+      end
+    end
+    finish({ hello = replies[1].result, status = replies[2].result })
+  end
+  clock:start(timeout_ms, 0, function()
+    finish(nil, ('no answer within %d ms'):format(timeout_ms))
+  end)
+  local hello = mpack.encode({ 0, 1, 'hello', { M.hello_params(state.discovery, nil) } })
+  local status = mpack.encode({ 0, 2, 'status', { vim.empty_dict() } })
   pipe:connect(socket, function(err)
     if err then
-      failure = 'cannot connect: ' .. err
-      return
+      return finish(nil, 'cannot connect: ' .. err)
     end
     pipe:read_start(function(rerr, chunk)
       if rerr or not chunk then
-        failure = failure or ('the daemon closed the connection' .. (rerr and (': ' .. rerr) or ''))
-        return
+        return finish(nil, 'the daemon closed the connection' .. (rerr and (': ' .. rerr) or ''))
       end
       local pos = 1
-      while pos <= #chunk do
+      while pos <= #chunk and not finished do
         local msg, nextpos = unpack(chunk, pos)
         pos = nextpos
         if msg == nil then
           break
         end
         if type(msg) == 'table' and msg[1] == 1 then
-          replies[msg[2]] = { err = msg[3], result = msg[4] }
+          on_reply(msg)
         end
       end
     end)
-    local d = M.read_discovery()
-    pipe:write(
-      mpack.encode({ 0, 1, 'hello', { M.hello_params(d, nil) } })
-        .. mpack.encode({ 0, 2, 'status', { vim.empty_dict() } })
-    )
+    pipe:write(hello .. status)
   end)
-  local done = vim.wait(timeout_ms, function()
-    return failure ~= nil or (replies[1] ~= nil and replies[2] ~= nil)
-  end, 10)
-  pcall(pipe.close, pipe)
+end
+
+--- The same, waiting for the answer (at most `timeout_ms`): for `:checkhealth` and
+--- `:RedisAI status`, never while typing.
+function M.probe(socket, timeout_ms)
+  local answer, why, done = nil, nil, false
+  M.probe_async(socket, timeout_ms, function(a, w)
+    answer, why, done = a, w, true
+  end)
+  vim.wait(timeout_ms + 100, function()
+    return done
+  end, 5)
   if not done then
     return nil, ('no answer within %d ms'):format(timeout_ms)
   end
-  if failure and not (replies[1] and replies[2]) then
-    return nil, failure
-  end
-  local out = {}
-  for id, name in pairs({ 'hello', 'status' }) do
-    local r = replies[id]
-    if r.err ~= nil and r.err ~= mpack.NIL then
-      return nil, ('%s failed: %s'):format(name, vim.inspect(r.err))
-    end
-    out[name] = r.result
-  end
-  return out
+  return answer, why
 end
 
 return M
