@@ -452,6 +452,8 @@ def _guards(target: _Target) -> list[_Guard]:
         if isinstance(stmt, ast.Assert):
             continue  # checked on the arguments of the result test instead
         if not isinstance(stmt, ast.If):
+            if _harmless(stmt, params):
+                continue
             return guards
         chain = stmt
         while True:
@@ -466,6 +468,21 @@ def _guards(target: _Target) -> list[_Guard]:
                 return guards
             break
     return guards
+
+
+def _harmless(stmt: ast.stmt, params: set[str]) -> bool:
+    """Whether ``stmt`` can neither raise nor change a parameter: a nested def without calls in
+    its decorators and defaults, or an assignment without calls to names that are not
+    parameters."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+        evaluated: list[ast.AST] = [*stmt.decorator_list, *stmt.args.defaults,
+                                    *(d for d in stmt.args.kw_defaults if d is not None)]
+        return stmt.name not in params and not any(
+            isinstance(n, ast.Call) for e in evaluated for n in ast.walk(e))
+    if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.Pass):
+        return not _calls([stmt]) and not _bound_in([stmt]) & params and not any(
+            isinstance(n, ast.Subscript | ast.Attribute | ast.BinOp) for n in ast.walk(stmt))
+    return False
 
 
 def _calls(body: list[ast.stmt]) -> bool:

@@ -1,0 +1,1 @@
+"""Shapes: a sample package for the test_generation tests."""
