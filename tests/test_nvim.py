@@ -196,6 +196,10 @@ def test_checkhealth_reports_a_missing_daemon(start_nvim: Any, tmp_path: Path) -
     assert "ERROR" in report
     assert f"the redis-ai daemon is not running: no daemon running ({tmp_path}/daemon.json" in report
     assert "redis-ai daemon" in report  # the advice says how to start it
+    nvim.command("RedisAI log")
+    log = nvim.current.buffer[:]
+    assert str(tmp_path / "daemon-output.log") in log[0]
+    assert any("disconnected: no daemon running" in line for line in log[1:]), log
 
 
 def test_typed_error_gets_its_diagnostic(start_nvim: Any, daemon: Any, tmp_path: Path) -> None:

@@ -162,10 +162,11 @@ function M.status_lines()
 end
 
 local function show_log()
-  local lines = require('redis_ai.log').lines()
-  if #lines == 0 then
-    lines = { '(empty)' }
-  end
+  local lines = {
+    '# redis-ai plugin log; a daemon started from Neovim writes to '
+      .. require('redis_ai.rpc').daemon_log(),
+  }
+  vim.list_extend(lines, require('redis_ai.log').lines())
   vim.cmd('botright new')
   local buf = vim.api.nvim_get_current_buf()
   vim.bo[buf].buftype = 'nofile'
