@@ -33,6 +33,11 @@ def load_config(path):
         return json.load(fp)
 
 
+def load_defaults(path):
+    with open(path, encoding="utf-8") as fp:
+        return json.load(fp)
+
+
 def save_config(path, config):
     with open(path, "w", encoding="utf-8") as fp:
         json.dump(config, fp, indent=2)
@@ -90,6 +95,10 @@ def test_tokenize_keeps_spacing_and_indentation():
     assert "".join(tokens) == code
     long_doc = '    """' + "word " * 30 + '"""'
     assert ngram.tokenize(long_doc) == ["    \0S"]
+    # The model sees indentation changes, so a method body and a function body look alike.
+    method = ngram.model_tokens("class A:\n    def f(self):\n        return 1\n", "python")
+    function = ngram.model_tokens("def f(self):\n    return 1\n", "python")
+    assert method[-8:-1] == function[-8:-1] == ["(", "self", ")", ":", "\n+4", "return", " 1"]
 
 
 def test_learn_skips_unchanged_and_relearns_exactly(project, redis_client, redis_server):
@@ -130,6 +139,8 @@ def test_completes_held_out_line(project, redis_client):
     completer = ngram.Completer(redis_client, "python")
     assert completer.complete(HELD_OUT).text == '="utf-8") as fp:'
     assert completer.complete(HELD_OUT + '="utf-8") as fp:\n        ').text == "return json.load(fp)"
+    # A finished line: the ghost text is the line break, the indentation and the next line.
+    assert completer.complete(HELD_OUT + '="utf-8") as fp:').text == "\n        return json.load(fp)"
     # An unfinished word is completed from where it stops.
     assert completer.complete(HELD_OUT + '="utf-8") as fp:\n        ret').text == "urn json.load(fp)"
     # Nothing learned for another language: no guess rather than a wrong one.

@@ -2,8 +2,10 @@
 
 Every HELDOUT-th source file (in sorted order) is kept out of training. For each non-blank line
 of a held-out file the completer gets the text up to the line's indentation (what an editor
-shows after auto-indent) and must produce the whole line; a second pass starts in the middle of
-the line, after half of its tokens. A line counts as exact when the completion equals it.
+shows after auto-indent) and must produce the whole line ("line"); the text up to the end of
+the previous line, and must produce the line break, indentation and line ("next"); and the text
+up to half of the line's tokens, and must produce the rest ("mid"). A completion is exact when
+it equals the expected text.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ def _cases(test: list[Path], max_lines: int) -> list[tuple[str, str, str]]:
     for before, line in lines[::step][:max_lines]:
         indent = line[: len(line) - len(line.lstrip())]
         cases.append((before + indent, line[len(indent):], "line"))
+        end = len(before.rstrip("\n"))
+        if before[:end].strip():
+            cases.append((before[:end], before[end:] + line, "next"))
         tokens = ngram.tokenize(line[len(indent):])
         if len(tokens) >= 2:
             cut = len("".join(tokens[: len(tokens) // 2]))
@@ -98,7 +103,7 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
     completer = ngram.Completer(client, "python", order=args.order, min_score=args.min_score,
                                 local_order=args.local_order,
                                 local_weight=ngram.LOCAL_WEIGHT if args.local_order else 0.0)
-    stats = {mode: {"cases": 0, "exact": 0, "offered": 0, "prefix": 0, "first": 0} for mode in ("line", "mid")}
+    stats = {mode: {"cases": 0, "exact": 0, "offered": 0, "prefix": 0, "first": 0} for mode in ("line", "next", "mid")}
     latencies: list[float] = []
     cases = _cases(test, args.max_lines)
     for before, expected, mode in cases:

@@ -7,7 +7,7 @@ of the tokens that followed it, scored by how often; the empty member counts the
 its old and new counts: the model always equals the sum of the files as they are now.
 
 Tokens keep their leading blanks (``" ="`` differs from ``"="``), and a line break is one token
-together with any blank lines and the next line's indentation (``"\\n\\n    "``), so the model
+together with any blank lines and the change of indentation (``"\\n\\n+4"``), so the model
 learns the project's spacing and indentation along with its words.
 
 Completion walks greedily from the cursor with stupid backoff (Brants et al., 2007): the
@@ -44,6 +44,8 @@ up to 20/21, so rare contexts do not make confident guesses."""
 MIN_SCORE = 0.3
 """A token is proposed only if its backed-off probability reaches this: a wrong ghost text
 costs the user more than none."""
+NEXT_LINE_SCORE = 0.5
+"""How sure the model must be that the cursor's line is finished to propose the next line."""
 MAX_TOKENS = 40
 LOCAL_CHARS = 4000
 """How much text before the cursor is read; its own n-grams count LOCAL_WEIGHT times."""
@@ -116,9 +118,34 @@ def _hash(context: Iterable[str]) -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
+def relative(tokens: list[str]) -> list[str]:
+    """``tokens`` with each line break token carrying the change of indentation, not its width.
+
+    A statement learned inside a method then also predicts it inside a function.
+
+    >>> relative(["\n", "if", " x", ":", "\n    ", "y", "\n\n"])
+    ['\n+0', 'if', ' x', ':', '\n+4', 'y', '\n\n-4']
+    """
+    out = []
+    indent = 0
+    for tok in tokens:
+        if tok[0] == "\n":
+            width = len(tok) - tok.rfind("\n") - 1
+            out.append("\n" * tok.count("\n") + f"{width - indent:+d}")
+            indent = width
+        else:
+            out.append(tok)
+    return out
+
+
+def model_tokens(text: str, language: str) -> list[str]:
+    """The tokens the model counts for ``text``: a line break first, indentation made relative."""
+    return relative(["\n", *tokenize(normalize(text), language)])
+
+
 def count(text: str, language: str, order: int = ORDER) -> Counter[tuple[str, str]]:
     """(context hash, next token) -> occurrences in ``text``; next token '' counts the context."""
-    tokens = ["\n", *tokenize(normalize(text), language)]
+    tokens = model_tokens(text, language)
     counts: Counter[tuple[str, str]] = Counter()
     for i in range(1, len(tokens)):
         nxt = tokens[i]
@@ -323,25 +350,29 @@ class Completer:
         self.local_weight = local_weight
         self.local_order = local_order
 
-    def complete(self, before: str, lines: int = 1) -> Guess:
-        """The likely continuation of ``before`` (text up to the cursor), up to ``lines`` lines.
+    def complete(self, before: str) -> Guess:
+        """The likely rest of the line at the end of ``before`` (the text up to the cursor).
 
         The last word (or run of blanks) before the cursor may be unfinished: candidates are
-        then limited to tokens that extend it, and only the missing part is returned.
+        then limited to tokens that extend it, and only the missing part is returned. When the
+        line looks complete, the guess is the line break and the whole next line.
         """
         head = before[-LOCAL_CHARS:]
         if len(before) > len(head):
             head = head[head.find("\n"):] if "\n" in head else head
         last_nl = head.rfind("\n")
         head = normalize(head[:last_nl]) + head[last_nl:] if last_nl >= 0 else head
-        tokens = ["\n", *tokenize(head, self.language)]
+        raw = ["\n", *tokenize(head, self.language)]
         partial = ""
-        if len(tokens) > 1 and (_WORD.match(tokens[-1]) or _BLANK.match(tokens[-1])):
-            partial = tokens.pop()
+        if len(raw) > 1 and (_WORD.match(raw[-1]) or _BLANK.match(raw[-1])):
+            partial = raw.pop()
+        indent = next(len(t) - t.rfind("\n") - 1 for t in reversed(raw) if t[0] == "\n")
+        pad = "\t" if "\n\t" in head else " "
+        tokens = relative(raw)
         local = _Local(tokens) if self.local_weight else None
+        line_done = bool(head[last_nl + 1:].strip())
         out: list[str] = []
         scores: list[float] = []
-        breaks = 0
         ends_line = False
         while len(out) < self.max_tokens:
             best, score = self._next(tokens, partial, local)
@@ -353,14 +384,22 @@ class Completer:
             if not best or score < self.min_score or "\0" in best:
                 break
             if best[0] == "\n":
-                breaks += 1
-                if breaks >= lines:
+                breaks = best.count("\n")
+                width = indent + int(best[breaks:])
+                if "".join(out) or not line_done or score < NEXT_LINE_SCORE or width < 0:
                     ends_line = True
                     break
-            out.append(best[len(partial):])
+                # The cursor's line is complete: the ghost text is the next line.
+                line_done = False
+                out.append("\n" * breaks + pad * width)
+                indent = width
+            else:
+                out.append(best[len(partial):])
             scores.append(score)
             tokens.append(best)
             partial = ""
+        if not "".join(out).strip():
+            return Guess("", [], [], ends_line)
         return Guess("".join(out), out, scores, ends_line)
 
     def _next(self, tokens: list[str], partial: str, local: _Local | None) -> tuple[str, float]:
