@@ -286,6 +286,11 @@ On failure, schedule another attempt."
                  (redis-ai--schedule-reconnect))))
     (epc:init-epc-layer manager)
     (epc:define-method manager 'push #'redis-ai--receive-push)
+    ;; epc.el hands each incoming message to a timer (through a
+    ;; concurrent.el channel); reading and dispatching in the filter
+    ;; draws a push as soon as it arrives.
+    (set-process-filter process (lambda (_process string)
+                                  (redis-ai--filter manager connection string)))
     (setq redis-ai--manager manager)
     (redis-ai--set-state 'connecting)
     (redis-ai--log "connected to port %d" port)
@@ -344,6 +349,41 @@ On failure, schedule another attempt."
     (cancel-timer redis-ai--reconnect-timer)
     (setq redis-ai--reconnect-timer nil))
   (redis-ai-connection-ensure))
+
+;;; Reading
+
+(defun redis-ai--filter (manager connection string)
+  "Take STRING from the daemon on CONNECTION of MANAGER; dispatch whole messages.
+A message is an EPC frame: six hex digits of length, then an
+S-expression.  It is read as data; the reader does not evaluate."
+  (let ((buffer (epc:connection-buffer connection)))
+    (when (buffer-live-p buffer)
+      (with-current-buffer buffer
+        (goto-char (point-max))
+        (insert string)
+        (while (epc:net-have-input-p)
+          (let ((message (condition-case err
+                             (epc:net-read)
+                           (error (redis-ai--failure "unreadable frame: %s"
+                                                     (error-message-string err))
+                                  (erase-buffer)
+                                  nil))))
+            (when (consp message)
+              (condition-case err
+                  (redis-ai--dispatch manager message)
+                (error (redis-ai--failure "handling %s: %s" (car message)
+                                          (error-message-string err)))))))))))
+
+(defun redis-ai--dispatch (manager message)
+  "Hand the EPC MESSAGE to the handler of MANAGER for its kind."
+  (let ((args (cdr message)))
+    (pcase (car message)
+      ('call (epc:handler-called-method manager (nth 0 args) (nth 1 args) (nth 2 args)))
+      ('return (epc:handler-return manager (nth 0 args) (nth 1 args)))
+      ('return-error (epc:handler-return-error manager (nth 0 args) (nth 1 args)))
+      ('epc-error (epc:handler-epc-error manager (nth 0 args) (nth 1 args)))
+      ('methods (epc:handler-methods manager (nth 0 args)))
+      (_ (redis-ai--failure "unknown EPC message %S" (car message))))))
 
 ;;; Calls
 

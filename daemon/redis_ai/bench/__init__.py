@@ -8,4 +8,5 @@ BENCHES: dict[str, str] = {
     "roundtrip": "redis_ai.bench.roundtrip",
     "completion": "redis_ai.bench.completion",
     "nvim": "redis_ai.bench.nvim",
+    "emacs": "redis_ai.bench.emacs",
 }
