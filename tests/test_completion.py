@@ -14,7 +14,7 @@ import redis
 
 from redis_ai import keys
 from redis_ai.analyzers import load
-from redis_ai.analyzers.completion import Completion, cursor_split
+from redis_ai.analyzers.completion import Completion, cursor_split, newer_event
 from redis_ai.models import cli, ngram, registry
 from redis_ai.models.registry import Model
 from redis_ai.models.watcher import Watcher
@@ -258,3 +258,14 @@ def test_learn_command_and_watcher(project, redis_server, redis_client, capsys):
         assert not redis_client.hexists(keys.ngram_files("python"), str(new))
     finally:
         watcher.stop()
+
+
+def test_newer_event_looks_only_at_the_same_client_and_buffer(redis_client):
+    mine = at_end("x = 1")
+    mine["id"] = redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(mine)}).decode()
+    for other in (at_end("x = 12", buffer="4"), at_end("x = 12", client="c-2"), at_end("x", tick=4)):
+        redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(other)})
+    found, last = newer_event(redis_client, mine, page=2)
+    assert not found and last > mine["id"]
+    redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(at_end("x = 12", tick=6))})
+    assert newer_event(redis_client, mine, last)[0]

@@ -10,6 +10,7 @@ process reads it), and when every LLM fails the n-gram model answers instead.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,9 @@ class Completion(Analyzer):
         language = event["language"]
         if event.get("intent") in ("open", "save"):
             if event.get("file"):
-                ngram.learn_text(redis, language, event["file"], event["text"])
+                # The same file learned by `redis-ai learn` is known by its resolved path.
+                path = os.path.realpath(event["file"])
+                ngram.learn_text(redis, language, path, event["text"])
             return None
         split = cursor_split(event)
         if split is None:
@@ -108,7 +111,7 @@ class Completion(Analyzer):
         """The LLM's completion; '' when there is none (no model, all failed); None if superseded."""
         if not routing.ranked(redis, "completion"):
             return ""
-        if newer_event(redis, event):
+        if newer_event(redis, event)[0]:
             return None
         key = (str(event.get("client", "")), str(event["buffer"]))
         cancel = self._superseder.begin(key)
@@ -160,22 +163,28 @@ def _is_newer(mine: Event, other: dict[Any, Any]) -> bool:
             and (field("tick") or 0) >= mine["tick"])
 
 
-def newer_event(redis: Any, event: Event, count: int = 200) -> bool:
-    """Whether the stream holds a later event for the same client and buffer (any intent)."""
-    event_id = event.get("id")
-    if not event_id:
-        return False
-    for _, fields in redis.xrange(keys.EVENTS, f"({event_id}", "+", count=count):
-        raw = fields.get(b"e") or fields.get("e")
-        if not raw:
-            continue
-        try:
-            other = msgpack.unpackb(raw if isinstance(raw, bytes) else raw.encode("latin-1"))
-        except ValueError:
-            continue
-        if isinstance(other, dict) and _is_newer(event, other):
-            return True
-    return False
+def newer_event(redis: Any, event: Event, after: str = "", page: int = 500) -> tuple[bool, str]:
+    """Whether the stream holds an event for the same client and buffer later than ``event``.
+
+    Reads the entries after ``after`` (default: the event's own id) and returns the id of the
+    last one read, so a caller that polls reads each entry once.
+    """
+    start = after or event.get("id") or ""
+    if not start:
+        return False, ""
+    while True:
+        entries = redis.xrange(keys.EVENTS, f"({start}", "+", count=page)
+        for entry_id, fields in entries:
+            start = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            raw = fields.get(b"e") or fields.get("e")
+            try:
+                other = msgpack.unpackb(raw) if isinstance(raw, bytes) else None
+            except ValueError:
+                continue
+            if isinstance(other, dict) and _is_newer(event, other):
+                return True, start
+        if len(entries) < page:
+            return False, start
 
 
 class StreamWatch:
@@ -196,9 +205,11 @@ class StreamWatch:
             self._thread.start()
 
     def _run(self) -> None:
+        seen = ""
         while not self._done.wait(WATCH_INTERVAL_S):
             try:
-                if newer_event(self.redis, self.event):
+                found, seen = newer_event(self.redis, self.event, seen)
+                if found:
                     self.cancel.cancel()
                     return
             except Exception:  # a Redis hiccup must not kill the request it watches

@@ -215,6 +215,7 @@ class HTTPStream:
         self.response_headers: dict[str, str] = {}
         self._conn: http.client.HTTPConnection | None = None
         self._response: http.client.HTTPResponse | None = None
+        self._unregister: Callable[[], None] | None = None
 
     def _remaining(self) -> float:
         left = self.deadline - time.monotonic()
@@ -291,7 +292,7 @@ class HTTPStream:
 
     def close(self) -> None:
         """Release the connection (also on early stop or cancellation)."""
-        if getattr(self, "_unregister", None):
+        if self._unregister is not None:
             self._unregister()
         if self._conn is not None:
             self._conn.close()
