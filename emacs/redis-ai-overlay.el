@@ -112,8 +112,9 @@ Both are clamped to the buffer and to the line."
     text))
 
 (defun redis-ai-next-line (text)
-  "Return the start of TEXT up to and including its first newline."
-  (if (string-match "\\`[^\n]*\n" text)
+  "Return the rest of the first line of TEXT.
+When TEXT starts with a newline, return that newline and the next line."
+  (if (string-match "\\`\n?[^\n]*" text)
       (match-string 0 text)
     text))
 

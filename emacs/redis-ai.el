@@ -38,7 +38,8 @@
 ;;   C-c r d   dismiss it
 ;;
 ;; While ghost text shows, TAB accepts it, M-<right> accepts a word,
-;; M-<down> a line, and M-n / M-p cycle (see `redis-ai-ghost-map').
+;; M-<down> the rest of its line, and M-n / M-p cycle (see
+;; `redis-ai-ghost-map').
 
 ;;; Code:
 
@@ -57,6 +58,11 @@
 
 (defcustom redis-ai-debounce 0.1
   "Seconds of pause in typing after which the buffer is sent to the daemon."
+  :type 'number
+  :group 'redis-ai)
+
+(defcustom redis-ai-max-wait 0.6
+  "Seconds of typing without a pause after which the buffer is sent anyway."
   :type 'number
   :group 'redis-ai)
 
@@ -195,6 +201,9 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
 (defvar-local redis-ai--last-record 0.0
   "Time of the latest command recorded in this buffer.")
 
+(defvar-local redis-ai--first-record 0.0
+  "Time of the first command recorded in this buffer since its last send.")
+
 (defvar redis-ai--dirty-buffers nil
   "Buffers with an event waiting to be sent.")
 
@@ -277,6 +286,8 @@ This is done before the command, whose error would lose its keys."
 
 (defun redis-ai--record (intent &optional keys)
   "Note that this buffer has an event with INTENT to send, typed with KEYS."
+  (unless redis-ai--pending
+    (setq redis-ai--first-record (float-time)))
   (setq redis-ai--pending (redis-ai--stronger intent redis-ai--pending)
         redis-ai--pending-keys (or keys (this-command-keys-vector))
         redis-ai--pending-command this-command
@@ -309,7 +320,8 @@ This is done before the command, whose error would lose its keys."
       (if (not (buffer-live-p buffer))
           (setq redis-ai--dirty-buffers (delq buffer redis-ai--dirty-buffers))
         (with-current-buffer buffer
-          (let ((left (- (+ redis-ai--last-record redis-ai-debounce) now)))
+          (let ((left (min (- (+ redis-ai--last-record redis-ai-debounce) now)
+                           (- (+ redis-ai--first-record redis-ai-max-wait) now))))
             (if (> left 0)
                 (setq wait (min left (or wait left)))
               (redis-ai--send-now))))))

@@ -6,8 +6,13 @@ writes a request file in $REDIS_AI_TEST_CONTROL and keeps running until we answe
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,6 +28,7 @@ ERT = ROOT / "tests" / "emacs"
 ELPA = Path("/usr/share/emacs/site-lisp/elpa")
 EMACS = shutil.which("emacs")
 DEPENDENCIES = ("epc", "deferred", "ctable", "concurrent")
+DEFAULT_ANALYZERS = ["code_analysis", "tests.support.analyzers:FixedCompletion"]
 SLOW_ANALYZERS = ["tests.support.analyzers:Slow", "tests.support.analyzers:FixedCompletion"]
 
 pytestmark = pytest.mark.skipif(EMACS is None, reason="emacs is not installed")
@@ -158,6 +164,23 @@ def test_ert_without_daemon(tmp_path: Path) -> None:
 
 def test_ert_with_daemon(daemon: Any) -> None:
     run_ert(["redis-ai-daemon-test"], "(tag daemon)", daemon.env, daemon_actions(daemon))
+
+
+def test_ert_daemon_started_from_emacs(redis_client: Any, redis_server: Any) -> None:
+    runtime = Path(tempfile.mkdtemp(prefix="rai-"))
+    runtime.chmod(0o700)
+    command = [sys.executable, "-m", "redis_ai", "daemon", "--redis-url", redis_server.url,
+               "--analyzers", ",".join(DEFAULT_ANALYZERS)]
+    env = {**os.environ, "REDIS_AI_RUNTIME_DIR": str(runtime),
+           "REDIS_AI_DATA_DIR": str(runtime / "data"),
+           "PYTHONPATH": str(ROOT), "REDIS_AI_TEST_DAEMON_COMMAND": shlex.join(command)}
+    try:
+        run_ert(["redis-ai-daemon-test"], "(tag start)", env)
+    finally:
+        discovery = runtime / "daemon.json"
+        if discovery.exists():
+            os.kill(json.loads(discovery.read_text())["pid"], signal.SIGKILL)
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def test_ert_stale_results(make_daemon: Any) -> None:

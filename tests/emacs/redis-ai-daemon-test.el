@@ -102,8 +102,8 @@
     (redis-ai-test-wait-ghost)
     ;; One go through the command loop: no new result can land in between.
     (redis-ai-test-type "M-<right> M-<right> M-<down>")
-    (should (equal (buffer-string) "x = balpha beta gamma\n"))
-    (should (equal (redis-ai-ghost-text) "delta epsilon"))
+    (should (equal (buffer-string) "x = balpha beta gamma"))
+    (should (equal (redis-ai-ghost-text) "\ndelta epsilon"))
     (redis-ai-test-type "M-<down>")
     (should (equal (buffer-string) (concat "x = b" redis-ai-test-completion)))
     ;; The edit is sent, and a fresh completion comes for the new point.
@@ -124,6 +124,19 @@
         (should (equal (alist-get 'intent event) "execute_code"))
         (should (equal (alist-get 'keys event) "C-c C-c"))
         (should (equal (alist-get 'region event) [1 2]))))))
+
+(ert-deftest redis-ai-daemon-typing-without-pause-still-sends ()
+  :tags '(daemon)
+  (redis-ai-test-with-python "x = "
+    (let ((redis-ai-debounce 0.2)
+          (redis-ai-max-wait 0.3)
+          (sent 0))
+      (add-hook 'redis-ai-event-functions (lambda (_) (setq sent (1+ sent))) nil t)
+      ;; A key every 50 ms for a second: never a 200 ms pause.
+      (dotimes (_ 20)
+        (redis-ai-test-type "a")
+        (redis-ai-test-settle 0.05))
+      (should (>= sent 2)))))
 
 (ert-deftest redis-ai-daemon-killed-and-restarted-is-reconnected ()
   :tags '(daemon)
@@ -202,6 +215,24 @@
           (should (string-match-p
                    (format "slow hint for tick %d" (buffer-chars-modified-tick))
                    (overlay-get (car (redis-ai-annotations)) 'help-echo))))))))
+
+(ert-deftest redis-ai-daemon-started-from-emacs ()
+  :tags '(start)
+  (let ((redis-ai-daemon-command
+         (split-string-and-unquote (getenv "REDIS_AI_TEST_DAEMON_COMMAND"))))
+    (should-not (redis-ai-read-discovery))
+    (redis-ai-start-daemon)
+    (unwind-protect
+        (progn
+          (redis-ai-test-wait (lambda () (eq redis-ai--state 'ready)) 30)
+          (should (equal (alist-get 'pid (redis-ai-read-discovery))
+                         (process-id redis-ai--daemon-process)))
+          (redis-ai-test-with-python "x = "
+            (redis-ai-test-type "d")
+            (redis-ai-test-wait-ghost)))
+      (redis-ai-connection-close)
+      (signal-process redis-ai--daemon-process 'TERM)
+      (redis-ai-test-wait (lambda () (not (process-live-p redis-ai--daemon-process)))))))
 
 (provide 'redis-ai-daemon-test)
 ;;; redis-ai-daemon-test.el ends here

@@ -215,8 +215,8 @@
     (should (equal (redis-ai-ghost-text) " beta gamma\ndelta epsilon"))
     (should (= (redis-ai-ghost-position) (point)))
     (redis-ai-test-type "M-<down>")
-    (should (equal (buffer-string) "x = alpha beta gamma\n"))
-    (should (equal (redis-ai-ghost-text) "delta epsilon"))
+    (should (equal (buffer-string) "x = alpha beta gamma"))
+    (should (equal (redis-ai-ghost-text) "\ndelta epsilon"))
     (redis-ai-test-type "C-c r w")
     (should (equal (buffer-string) "x = alpha beta gamma\ndelta"))
     (redis-ai-test-type "C-c r l")
@@ -376,6 +376,16 @@
     (redis-ai-test-type "TAB")
     (should (equal (buffer-string) "x = (setq redis-ai-test-pwned t)"))
     (should-not redis-ai-test-pwned)))
+
+(ert-deftest redis-ai-unit-global-mode-is-for-programming-buffers ()
+  (unwind-protect
+      (progn
+        (global-redis-ai-mode 1)
+        (redis-ai-test-with-buffer #'python-mode "x"
+          (should redis-ai-mode))
+        (redis-ai-test-with-buffer #'fundamental-mode "x"
+          (should-not redis-ai-mode)))
+    (global-redis-ai-mode -1)))
 
 ;;; Connection state, as the user sees it
 
