@@ -328,6 +328,32 @@ def test_reconnects_after_the_daemon_restarts(start_nvim: Any, daemon: Any, tmp_
     assert status[0] == "connection: connected" and f"{daemon.pid}" in status[2], status
 
 
+def test_hints_rewrite_and_generated_tests(
+    start_nvim: Any, make_daemon: Any, tmp_path: Path
+) -> None:
+    daemon = make_daemon(analyzers=["performance_optimization", "test_generation"])
+    nvim = start_nvim(daemon.runtime_dir, {})
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    source = tmp_path / "doubling.py"
+    lines = ["def double_sum(items: list[int]) -> int:", '    """Twice the sum.', "",
+             "    >>> double_sum([1, 2])", "    6", '    """',
+             "    return sum([x * 2 for x in items])"]
+    source.write_text("\n".join(lines) + "\n")
+    nvim.command(f"edit {source}")
+    nvim.current.window.cursor = (7, len("    return sum(["))
+    nvim.command("RedisAI analyze")
+    wait_for(nvim, "next(require('redis_ai.ui').results(0).hints) ~= nil")
+    nvim.command("RedisAI hints")
+    [hint] = nvim.eval("getqflist()")
+    assert (hint["lnum"], hint["col"]) == (7, len("    return ") + 1) and "[C419]" in hint["text"]
+    nvim.command("wincmd p | RedisAI fix")
+    assert nvim.current.buffer[:] == [*lines[:6], "    return sum(x * 2 for x in items)"]
+    nvim.command("RedisAI tests")
+    wait_for(nvim, "vim.api.nvim_win_get_config(0).relative == 'editor'")
+    generated = "\n".join(nvim.current.buffer[:])
+    assert "double_sum" in generated and "def test_" in generated, generated
+
+
 def _blocked(signum: int, frame: Any) -> None:
     raise AssertionError("Neovim stopped answering while the daemon was paused")
 

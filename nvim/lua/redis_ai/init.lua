@@ -203,7 +203,20 @@ M.subcommands = {
     require('redis_ai.ui').show_hints()
   end,
   tests = function()
-    require('redis_ai.ui').show_tests()
+    local ui = require('redis_ai.ui')
+    if not did_setup or not require('redis_ai.rpc').connected() then
+      ui.show_tests()
+      return
+    end
+    ui.want_tests(vim.api.nvim_get_current_buf())
+    if require('redis_ai.capture').send_now('request', { analyzers = { 'test_generation' } }) then
+      vim.notify('redis-ai: generating tests for the function at the cursor', vim.log.levels.INFO)
+    end
+  end,
+  fix = function()
+    if not require('redis_ai.ui').apply_hint() then
+      vim.notify('redis-ai: no hint with a rewrite under the cursor', vim.log.levels.INFO)
+    end
   end,
 }
 

@@ -15,12 +15,14 @@ M.ns = ns
 M.ghost_ns = ghost_ns
 M.stats = { results = 0, dropped_stale = 0, dropped_moved = 0, drawn = 0 }
 
--- bufnr -> { diagnostics = {analyzer -> list}, hints = {analyzer -> list},
---            tests = {analyzer -> list}, completions = {analyzer -> {id, tick, items}} }
+-- bufnr -> { diagnostics = {analyzer -> list}, and for hints, tests and completions
+--            {analyzer -> {id, tick, items}} }
 local store = {}
 -- The completion shown now: { buf, row, bcol, col, tick, list = {{id, analyzer, text}}, index,
 --                            text, mark }
 local ghost = nil
+-- Buffers whose user asked for tests (:RedisAI tests): shown when they arrive.
+local tests_wanted = {}
 
 local SEVERITY = {
   error = vim.diagnostic.severity.ERROR,
@@ -331,12 +333,21 @@ function M.on_result(push)
   elseif kind == 'completion' then
     set_completion(buf, push, analyzer)
   elseif kind == 'hints' or kind == 'tests' then
-    buf_store(buf)[kind][analyzer] = items_of(push)
+    buf_store(buf)[kind][analyzer] = { id = str(push.id), tick = tick, items = items_of(push) }
+    if kind == 'tests' and tests_wanted[buf] then
+      tests_wanted[buf] = nil
+      if buf == api.nvim_get_current_buf() then
+        vim.schedule(M.show_tests)
+      end
+    end
   end
 end
 
 --- Everything kept for `buf`, by kind and analyzer (for :RedisAI hints/tests and the tests).
 function M.results(buf)
+  if buf == 0 then
+    buf = api.nvim_get_current_buf()
+  end
   return buf_store(buf)
 end
 
@@ -344,8 +355,8 @@ end
 function M.show_hints()
   local buf = api.nvim_get_current_buf()
   local qf = {}
-  for analyzer, items in pairs(buf_store(buf).hints) do
-    for _, item in ipairs(items) do
+  for analyzer, entry in pairs(buf_store(buf).hints) do
+    for _, item in ipairs(entry.items) do
       if type(item) == 'table' then
         local line = num(item.line, 1)
         local row = api.nvim_buf_get_lines(buf, line - 1, line, false)[1] or ''
@@ -403,8 +414,8 @@ end
 function M.show_tests()
   local buf = api.nvim_get_current_buf()
   local lines = {}
-  for _, items in pairs(buf_store(buf).tests) do
-    for _, item in ipairs(items) do
+  for _, entry in pairs(buf_store(buf).tests) do
+    for _, item in ipairs(entry.items) do
       if type(item) == 'table' then
         lines[#lines + 1] = ('# %s -> %s'):format(str(item.title) or 'tests', str(item.path) or '')
         vim.list_extend(lines, text.lines(str(item.text) or ''))
@@ -412,11 +423,65 @@ function M.show_tests()
     end
   end
   if #lines == 0 then
-    vim.notify('redis-ai: no generated tests for this buffer (:RedisAI analyze first)',
+    vim.notify('redis-ai: no tests generated for this buffer (is the cursor in a function?)',
       vim.log.levels.INFO)
     return nil
   end
   return M.float(lines, vim.bo[buf].filetype)
+end
+
+--- Show the tests generated for `buf` as soon as they arrive.
+function M.want_tests(buf)
+  tests_wanted[buf] = true
+end
+
+local function span_bytes(buf, item)
+  local line, end_line = num(item.line, 1), num(item.end_line, num(item.line, 1))
+  local rows = api.nvim_buf_get_lines(buf, line - 1, end_line, false)
+  if #rows ~= end_line - line + 1 then
+    return nil
+  end
+  return line - 1, text.byte_col(rows[1], num(item.col, 0)), end_line - 1,
+    text.byte_col(rows[#rows], num(item.end_col, 0))
+end
+
+--- Replace the span of the hint under the cursor by its rewrite; false when there is none for
+--- the buffer as it is now.
+function M.apply_hint()
+  local buf = api.nvim_get_current_buf()
+  local row, _, col = cursor_char()
+  local tick = api.nvim_buf_get_changedtick(buf)
+  local best, best_entry, best_analyzer, best_size = nil, nil, nil, math.huge
+  for analyzer, entry in pairs(buf_store(buf).hints) do
+    if entry.tick == tick then
+      for _, item in ipairs(entry.items) do
+        if type(item) == 'table' and str(item.rewrite) then
+          local line, end_line = num(item.line, 1), num(item.end_line, num(item.line, 1))
+          local inside = row >= line and row <= end_line
+            and (row ~= line or col >= num(item.col, 0))
+            and (row ~= end_line or col <= num(item.end_col, 0))
+          local size = (end_line - line) * 10000 + num(item.end_col, 0) - num(item.col, 0)
+          if inside and size < best_size then
+            best, best_entry, best_analyzer, best_size = item, entry, analyzer, size
+          end
+        end
+      end
+    end
+  end
+  if not best then
+    return false
+  end
+  local l0, c0, l1, c1 = span_bytes(buf, best)
+  if not l0 then
+    return false
+  end
+  api.nvim_buf_set_text(buf, l0, c0, l1, c1, text.lines(str(best.rewrite)))
+  require('redis_ai.rpc').notify('feedback', {
+    suggestion = best_entry.id or '',
+    analyzer = best_analyzer,
+    action = 'accepted',
+  })
+  return true
 end
 
 --- Forget a buffer (BufWipeout).
