@@ -14,9 +14,12 @@ import ast
 import keyword
 import logging
 import re
+import threading
+import weakref
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import _pysource
 from .base import Analyzer, Event, Item
@@ -180,6 +183,29 @@ def _bound_names(node: ast.AST) -> list[tuple[str, str]]:
     return []
 
 
+_HINTS: weakref.WeakKeyDictionary[ast.AST, tuple[int, Any]] = weakref.WeakKeyDictionary()
+_STORED: weakref.WeakKeyDictionary[ast.AST, tuple[int, Any]] = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+def _cached(cache: weakref.WeakKeyDictionary[ast.AST, tuple[int, Any]], node: ast.AST,
+            context: int, compute: Callable[[Any], Any]) -> Any:
+    """``compute(node)``, remembered for ``node`` as long as ``context`` stays the same."""
+    with _cache_lock:
+        known = cache.get(node)
+    if known is not None and known[0] == context:
+        return known[1]
+    value = compute(node)
+    with _cache_lock:
+        cache[node] = (context, value)
+    return value
+
+
+def _stored_names(node: ast.AST) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(node)
+                     if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load))
+
+
 def _imported_modules(tree: ast.Module) -> list[tuple[str, str]]:
     """(bound name, module) for each module-level ``import`` (``import os.path`` binds os)."""
     found = []
@@ -301,21 +327,42 @@ class _Finder:
         self._first: dict[tuple[int, str, str], tuple[ast.AST, str]] = {}
 
     def run(self, tree: ast.Module) -> None:
-        """Collect the hints of every statement of ``tree``."""
+        """Collect the hints of every statement of ``tree``.
+
+        The hints of a top-level statement depend on it, on what the module imports and binds,
+        and on where the text sits in the buffer; they are cached on the statement's node,
+        which the parse cache hands out again as long as its text is unchanged.
+        """
         module = _scope_of(tree, "module")
         self.modules = {
             bound: real for bound, real in _imported_modules(tree)
             if module.bindings.get(bound) == {"module"}
         }
-        self.shadowed = {n.id for n in ast.walk(tree)
-                         if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-        self.shadowed |= set(module.bindings)
-        stack: list[tuple[ast.AST, _Scope, tuple[ast.AST, ...]]] = [(tree, module, ())]
+        self.shadowed = set(module.bindings)
+        for stmt in tree.body:
+            self.shadowed |= _cached(_STORED, stmt, 0, _stored_names)
+        context = hash((
+            frozenset(self.modules.items()), frozenset(self.shadowed),
+            frozenset((name, frozenset(kinds)) for name, kinds in module.bindings.items()),
+            frozenset(module.grown), self.source.offset, self.source.first_line,
+        ))
+        for stmt in tree.body:
+            for hint in _cached(_HINTS, stmt, context, lambda s: self._statement(s, module)):
+                self.hints.append(dict(hint))
+        # Consecutive top-level statements belong to different cache entries.
+        self._manual_comprehension(tree.body, module)
+
+    def _statement(self, stmt: ast.stmt, module: _Scope) -> list[Item]:
+        found, self.hints = self.hints, []
+        stack: list[tuple[ast.AST, _Scope, tuple[ast.AST, ...]]] = [(stmt, module, ())]
         while stack:
             node, scope, loops = stack.pop()
             stack.extend(self._visit(node, scope, loops))
         for (_, code, _), (node, message) in self._first.items():
             self._add(node, code, message)
+        self._first.clear()
+        mine, self.hints = self.hints, found
+        return mine
 
     def _once(self, scope_node: ast.AST, code: str, name: str, node: ast.AST,
               message: str) -> None:

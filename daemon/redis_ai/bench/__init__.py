@@ -9,4 +9,5 @@ BENCHES: dict[str, str] = {
     "completion": "redis_ai.bench.completion",
     "nvim": "redis_ai.bench.nvim",
     "emacs": "redis_ai.bench.emacs",
+    "analyzers": "redis_ai.bench.analyzers",
 }
