@@ -247,3 +247,15 @@ def test_survives_any_text(language):
         for whole in (True, False):
             items = run(text, whole=whole, language=language)
             assert items is None or isinstance(items, list)
+
+
+def test_diagnostics_follow_edits_of_a_cached_file():
+    text = FLAKES.read_text()
+    assert found(run(text)) == FLAKES_EXPECTED
+    moved = [(code, line + 2, col, end) for code, line, col, end in FLAKES_EXPECTED]
+    assert found(run("# a\n# b\n" + text)) == moved
+    used = text.replace("    print(sys.argv,", "    print(os.sep, sys.argv,")
+    assert found(run(used)) == [e for e in FLAKES_EXPECTED if e[:2] not in (("F401", 3),
+                                                                            ("F821", 47))] + [
+        ("F821", 47, 37, 48)]
+    assert found(run(text)) == FLAKES_EXPECTED

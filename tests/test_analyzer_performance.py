@@ -202,3 +202,20 @@ def test_survives_any_text():
     for text in texts:
         for whole in (True, False):
             assert isinstance(run(text, whole=whole), list)
+
+
+def test_hints_follow_edits_of_a_cached_file():
+    text = SAMPLE.read_text()
+    before = found(run(text))
+    # A line added at the top moves every hint down one line.
+    assert found(run("# orders\n" + text)) == [
+        (code, line + 1, col, end_line + 1, end_col, rewrite)
+        for code, line, col, end_line, end_col, rewrite in before]
+    # Fixing one function removes its hint and leaves the others.
+    fixed = text.replace("    seen = []\n", "    seen = set()\n").replace(
+        "seen.append(customer)", "seen.add(customer)")
+    assert found(run(fixed)) == [h for h in before if h[0] != "RAI001"]
+    # What the module imports changes what a statement elsewhere means.
+    renamed = text.replace("import math\n", "import math as m\nmath = None\n")
+    assert "RAI003" not in {h[0] for h in found(run(renamed)) if h[1] == 28}
+    assert found(run(text)) == before
