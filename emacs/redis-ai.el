@@ -212,6 +212,8 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
 Emacs reuses the names of killed buffers; the daemon must not take a
 new buffer for an old one whose change tick was higher.")
 
+(put 'redis-ai--buffer-id 'permanent-local t)
+
 (defvar redis-ai--buffer-serial 0
   "Serial number of the latest buffer id given out.")
 
@@ -746,6 +748,11 @@ the ghost's next character keeps the rest; anything else clears it."
 (defvar-local redis-ai--started-flymake nil
   "Non-nil if `redis-ai-mode' turned on `flymake-mode' in this buffer.")
 
+(defun redis-ai--change-major-mode ()
+  "Turn the mode off cleanly before a new major mode wipes its variables.
+Otherwise its overlays would stay behind, no longer known."
+  (redis-ai-mode -1))
+
 (defun redis-ai--kill-buffer ()
   "Forget the buffer being killed."
   (setq redis-ai--dirty-buffers (delq (current-buffer) redis-ai--dirty-buffers))
@@ -769,6 +776,7 @@ Flymake, hints and generated tests as annotations.
         (add-hook 'post-command-hook #'redis-ai--post-command nil t)
         (add-hook 'after-save-hook #'redis-ai--after-save nil t)
         (add-hook 'kill-buffer-hook #'redis-ai--kill-buffer nil t)
+        (add-hook 'change-major-mode-hook #'redis-ai--change-major-mode nil t)
         (add-to-list 'emulation-mode-map-alists 'redis-ai--emulation-alist)
         (unless redis-ai--buffer-id
           (setq redis-ai--buffer-serial (1+ redis-ai--buffer-serial)
@@ -786,6 +794,7 @@ Flymake, hints and generated tests as annotations.
     (remove-hook 'post-command-hook #'redis-ai--post-command t)
     (remove-hook 'after-save-hook #'redis-ai--after-save t)
     (remove-hook 'kill-buffer-hook #'redis-ai--kill-buffer t)
+    (remove-hook 'change-major-mode-hook #'redis-ai--change-major-mode t)
     (redis-ai--kill-buffer)
     (redis-ai--clear-ghost)
     (save-restriction

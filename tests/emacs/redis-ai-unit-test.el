@@ -377,6 +377,19 @@
     (should (equal (buffer-string) "x = (setq redis-ai-test-pwned t)"))
     (should-not redis-ai-test-pwned)))
 
+(ert-deftest redis-ai-unit-changing-major-mode-leaves-nothing-behind ()
+  (redis-ai-test-with-buffer #'python-mode "x = "
+    (redis-ai-mode 1)
+    (let ((id redis-ai--buffer-id))
+      (redis-ai-test--completion "alpha")
+      (should (redis-ai-ghost-text))
+      (python-mode)
+      (should-not redis-ai-mode)
+      (should-not (seq-find (lambda (ov) (overlay-get ov 'redis-ai-ghost))
+                            (overlays-in (point-min) (point-max))))
+      (redis-ai-mode 1)
+      (should (equal redis-ai--buffer-id id)))))
+
 (ert-deftest redis-ai-unit-global-mode-is-for-programming-buffers ()
   (unwind-protect
       (progn
