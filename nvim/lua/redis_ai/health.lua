@@ -56,7 +56,8 @@ local function check_daemon(h)
   else
     h.warn(cmd .. ' is not on PATH', { 'install redis-ai (pip install redis-ai) or set daemon_cmd' })
   end
-  local d, why = rpc.read_discovery()
+  local daemon = require('redis_ai.daemon')
+  local d, why = daemon.discovery()
   if not d then
     h.error('the redis-ai daemon is not running: ' .. why, {
       'start it with `redis-ai daemon` in a terminal, or :RedisAI start',
@@ -75,7 +76,7 @@ local function check_daemon(h)
     h.error('the daemon socket is missing: ' .. d.rpc_socket, { 'restart the daemon' })
     return
   end
-  local answer, err = rpc.probe(d.rpc_socket, 2000)
+  local answer, err = daemon.probe(d.rpc_socket, rpc.hello_params(d, nil), 2000)
   if not answer then
     h.error(('the daemon at %s does not answer: %s'):format(d.rpc_socket, err),
       { 'it may be stuck; restart it (:RedisAI stop, then :RedisAI start)' })

@@ -1,7 +1,8 @@
 -- redis-ai for Neovim: keystrokes out to the redis-ai daemon, analysis back into the buffer.
 --
--- Modules: config (options), rpc (the connection), capture (events out), ui (results in),
--- health (:checkhealth redis_ai), text (byte <-> character columns), log (:RedisAI log).
+-- Modules: config (options), rpc (the connection), daemon (find, start, stop, probe the
+-- daemon), capture (events out), ui (results in), health (:checkhealth redis_ai), text (byte <->
+-- character columns), log (:RedisAI log).
 local M = {}
 
 local did_setup = false
@@ -135,11 +136,12 @@ function M.status_lines()
     ('client: %s, connects: %d, pushes: %d, events sent: %d'):format(tostring(st.client),
       st.connects, st.pushes, require('redis_ai.capture').sent),
   }
-  local d = rpc.read_discovery()
+  local daemon = require('redis_ai.daemon')
+  local d = daemon.discovery()
   if d then
     out[#out + 1] = ('daemon: pid %s, version %s, socket %s'):format(tostring(d.pid),
       tostring(d.version), tostring(d.rpc_socket))
-    local answer, why = rpc.probe(d.rpc_socket, 1000)
+    local answer, why = daemon.probe(d.rpc_socket, rpc.hello_params(d, nil), 1000)
     if answer then
       local s = answer.status
       out[#out + 1] = ('redis: %s'):format(vim.inspect(type(s) == 'table' and s.redis or s,
@@ -164,7 +166,7 @@ end
 local function show_log()
   local lines = {
     '# redis-ai plugin log; a daemon started from Neovim writes to '
-      .. require('redis_ai.rpc').daemon_log(),
+      .. require('redis_ai.daemon').log_path(),
   }
   vim.list_extend(lines, require('redis_ai.log').lines())
   vim.cmd('botright new')
@@ -185,8 +187,9 @@ M.subcommands = {
     if not did_setup then
       M.setup()
     end
-    if not rpc.read_discovery() then
-      rpc.start_daemon()
+    local daemon = require('redis_ai.daemon')
+    if not daemon.discovery() then
+      daemon.start()
     end
     rpc.start()
   end,
