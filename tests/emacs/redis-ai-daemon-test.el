@@ -187,6 +187,33 @@
       ;; What waited is sent, and its completion drawn at point.
       (redis-ai-test-wait-ghost))))
 
+(ert-deftest redis-ai-daemon-paused-with-a-big-buffer-does-not-block-sends ()
+  :tags '(daemon)
+  ;; Unbounded, 12 sends of 600 KB to a daemon that does not read would
+  ;; fill the loopback socket buffers and block Emacs in
+  ;; `process-send-string'.  No analyzer takes text-mode buffers.
+  (redis-ai-test-with-buffer #'text-mode (make-string 600000 ?x)
+    (redis-ai-mode 1)
+    (redis-ai-test-ready)
+    (let ((redis-ai-call-timeout 0.3)
+          (redis-ai-whole-buffer-limit (* 1024 1024))
+          (sent 0))
+      (add-hook 'redis-ai-event-functions (lambda (_) (setq sent (1+ sent))) nil t)
+      (redis-ai-test-ask "pause")
+      (unwind-protect
+          (progn
+            ;; Pauses longer than the debounce: each key is sent, if it can be.
+            (dotimes (_ 12)
+              (redis-ai-test-type "y")
+              (redis-ai-test-settle (* 1.2 redis-ai-debounce)))
+            (should (= (buffer-size) 600012))
+            (should (<= redis-ai--inflight-bytes redis-ai-max-inflight-bytes))
+            (should (<= sent 2))
+            (redis-ai-test-wait (lambda () (eq redis-ai--state 'stalled))))
+        (redis-ai-test-ask "resume"))
+      (redis-ai-test-wait (lambda () (eq redis-ai--state 'ready)))
+      (redis-ai-test-wait (lambda () (null redis-ai--pending))))))
+
 (ert-deftest redis-ai-daemon-stale-result-is-dropped ()
   :tags '(slow)
   (redis-ai-test-with-python "x = "
