@@ -18,6 +18,7 @@ from redis_ai.analyzers.completion import Completion, cursor_split, newer_event
 from redis_ai.models import cli, ngram, registry
 from redis_ai.models.registry import Model
 from redis_ai.models.watcher import Watcher
+from tests.support.clients import RPCClient
 from tests.support.llm_server import Behaviour, LLMServer
 
 STDLIB_JSON = Path(shutil.__file__).parent / "json"
@@ -269,3 +270,22 @@ def test_newer_event_looks_only_at_the_same_client_and_buffer(redis_client):
     assert not found and last > mine["id"]
     redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(at_end("x = 12", tick=6))})
     assert newer_event(redis_client, mine, last)[0]
+
+
+def test_through_a_real_daemon(make_daemon, project, redis_client, tmp_path):
+    """Editor -> daemon -> stream -> completion group -> pub/sub -> editor, with real processes."""
+    daemon = make_daemon(["completion"])
+    client = RPCClient(daemon.discovery["rpc_socket"])
+    try:
+        client.hello()
+        for tick, path in enumerate(sorted((project / "pkg").glob("*.py")), 1):
+            client.notify("event", {**at_end(path.read_text(), tick=tick, file=str(path)),
+                                    "intent": "save", "whole": True, "buffer": path.name})
+        items_py = tmp_path / "items.py"
+        client.notify("event", {**at_end(HELD_OUT, tick=7, file=str(items_py)), "buffer": "items"})
+        push = client.wait(lambda p: p["type"] == "result" and p["analyzer"] == "completion", timeout=10)
+        assert push["kind"] == "completion" and push["tick"] == 7
+        assert push["items"] == [{"text": '="utf-8") as fp:', "line": 5, "col": 28}]
+        assert redis_client.hlen(keys.ngram_files("python")) == 2
+    finally:
+        client.close()
