@@ -69,7 +69,7 @@ class Completion(Analyzer):
             return None
         language = event["language"]
         if event.get("intent") in ("open", "save"):
-            if event.get("file"):
+            if event.get("file") and len(event["text"]) <= ngram.MAX_FILE_BYTES:
                 # The same file learned by `redis-ai learn` is known by its resolved path.
                 path = os.path.realpath(event["file"])
                 ngram.learn_text(redis, language, path, event["text"])
