@@ -63,12 +63,6 @@ def test_invalid_definitions_are_refused(redis_client, bad):
     assert redis_client.dbsize() == 0
 
 
-def test_secret_field_names_are_refused():
-    with pytest.raises(RegistryError, match="api_key_env"):
-        registry.check_no_secrets({"api_key": "sk-1"})
-    registry.check_no_secrets({"api_key_env": "OPENAI_API_KEY"})
-
-
 def test_record_moves_latency_and_success_rate(redis_client):
     registry.add(redis_client, qwen())
     registry.record(redis_client, "qwen", True, 100.0, tokens_in=10, tokens_out=4)

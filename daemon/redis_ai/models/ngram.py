@@ -345,8 +345,6 @@ class Guess:
     text: str
     tokens: list[str]
     scores: list[float]
-    ends_line: bool = False
-    """Whether the model was confident the line ends where the text ends."""
 
 
 class Completer:
@@ -388,7 +386,6 @@ class Completer:
         line_done = bool(head[last_nl + 1:].strip())
         out: list[str] = []
         scores: list[float] = []
-        ends_line = False
         while len(out) < self.max_tokens:
             best, score = self._next(tokens, partial, local)
             if not best and partial and not out:
@@ -402,7 +399,6 @@ class Completer:
                 breaks = best.count("\n")
                 width = indent + int(best[breaks:])
                 if "".join(out) or not line_done or score < NEXT_LINE_SCORE or width < 0:
-                    ends_line = True
                     break
                 # The cursor's line is complete: the ghost text is the next line.
                 line_done = False
@@ -414,8 +410,8 @@ class Completer:
             tokens.append(best)
             partial = ""
         if not "".join(out).strip():
-            return Guess("", [], [], ends_line)
-        return Guess("".join(out), out, scores, ends_line)
+            return Guess("", [], [])
+        return Guess("".join(out), out, scores)
 
     def _next(self, tokens: list[str], partial: str, local: _Local | None) -> tuple[str, float]:
         longest = max(self.order, self.local_order if local is not None else 0) - 1

@@ -44,11 +44,11 @@ EWMA_ALPHA = 0.2
 """Weight of the newest call in the running latency and success rate."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
-_SECRET_FIELDS = frozenset({"api_key", "key", "token", "secret", "password", "authorization"})
 
 
 class RegistryError(ValueError):
-    """A model definition that cannot be stored (bad id, unknown provider, a secret in it)."""
+    """A model definition that cannot be stored (bad id, unknown provider, a key in place of
+    the name of the variable that holds it)."""
 
 
 @dataclass
@@ -163,16 +163,6 @@ def add(redis: Redis, model: Model) -> None:
     for cap in model.capabilities:
         pipe.sadd(keys.capability(cap), model.id)
     pipe.execute()
-
-
-def check_no_secrets(values: dict[str, Any]) -> None:
-    """Refuse field names that would put a credential into Redis."""
-    bad = sorted(k for k in values if k.lower() in _SECRET_FIELDS)
-    if bad:
-        raise RegistryError(
-            f"refusing to store {', '.join(bad)}: put the key in an environment variable "
-            "and name that variable with api_key_env"
-        )
 
 
 def remove(redis: Redis, model_id: str) -> bool:
