@@ -224,10 +224,11 @@ class HTTPStream:
         return left
 
     def _interrupt(self) -> None:
-        conn = self._conn
-        if conn is not None and conn.sock is not None:
+        # Runs on the cancelling thread while the request's thread may be closing the socket.
+        sock = self._conn.sock if self._conn is not None else None
+        if sock is not None:
             try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -240,16 +241,14 @@ class HTTPStream:
         self._conn = cls(parts.hostname, parts.port, timeout=self._remaining())
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **self.headers}
-        unregister = self.cancel.on_cancel(self._interrupt)
+        self._unregister = self.cancel.on_cancel(self._interrupt)
         try:
             self._check_cancel()
             self._conn.request("POST", path, body=self.body, headers=headers)
             self._set_timeout()
             self._response = self._conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
-            unregister()
             self._raise_io(exc)
-        self._unregister = unregister
         self.status = self._response.status
         self.response_headers = {k.lower(): v for k, v in self._response.getheaders()}
 
