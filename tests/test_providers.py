@@ -238,7 +238,8 @@ def test_cooling_model_is_tried_last(server, redis_client):
 
 def test_api_key_never_reaches_redis(server, redis_client, monkeypatch):
     monkeypatch.setenv("RAI_TEST_OPENAI_KEY", SECRET)
-    server.on("/v1/chat/completions", Behaviour(status=401, error={"error": {"message": "bad key"}}))
+    # A server that echoes the key it got in its error message: the key must not be kept.
+    server.on("/v1/chat/completions", Behaviour(status=401, error={"error": {"message": f"bad key {SECRET}"}}))
     registry.add(redis_client, openai_model(server))
     with pytest.raises(routing.NoModel):
         routing.route(redis_client, "completion", Request(prefix="x"))
@@ -253,4 +254,4 @@ def test_api_key_never_reaches_redis(server, redis_client, monkeypatch):
         else:
             stored = redis_client.dump(key)
         assert SECRET.encode() not in repr(stored).encode()
-    assert redis_client.exists(keys.model("oa"))
+    assert "bad key [redacted]" in registry.show(redis_client, "oa")["last_error"]

@@ -367,6 +367,13 @@ class Provider(ABC):
                 if request.stop is not None and request.stop("".join(pieces)):
                     reply.stopped_early = True
                     break
+        except ProviderError as exc:
+            key = self.model.api_key()
+            if key and key in str(exc):
+                # Error messages end up in logs and in the model's hash: never with the key.
+                redacted = str(exc).replace(key, "[redacted]")
+                raise type(exc)(redacted, status=exc.status, kind=exc.kind) from None
+            raise
         finally:
             stream.close()
         reply.text = "".join(pieces)
