@@ -257,7 +257,9 @@ ANNOTATION describes it."
 
 (defun redis-ai-insert-test (item file)
   "Append the source of the test ITEM to FILE's buffer and show it.
-The buffer is left unsaved, for the user to review."
+The buffer is left unsaved, for the user to review; FILE's folder is
+created if missing, since a buffer in a missing folder is read-only."
+  (make-directory (file-name-directory (expand-file-name file)) t)
   (let ((buffer (find-file-noselect file)))
     (with-current-buffer buffer
       (goto-char (point-max))

@@ -33,9 +33,9 @@
 ;;   C-c r a   accept the suggestion        C-c r r   analyze now
 ;;   C-c r w   accept its next word         C-c r s   daemon status
 ;;   C-c r l   accept its next line         C-c r o   open an annotation
-;;   C-c r n   next suggestion              C-c r c   reconnect
+;;   C-c r n   next suggestion              C-c r t   generate tests
+;;   C-c r d   dismiss it                   C-c r c   reconnect
 ;;   C-c r p   previous suggestion          C-c r D   diagnose (bug reports)
-;;   C-c r d   dismiss it
 ;;
 ;; While ghost text shows, TAB accepts it, M-<right> accepts a word,
 ;; M-<down> the rest of its line, and M-n / M-p cycle (see
@@ -151,6 +151,7 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
     (define-key map "r" #'redis-ai-analyze)
     (define-key map "s" #'redis-ai-status)
     (define-key map "o" #'redis-ai-open-annotation)
+    (define-key map "t" #'redis-ai-generate-tests)
     (define-key map "c" #'redis-ai-reconnect)
     (define-key map "D" #'redis-ai-diagnose)
     map)
@@ -197,6 +198,9 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
 
 (defvar-local redis-ai--pending-command nil
   "The latest command recorded in this buffer.")
+
+(defvar-local redis-ai--pending-analyzers nil
+  "Analyzers the waiting event is for (all when nil).")
 
 (defvar-local redis-ai--last-record 0.0
   "Time of the latest command recorded in this buffer.")
@@ -341,6 +345,7 @@ This is done before the command, whose error would lose its keys."
     (let ((event (redis-ai--event redis-ai--pending)))
       (when (and event (redis-ai-call 'event event))
         (setq redis-ai--pending nil
+              redis-ai--pending-analyzers nil
               redis-ai--dirty-buffers (delq (current-buffer) redis-ai--dirty-buffers))
         (run-hook-with-args 'redis-ai-event-functions event)))))
 
@@ -418,6 +423,8 @@ bytes, else `redis-ai-window-lines' lines around point."
       (intent . ,intent)
       ,@(and (member intent '("execute_code" "request"))
              `((region . ,(redis-ai--form-lines))))
+      ,@(and redis-ai--pending-analyzers
+             `((analyzers . ,(vconcat redis-ai--pending-analyzers))))
       (ts . ,(* 1000.0 (float-time))))))
 
 ;;; Results
@@ -454,7 +461,10 @@ bytes, else `redis-ai-window-lines' lines around point."
                     (redis-ai-flymake-update (alist-get 'analyzer result)
                                              (alist-get 'items result))
                     t))
-                 ((or "hints" "tests") (redis-ai-annotations-show result) t)))))
+                 ("hints" (redis-ai-annotations-show result) t)
+                 ("tests" (redis-ai-annotations-show result)
+                  (redis-ai--open-wanted-tests result)
+                  t)))))
     (unless shown
       (setq redis-ai--dropped (1+ redis-ai--dropped)))
     (run-hook-with-args 'redis-ai-result-functions result shown)))
@@ -588,19 +598,43 @@ the ghost's next character keeps the rest; anything else clears it."
       (redis-ai--feedback candidate "dismissed")))
   (redis-ai--clear-ghost))
 
-(defun redis-ai-analyze ()
-  "Ask the daemon to analyze the region or the top-level form at point now."
+(defun redis-ai-analyze (&optional analyzers)
+  "Ask the daemon to analyze the region or the top-level form at point now.
+ANALYZERS, a list of names, restricts the request to those analyzers."
   (interactive)
   (unless redis-ai-mode
     (user-error "Turn on `redis-ai-mode' first"))
   (let ((this-command 'redis-ai-analyze))
     (redis-ai--record "request"))
+  (setq redis-ai--pending-analyzers analyzers)
   (redis-ai--send-now)
   (when (called-interactively-p 'interactive)
     (message (if redis-ai--pending
                  "redis-ai: daemon %s, the request will go when it can"
                "redis-ai: analysis requested%s")
              (if redis-ai--pending redis-ai--state ""))))
+
+(defvar-local redis-ai--tests-wanted nil
+  "Non-nil while the user waits for a generated test module.")
+
+(defun redis-ai-generate-tests ()
+  "Ask for a test module for the function at point; open it when it comes."
+  (interactive)
+  (setq redis-ai--tests-wanted t)
+  (redis-ai-analyze '("test_generation"))
+  (message "redis-ai: generating tests for the function at point"))
+
+(defun redis-ai--open-wanted-tests (result)
+  "Open the test module of RESULT if the user waits for it."
+  (when (and redis-ai--tests-wanted (equal (alist-get 'kind result) "tests"))
+    (setq redis-ai--tests-wanted nil)
+    (let ((ov (seq-find (lambda (ov)
+                          (equal (plist-get (overlay-get ov 'redis-ai-annotation) :result)
+                                 (alist-get 'id result)))
+                        (redis-ai-annotations))))
+      (if ov
+          (redis-ai-annotation-describe ov)
+        (message "redis-ai: no function here to test")))))
 
 (defun redis-ai-open-annotation ()
   "Show the annotation on the line at point, or choose one of the buffer's."

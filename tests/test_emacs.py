@@ -183,6 +183,11 @@ def test_ert_daemon_started_from_emacs(redis_client: Any, redis_server: Any) -> 
         shutil.rmtree(runtime, ignore_errors=True)
 
 
+def test_ert_real_analyzers(make_daemon: Any) -> None:
+    daemon = make_daemon(analyzers=["code_analysis", "performance_optimization", "test_generation"])
+    run_ert(["redis-ai-daemon-test"], "(tag analyzers)", daemon.env, daemon_actions(daemon))
+
+
 def test_ert_stale_results(make_daemon: Any) -> None:
     daemon = make_daemon(analyzers=SLOW_ANALYZERS)
     run_ert(["redis-ai-daemon-test"], "(tag slow)", daemon.env, daemon_actions(daemon))

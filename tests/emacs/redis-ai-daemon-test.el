@@ -243,6 +243,74 @@
                    (format "slow hint for tick %d" (buffer-chars-modified-tick))
                    (overlay-get (car (redis-ai-annotations)) 'help-echo))))))))
 
+(defconst redis-ai-test-sample
+  "def double(x: int) -> int:
+    \"\"\"Twice x.
+
+    >>> double(2)
+    4
+    \"\"\"
+    return x * 2
+
+
+def collect(items):
+    out = []
+    for item in items:
+        out.append(item * 2)
+    return out
+"
+  "A module with a testable function and a loop that a comprehension would speed up.")
+
+(ert-deftest redis-ai-daemon-real-analyzers-hints-and-tests ()
+  :tags '(analyzers)
+  (let* ((project (make-temp-file "redis-ai-project" t))
+         (file (expand-file-name "sample.py" project)))
+    (unwind-protect
+        (progn
+          (with-temp-file (expand-file-name "pyproject.toml" project)
+            (insert "[project]\nname = \"sample\"\n"))
+          (with-temp-file file (insert redis-ai-test-sample))
+          (with-current-buffer (find-file file)
+            (remove-hook 'flymake-diagnostic-functions #'python-flymake t)
+            (redis-ai-mode 1)
+            (redis-ai-test-ready)
+            ;; A hint with a rewrite, from typing anywhere.
+            (goto-char (point-min))
+            (redis-ai-test-type "C-e")
+            (let* ((ov (redis-ai-test-wait
+                        (lambda ()
+                          (seq-find (lambda (ov)
+                                      (equal (alist-get 'code (plist-get (overlay-get ov 'redis-ai-annotation) :item))
+                                             "PERF401"))
+                                    (redis-ai-annotations)))))
+                   (item (plist-get (overlay-get ov 'redis-ai-annotation) :item)))
+              (should (= (line-number-at-pos (overlay-start ov)) (alist-get 'line item)))
+              (should (stringp (alist-get 'rewrite item)))
+              (redis-ai-annotation-apply ov)
+              (should (string-match-p "out = \\[" (buffer-string)))
+              (should-not (string-match-p "out.append" (buffer-string))))
+            ;; Tests for the function at point, opened when they come.
+            (goto-char (point-min))
+            (search-forward "return x")
+            (kill-buffer (get-buffer-create "*redis-ai annotation*"))
+            (redis-ai-test-type "C-c r t")
+            (redis-ai-test-wait (lambda () (get-buffer "*redis-ai annotation*")))
+            (let* ((ov (seq-find (lambda (ov) (equal (plist-get (overlay-get ov 'redis-ai-annotation) :kind)
+                                                     "tests"))
+                                 (redis-ai-annotations)))
+                   (item (plist-get (overlay-get ov 'redis-ai-annotation) :item)))
+              (should (string-match-p "double" (alist-get 'text item)))
+              (should (string-match-p "test_sample\\.py\\'" (alist-get 'path item)))
+              (should (string-match-p "double"
+                                      (with-current-buffer "*redis-ai annotation*" (buffer-string))))
+              (with-current-buffer (redis-ai-insert-test item (alist-get 'path item))
+                (should (equal (buffer-string) (alist-get 'text item)))
+                (set-buffer-modified-p nil)
+                (kill-buffer)))
+            (set-buffer-modified-p nil)
+            (kill-buffer)))
+      (delete-directory project t))))
+
 (ert-deftest redis-ai-daemon-started-from-emacs ()
   :tags '(start)
   (let ((redis-ai-daemon-command
