@@ -208,6 +208,12 @@ def test_analyzer_asks_llm_then_falls_back_to_ngram(project, redis_client):
         items = Completion(redis_client).analyze(at_end(HELD_OUT))
         assert items[0]["text"] == '="utf-8") as fp:'
         assert registry.show(redis_client, "local-llm")["failures"] == 1
+        # After repeated failures the LLM cools down: the n-gram model answers without asking it.
+        for _ in range(2):
+            Completion(redis_client).analyze(at_end(HELD_OUT))
+        asked = len(server.seen)
+        items = Completion(redis_client).analyze(at_end(HELD_OUT))
+        assert items[0]["text"] == '="utf-8") as fp:' and len(server.seen) == asked
     finally:
         server.stop()
 

@@ -109,7 +109,8 @@ class Completion(Analyzer):
 
     def _from_llm(self, redis: Redis, event: Event, before: str, after: str) -> str | None:
         """The LLM's completion; '' when there is none (no model, all failed); None if superseded."""
-        if not routing.ranked(redis, "completion"):
+        if not routing.ranked(redis, "completion", cooling=False):
+            # No LLM, or only ones that keep failing: do not make every keystroke wait on them.
             return ""
         if newer_event(redis, event)[0]:
             return None

@@ -41,8 +41,12 @@ class Routed:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def ranked(redis: Redis, capability: str, kind: str = "llm") -> list[registry.Model]:
-    """Enabled, available models of ``kind`` offering ``capability``, best first."""
+def ranked(redis: Redis, capability: str, kind: str = "llm",
+           cooling: bool = True) -> list[registry.Model]:
+    """Enabled, available models of ``kind`` offering ``capability``, best first.
+
+    Models cooling down after repeated failures come last, or not at all with cooling=False.
+    """
     now = time.time()
     scored = []
     for model, data in registry.for_capability(redis, capability):
@@ -53,11 +57,13 @@ def ranked(redis: Redis, capability: str, kind: str = "llm") -> list[registry.Mo
                 continue
         except ProviderError:
             continue
-        cooling = (
+        is_cooling = (
             int(data.get("consecutive_failures", 0) or 0) >= COOL_DOWN_AFTER
             and now - float(data.get("last_error_at", 0) or 0) < COOL_DOWN_S
         )
-        scored.append((cooling, -registry.rank_score(data, now), model.id, model))
+        if is_cooling and not cooling:
+            continue
+        scored.append((is_cooling, -registry.rank_score(data, now), model.id, model))
     scored.sort(key=lambda item: item[:3])
     return [item[3] for item in scored]
 
