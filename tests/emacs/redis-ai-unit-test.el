@@ -160,6 +160,20 @@
                          (alist-get 'col (json-read-from-string json)))
                        2))))))
 
+(ert-deftest redis-ai-unit-json-el-fallback-speaks-the-same-json ()
+  (let* ((value '((text . "αβ \"q\"\n\t") (line . 3) (whole . t) (ts . 1.5)
+                  (region . [1 2]) (analyzers . ["a"])))
+         (native (redis-ai-json-encode value))
+         (fallback (cl-letf (((symbol-function 'json-serialize) nil)
+                             ((symbol-function 'json-parse-string) nil))
+                     (list (redis-ai-json-encode value)
+                           (redis-ai-json-decode native)))))
+    (should (equal (redis-ai-json-decode (car fallback)) (redis-ai-json-decode native)))
+    (should (equal (cadr fallback) (redis-ai-json-decode native)))
+    (should (equal (alist-get 'region (redis-ai-json-decode native)) '(1 2)))
+    (should (equal (alist-get 'text (cadr fallback)) "αβ \"q\"\n\t"))
+    (should-not (redis-ai-json-decode "{not json"))))
+
 (ert-deftest redis-ai-unit-execute-code-region-is-the-form ()
   (redis-ai-test-with-buffer #'python-mode
       "import os\n\n\ndef f(x):\n    y = x\n    return y\n\n\nz = 1\n"
