@@ -254,6 +254,10 @@ def test_completion_ghost_text_accepted_by_word_line_and_whole(
         )
         return state[0], state[1], ghost_marks(nvim)
 
+    # Typing the start of the ghost text keeps the rest of it after the cursor.
+    lines, ghost, marks = accept("al")
+    assert lines == ["x = al"] and ghost["text"] == COMPLETION[2:]
+    assert (marks[0][1], marks[0][2]) == (0, 6)
     lines, ghost, marks = accept("<M-w>")
     assert lines == ["x = alpha"]
     assert ghost["text"] == " beta gamma\ndelta epsilon" and len(marks) == 1

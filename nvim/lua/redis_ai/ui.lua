@@ -297,17 +297,41 @@ function M.dismiss()
   return true
 end
 
---- Called on every text change in insert mode: a change the ghost was not drawn for hides it.
+-- After a change: if the user typed the start of the ghost text, keep showing the rest of it
+-- after the cursor; any other change hides it.
+local function follow(buf)
+  local tick = api.nvim_buf_get_changedtick(buf)
+  if tick == ghost.tick and ghost_here() then
+    return
+  end
+  local pos = api.nvim_win_get_cursor(0)
+  if pos[1] == ghost.row and pos[2] > ghost.bcol and api.nvim_get_current_buf() == buf then
+    local line = api.nvim_get_current_line()
+    local typed = line:sub(ghost.bcol + 1, pos[2])
+    if #typed < #ghost.text and ghost.text:sub(1, #typed) == typed then
+      local cur = ghost.list[ghost.index]
+      ghost.text = ghost.text:sub(#typed + 1)
+      ghost.list = { { id = cur.id, analyzer = cur.analyzer, text = ghost.text } }
+      ghost.index = 1
+      ghost.bcol, ghost.col, ghost.tick = pos[2], text.char_col(line, pos[2]), tick
+      draw()
+      return
+    end
+  end
+  M.clear_ghost(buf)
+end
+
+--- Called on every text change in insert mode.
 function M.on_change(buf)
-  if ghost and ghost.buf == buf and api.nvim_buf_get_changedtick(buf) ~= ghost.tick then
-    M.clear_ghost(buf)
+  if ghost and ghost.buf == buf then
+    follow(buf)
   end
 end
 
 --- Called on every cursor move in insert mode: ghost text lives only at its own position.
 function M.on_cursor(buf)
   if ghost and ghost.buf == buf and not ghost_here() then
-    M.clear_ghost(buf)
+    follow(buf)
   end
 end
 
