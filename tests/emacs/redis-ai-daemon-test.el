@@ -138,6 +138,31 @@
         (redis-ai-test-settle 0.05))
       (should (>= sent 2)))))
 
+(ert-deftest redis-ai-daemon-wrong-token-is-refused-and-retried ()
+  :tags '(daemon)
+  (redis-ai-test-ready)
+  (let* ((forged (make-temp-file "redis-ai-forged" t))
+         (discovery (redis-ai-read-discovery))
+         (redis-ai-runtime-directory forged))
+    (unwind-protect
+        (progn
+          (with-temp-file (expand-file-name "daemon.json" forged)
+            (insert (redis-ai-json-encode
+                     `((pid . ,(alist-get 'pid discovery)) (protocol . 1)
+                       (epc_port . ,(alist-get 'epc_port discovery))
+                       (token . "not-the-token")))))
+          (with-current-buffer (get-buffer-create redis-ai--log-buffer) (erase-buffer))
+          (redis-ai-connection-restart)
+          (redis-ai-test-wait
+           (lambda ()
+             (with-current-buffer redis-ai--log-buffer
+               (>= (how-many "hello refused" (point-min) (point-max)) 2))))
+          (should-not (redis-ai-connected-p))
+          (should (string-match-p "unauthorized" redis-ai--last-error)))
+      (delete-directory forged t)))
+  (redis-ai-connection-restart)
+  (redis-ai-test-ready))
+
 (ert-deftest redis-ai-daemon-killed-and-restarted-is-reconnected ()
   :tags '(daemon)
   (redis-ai-test-with-python "x = "

@@ -429,6 +429,19 @@
                    (expand-file-name (format "redis-ai-%d" (user-uid))
                                      temporary-file-directory)))))
 
+(ert-deftest redis-ai-unit-lighter-shows-redis-down ()
+  (let ((redis-ai--state 'ready)
+        (redis-ai--daemon-status nil))
+    (should (equal (redis-ai--lighter) " RAI"))
+    (redis-ai-test-push '((type . "status") (redis . "down") (buffered . 3) (dropped . 0)
+                          (message . "connection refused")))
+    (should (equal (redis-ai--lighter) " RAI[redis down]"))
+    (redis-ai-test-push '((type . "status") (redis . "up") (buffered . 0) (dropped . 0)
+                          (message . "")))
+    (should (equal (redis-ai--lighter) " RAI"))
+    (let ((redis-ai--state 'stalled))
+      (should (equal (redis-ai--lighter) " RAI[stalled]")))))
+
 (ert-deftest redis-ai-unit-no-daemon-is-a-state-not-an-error ()
   (redis-ai-test-with-buffer #'python-mode "x = 1\n"
     (redis-ai-mode 1)
