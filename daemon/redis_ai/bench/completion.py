@@ -4,8 +4,10 @@ Every HELDOUT-th source file (in sorted order) is kept out of training. For each
 of a held-out file the completer gets the text up to the line's indentation (what an editor
 shows after auto-indent) and must produce the whole line ("line"); the text up to the end of
 the previous line, and must produce the line break, indentation and line ("next"); and the text
-up to half of the line's tokens, and must produce the rest ("mid"). A completion is exact when
-it equals the expected text.
+up to half of the line's tokens, and must produce the rest ("mid"). Last, each held-out file is
+learned without a few of its sampled lines, as if saved before they were written, and those
+lines are completed again from their indentation ("new_line": a new line in a file the model
+knows, the everyday case). A completion is exact when it equals the expected text.
 """
 
 from __future__ import annotations
@@ -45,19 +47,28 @@ def _split(root: Path, packages: list[str], heldout: int) -> tuple[list[Path], l
     return train, test
 
 
-def _cases(test: list[Path], max_lines: int) -> list[tuple[str, str, str]]:
-    """(text before the cursor, expected completion, mode) for line starts and middles."""
-    lines: list[tuple[str, str]] = []
+Case = tuple[str, str, str]
+"""(text before the cursor, expected completion, mode)."""
+
+
+def _sample(test: list[Path], max_lines: int) -> list[tuple[Path, int, str, str]]:
+    """(file, line index, text before the line, line) for ``max_lines`` non-blank lines."""
+    lines: list[tuple[Path, int, str, str]] = []
     for path in test:
         text = ngram.normalize(path.read_text(encoding="utf-8", errors="replace"))
         offset = 0
-        for line in text.split("\n"):
+        for i, line in enumerate(text.split("\n")):
             if line.strip():
-                lines.append((text[:offset], line))
+                lines.append((path, i, text[:offset], line))
             offset += len(line) + 1
     step = max(1, len(lines) // max_lines)
+    return lines[::step][:max_lines]
+
+
+def _cases(sample: list[tuple[Path, int, str, str]]) -> list[Case]:
+    """The line, next and mid cases of every sampled line."""
     cases = []
-    for before, line in lines[::step][:max_lines]:
+    for _, _, before, line in sample:
         indent = line[: len(line) - len(line.lstrip())]
         cases.append((before + indent, line[len(indent):], "line"))
         end = len(before.rstrip("\n"))
@@ -69,6 +80,41 @@ def _cases(test: list[Path], max_lines: int) -> list[tuple[str, str, str]]:
             body = line[len(indent):]
             cases.append((before + indent + body[:cut], body[cut:], "mid"))
     return cases
+
+
+def _new_lines(client: Any, completer: ngram.Completer,
+               sample: list[tuple[Path, int, str, str]]) -> list[tuple[str, str]]:
+    """(completion, expected) for sampled lines written into a file the model knows.
+
+    Each held-out file is learned without a few of its sampled lines (at most one line in 20),
+    as if saved before they were written, and those lines are completed from their
+    indentation; then the next few, relearning only the difference each time.
+    """
+    by_file: dict[Path, list[tuple[int, str, str]]] = {}
+    for path, index, before, line in sample:
+        by_file.setdefault(path, []).append((index, before, line))
+    out = []
+    for path, lines_of in by_file.items():
+        lines = ngram.normalize(path.read_text(encoding="utf-8", errors="replace")).split("\n")
+        groups = -(-len(lines_of) * 20 // len(lines))
+        for g in range(groups):
+            chosen = lines_of[g::groups]
+            dropped = {index for index, _, _ in chosen}
+            saved = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
+            ngram.learn_text(client, "python", str(path), saved)
+            for _, before, line in chosen:
+                indent = line[: len(line) - len(line.lstrip())]
+                out.append((completer.complete(before + indent).text, line[len(indent):]))
+    return out
+
+
+def _score(s: dict[str, int], text: str, expected: str) -> None:
+    s["cases"] += 1
+    if text:
+        s["offered"] += 1
+        s["exact"] += text == expected
+        s["prefix"] += expected.startswith(text)
+        s["first"] += ngram.tokenize(text)[:1] == ngram.tokenize(expected)[:1]
 
 
 def _percentile(ordered: list[float], p: float) -> float:
@@ -103,22 +149,21 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
     completer = ngram.Completer(client, "python", order=args.order, min_score=args.min_score,
                                 local_order=args.local_order,
                                 local_weight=ngram.LOCAL_WEIGHT if args.local_order else 0.0)
-    stats = {mode: {"cases": 0, "exact": 0, "offered": 0, "prefix": 0, "first": 0} for mode in ("line", "next", "mid")}
+    stats = {mode: {"cases": 0, "exact": 0, "offered": 0, "prefix": 0, "first": 0}
+             for mode in ("line", "next", "mid", "new_line")}
     latencies: list[float] = []
-    cases = _cases(test, args.max_lines)
+    sample = _sample(test, args.max_lines)
+    cases = _cases(sample)
     for before, expected, mode in cases:
         t0 = time.perf_counter()
         guess = completer.complete(before)
         latencies.append((time.perf_counter() - t0) * 1000)
-        s = stats[mode]
-        s["cases"] += 1
-        if guess.text:
-            s["offered"] += 1
-            s["exact"] += guess.text == expected
-            s["prefix"] += expected.startswith(guess.text)
-            s["first"] += ngram.tokenize(guess.text)[:1] == ngram.tokenize(expected)[:1]
+        _score(stats[mode], guess.text, expected)
     latencies.sort()
     analyzer_ms = _analyzer_latencies(client, cases[:: max(1, len(cases) // 300)])
+    keys_count, memory = client.dbsize(), client.info("memory")["used_memory"]
+    for text, expected in _new_lines(client, completer, sample):
+        _score(stats["new_line"], text, expected)
     figures: dict[str, Any] = {
         "engine": server.binary.rsplit("/", 1)[-1] + " " + client.info("server")["redis_version"],
         "train_files": len(train),
@@ -126,8 +171,8 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
         "heldout_files": len(test),
         "learn_s": round(learn_s, 2),
         "learn_tokens_per_s": round(train_tokens / learn_s) if learn_s else 0,
-        "keys": client.dbsize(),
-        "redis_memory_mb": round(client.info("memory")["used_memory"] / 2**20, 1),
+        "keys": keys_count,
+        "redis_memory_mb": round(memory / 2**20, 1),
         "order": args.order,
         "min_score": args.min_score,
         "local_order": args.local_order,
@@ -148,7 +193,7 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
     return figures
 
 
-def _analyzer_latencies(client: Any, cases: list[tuple[str, str, str]]) -> list[float]:
+def _analyzer_latencies(client: Any, cases: list[Case]) -> list[float]:
     """The whole analyzer per edit event (routing check, cursor split, n-gram, registry update)
     on a 300-line window, as the consumer-group runner calls it."""
     from ..analyzers.completion import Completion
