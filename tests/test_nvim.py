@@ -170,7 +170,29 @@ def test_window_and_columns_without_a_daemon(start_nvim: Any, tmp_path: Path) ->
     [diag] = diagnostics(nvim)
     assert (diag["lnum"], diag["col"], diag["end_col"]) == (0, 15, 22)
     assert diag["source"] == "code_analysis" and diag["code"] == "F821"
+    # Several completions at the cursor: shown one at a time, cycled with next/previous. Their
+    # columns are characters: the cursor is after "é".
+    nvim.current.buffer[:] = ["s = 'é"]
+    nvim.input("A")
+    tick = nvim.eval("b:changedtick")
+    nvim.exec_lua("require('redis_ai.rpc').on_push(...)", {
+        "type": "result", "buffer": str(buf), "tick": tick, "line": 1, "col": 6,
+        "analyzer": "completion", "kind": "completion", "id": "3-0/completion",
+        "items": [{"text": "first'", "line": 1, "col": 6}, {"text": "second'", "line": 1, "col": 6},
+                  {"text": "elsewhere", "line": 1, "col": 2}]})
+    shown = "return require('redis_ai.ui').ghost()"
+    assert nvim.exec_lua(shown)["text"] == "first'" and nvim.exec_lua(shown)["count"] == 2
+    nvim.input("<M-]>")
+    assert nvim.exec_lua(shown)["text"] == "second'"
+    assert ghost_text(ghost_marks(nvim)[0]) == "second'"
+    nvim.input("<M-[>")
+    assert nvim.exec_lua(shown)["text"] == "first'"
+    nvim.input("<C-]><Esc>")
+    assert nvim.exec_lua(shown) is None and ghost_marks(nvim) == []
+    assert nvim.current.buffer[:] == ["s = 'é"]
     # Hints go to the quickfix list and generated tests to a floating window, on request.
+    nvim.current.buffer[:] = ["s = 'héllo' + missing"]
+    tick = nvim.eval("b:changedtick")
     base = {"type": "result", "buffer": str(buf), "tick": tick, "line": 1, "col": 0}
     nvim.exec_lua("require('redis_ai.rpc').on_push(...)", {
         **base, "analyzer": "perf", "kind": "hints", "id": "2-0/perf",

@@ -269,8 +269,10 @@ function M.accept(what)
     return true
   end
   local line = api.nvim_buf_get_lines(g.buf, row - 1, row, false)[1] or ''
+  local cur = g.list[g.index]
   g.row, g.bcol, g.col = row, bcol, text.char_col(line, bcol)
   g.text = rest
+  g.list, g.index = { { id = cur.id, analyzer = cur.analyzer, text = rest } }, 1
   g.tick = api.nvim_buf_get_changedtick(g.buf)
   draw()
   return true
