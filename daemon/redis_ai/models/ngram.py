@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 ORDER = 5
 """n of the n-grams: the next token is predicted from up to ORDER-1 tokens before it."""
 BACKOFF = 0.4
+"""Weight of a shorter context's estimate relative to the next longer seen one."""
 PSEUDO = 1.0
 """Added to every context's count: a context seen once predicts at most 1/2, one seen 20 times
 up to 20/21, so rare contexts do not make confident guesses."""
@@ -47,6 +48,7 @@ costs the user more than none."""
 NEXT_LINE_SCORE = 0.5
 """How sure the model must be that the cursor's line is finished to propose the next line."""
 MAX_TOKENS = 40
+"""Longest completion, in tokens."""
 LOCAL_CHARS = 4000
 """How much text before the cursor is read; its own n-grams count LOCAL_WEIGHT times."""
 LOCAL_WEIGHT = 2.0
@@ -397,7 +399,7 @@ class Completer:
                 break
             if best[0] == "\n":
                 breaks = best.count("\n")
-                width = indent + int(best[breaks:])
+                width = indent + _int(best[breaks:])
                 if "".join(out) or not line_done or score < NEXT_LINE_SCORE or width < 0:
                     break
                 # The cursor's line is complete: the ghost text is the next line.
@@ -451,6 +453,13 @@ class Completer:
                 break
             weight *= BACKOFF
         return best, best_score
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return -1 << 30  # not a line break this version wrote: never proposed
 
 
 class _Local:
