@@ -265,9 +265,24 @@ On failure, schedule another attempt."
          (redis-ai--drop-connection)
          (redis-ai--schedule-reconnect)))))))
 
+(defun redis-ai--epc-connect (port)
+  "Return an `epc:connection' to loopback PORT, as `epc:connect' does.
+Unlike `epc:connect', a refused connection leaves no buffer behind:
+the attempts repeat for as long as the daemon is away."
+  (let* ((name (format "epc con %s" (epc:uid)))
+         (buffer (epc:make-procbuf (format " *%s*" name)))
+         (process (condition-case err
+                      (open-network-stream name buffer "127.0.0.1" port)
+                    (error (kill-buffer buffer)
+                           (signal (car err) (cdr err))))))
+    (set-process-coding-system process 'binary 'binary)
+    (set-process-query-on-exit-flag process nil)
+    (make-epc:connection :name name :process process :buffer buffer
+                         :channel (cc:signal-channel name))))
+
 (defun redis-ai--open (port token)
   "Connect to the daemon's EPC PORT and send `hello' with TOKEN."
-  (let* ((connection (epc:connect "127.0.0.1" port))
+  (let* ((connection (redis-ai--epc-connect port))
          (process (epc:connection-process connection))
          (manager (make-epc:manager :title "redis-ai" :port port
                                     :commands (list "redis-ai")

@@ -429,6 +429,27 @@
                    (expand-file-name (format "redis-ai-%d" (user-uid))
                                      temporary-file-directory)))))
 
+(ert-deftest redis-ai-unit-refused-connections-leave-nothing-behind ()
+  (let* ((dir (make-temp-file "redis-ai-refused" t))
+         (redis-ai-runtime-directory dir)
+         (server (make-network-process :name "redis-ai-test-port" :server t
+                                       :host "127.0.0.1" :service t))
+         (port (process-contact server :service)))
+    ;; A port nobody listens on: the daemon died and left its file.
+    (delete-process server)
+    (unwind-protect
+        (progn
+          (with-temp-file (expand-file-name "daemon.json" dir)
+            (insert (format "{\"epc_port\": %d, \"token\": \"t\", \"protocol\": 1}" port)))
+          (let ((buffers (length (buffer-list))))
+            (dotimes (_ 5)
+              (redis-ai-connection-restart))
+            (should (eq redis-ai--state 'disconnected))
+            (should (= (length (buffer-list)) buffers))
+            (should (string-match-p "cannot connect" redis-ai--last-error))))
+      (redis-ai-connection-close)
+      (delete-directory dir t))))
+
 (ert-deftest redis-ai-unit-lighter-shows-redis-down ()
   (let ((redis-ai--state 'ready)
         (redis-ai--daemon-status nil))
