@@ -341,7 +341,7 @@ This is done before the command, whose error would lose its keys."
 
 (defun redis-ai--send-now ()
   "Send this buffer's pending event; keep it pending if it cannot go now."
-  (when redis-ai--pending
+  (when (and redis-ai--pending (redis-ai-can-send-p))
     (let ((event (redis-ai--event redis-ai--pending)))
       (when (and event (redis-ai-call 'event event))
         (setq redis-ai--pending nil
@@ -701,6 +701,7 @@ ANALYZERS, a list of names, restricts the request to those analyzers."
 (defvar redis-ai--daemon-process nil
   "The daemon process started by `redis-ai-start-daemon'.")
 
+;;;###autoload
 (defun redis-ai-start-daemon ()
   "Start the daemon with `redis-ai-daemon-command' and connect to it."
   (interactive)
@@ -718,6 +719,7 @@ ANALYZERS, a list of names, restricts the request to those analyzers."
     (redis-ai--drop-connection)
     (redis-ai-connection-ensure)))
 
+;;;###autoload
 (defun redis-ai-diagnose ()
   "Show versions and connection state for a bug report, and copy them."
   (interactive)
