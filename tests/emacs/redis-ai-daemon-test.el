@@ -242,7 +242,7 @@
 (ert-deftest redis-ai-daemon-stale-result-is-dropped ()
   :tags '(slow)
   (redis-ai-test-with-python "x = "
-    (let ((redis-ai-debounce 1.0)
+    (let ((redis-ai-debounce 2.0)
           (sent nil)
           (results nil))
       (add-hook 'redis-ai-event-functions (lambda (event) (push event sent)) nil t)
@@ -254,7 +254,8 @@
       (redis-ai-test-type "C-c r r")
       (let ((old (alist-get 'tick (redis-ai-test-wait (lambda () (car sent))))))
         ;; The buffer changes while the slow analyzer works on OLD, and
-        ;; the change is not sent before its result arrives.
+        ;; the change is not sent before its result arrives (a result
+        ;; older than what the daemon has seen would be dropped there).
         (redis-ai-test-type "y")
         (let ((first (redis-ai-test-wait (lambda () (car (last results))))))
           (should (= (alist-get 'tick (car first)) old))
