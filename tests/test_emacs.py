@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from redis_ai import analytics, keys
+
 ROOT = Path(__file__).resolve().parent.parent
 ELISP = ROOT / "emacs"
 ERT = ROOT / "tests" / "emacs"
@@ -166,6 +168,10 @@ def test_ert_without_daemon(tmp_path: Path) -> None:
 
 def test_ert_with_daemon(daemon: Any) -> None:
     run_ert(["redis-ai-daemon-test"], "(tag daemon)", daemon.env, daemon_actions(daemon))
+    # Accepting and dismissing reached the daemon as feedback for the analyzer that offered.
+    members = daemon.redis.zrange(keys.stat(analytics.FEEDBACK, "fixed_completion"), 0, -1)
+    actions = {m.decode().rsplit(":", 1)[1] for m in members}
+    assert actions == {"accepted", "accepted_partial", "dismissed"}
 
 
 def test_ert_daemon_started_from_emacs(redis_client: Any, redis_server: Any) -> None:

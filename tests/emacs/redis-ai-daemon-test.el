@@ -93,6 +93,10 @@
     (redis-ai-test-wait-ghost)
     (redis-ai-test-type "TAB")
     (should (equal (buffer-string) (concat "x = a" redis-ai-test-completion)))
+    (should-not (redis-ai-ghost-text))
+    ;; The next one is dismissed (pytest checks the daemon recorded both).
+    (redis-ai-test-wait-ghost)
+    (redis-ai-test-type "C-c r d")
     (should-not (redis-ai-ghost-text))))
 
 (ert-deftest redis-ai-daemon-completion-accepted-by-word-and-line ()
