@@ -174,12 +174,14 @@ ANNOTATION describes it."
     ov))
 
 (defun redis-ai-annotations (&optional pos)
-  "Return the annotation overlays at POS, or in the buffer if POS is nil."
+  "Return the annotation overlays on the line of POS, or in the buffer if nil."
   (save-restriction
     (widen)
     (let ((overlays (if pos
-                        (overlays-in (line-beginning-position)
-                                     (1+ (line-end-position)))
+                        (save-excursion
+                          (goto-char pos)
+                          (overlays-in (line-beginning-position)
+                                       (1+ (line-end-position))))
                       (overlays-in (point-min) (point-max)))))
       (sort (seq-filter (lambda (ov) (overlay-get ov 'redis-ai-annotation))
                         overlays)
