@@ -70,12 +70,24 @@ def record_analysis(pipe: Target, analyzer: str, elapsed_ms: float, ok: bool, no
         analytics.record_analysis(pipe, "code_analysis", 3.2, True, time.time())
         pipe.execute()
     """
-    _record(pipe, ANALYSIS, analyzer, f"{elapsed_ms:.3f}:{int(ok)}", now)
+    _record(pipe, ANALYSIS, analyzer, [f"{elapsed_ms:.3f}:{int(ok)}"], now)
+
+
+def record_analyses(
+    pipe: Target, analyzer: str, samples: list[tuple[float, bool]], now: float
+) -> None:
+    """Record a batch of analyzed events, ``(elapsed_ms, ok)`` each, in one ZADD.
+
+    The consumer-group runner uses this once per batch: one command per event would cost more
+    than the rest of the runner's per-event work together.
+    """
+    if samples:
+        _record(pipe, ANALYSIS, analyzer, [f"{ms:.3f}:{int(ok)}" for ms, ok in samples], now)
 
 
 def record_model_call(pipe: Target, model_id: str, elapsed_ms: float, ok: bool, now: float) -> None:
     """Record one call to model ``model_id`` (failures and timeouts with ok=False)."""
-    _record(pipe, MODEL, model_id, f"{elapsed_ms:.3f}:{int(ok)}", now)
+    _record(pipe, MODEL, model_id, [f"{elapsed_ms:.3f}:{int(ok)}"], now)
 
 
 def record_feedback(pipe: Target, analyzer: str, action: str, now: float) -> None:
@@ -86,10 +98,10 @@ def record_feedback(pipe: Target, analyzer: str, action: str, now: float) -> Non
     """
     if action not in FEEDBACK_ACTIONS:
         raise ValueError(f"unknown feedback action {action!r}")
-    _record(pipe, FEEDBACK, analyzer, action, now)
+    _record(pipe, FEEDBACK, analyzer, [action], now)
 
 
-def _record(target: Target, metric: str, subject: str, value: str, now: float) -> None:
+def _record(target: Target, metric: str, subject: str, values: list[str], now: float) -> None:
     if isinstance(target, (Pipeline, AsyncPipeline)):
         pipe = target
     elif isinstance(target, Redis):
@@ -98,7 +110,7 @@ def _record(target: Target, metric: str, subject: str, value: str, now: float) -
         # An asyncio client would hand back an execute() coroutine nobody awaits: samples lost.
         raise TypeError(f"record into a pipeline or a sync client, not {type(target).__name__}")
     key = keys.stat(metric, subject)
-    pipe.zadd(key, {f"{_tag}.{next(_seq)}:{value}": now})
+    pipe.zadd(key, {f"{_tag}.{next(_seq)}:{value}": now for value in values})
     pipe.sadd(keys.STAT_SUBJECTS, subject)
     if now - _last_trim.get(key, -math.inf) >= TRIM_INTERVAL_S:
         _last_trim[key] = now

@@ -21,27 +21,12 @@ MAX_TEXT = 1 << 20
 MAX_FIELD = 4096
 """Largest value accepted for any other string field, in characters."""
 
-# name -> (type, required). ``bool`` is checked before ``int`` because bool is an int in Python.
-_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
-    "v": (int, True),
-    "editor": (str, True),
-    "buffer": (str, True),
-    "file": (str, False),
-    "mode": (str, False),
-    "language": (str, False),
-    "line": (int, True),
-    "col": (int, True),
-    "keys": (str, False),
-    "command": (str, False),
-    "tick": (int, True),
-    "text": (str, True),
-    "first_line": (int, False),
-    "whole": (bool, False),
-    "intent": (str, False),
-    "region": (list, False),
-    "analyzers": (list, False),
-    "ts": ((int, float), False),
-}
+# Field names by type. Types are checked with ``type(x) is T``: decoded msgpack and JSON never
+# produce subclasses, and it keeps True out of the integers without a second test.
+_INTS = ("v", "line", "col", "tick", "first_line")
+_STRS = ("editor", "buffer", "file", "mode", "language", "keys", "command", "text", "intent")
+_REQUIRED = frozenset({"v", "editor", "buffer", "line", "col", "tick", "text"})
+_NAMES = {int: "an integer", str: "a string", bool: "a boolean", list: "a list"}
 
 _EXTENSIONS = {
     ".py": "python", ".pyi": "python", ".el": "elisp", ".lua": "lua", ".js": "javascript",
@@ -74,29 +59,54 @@ def validate_event(raw: Any) -> dict[str, Any]:
     ...                 "tick": 3, "text": "x = 1\\n"})["intent"]
     'edit'
     """
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise BadEvent("bad_type", f"an event must be a map, not {type(raw).__name__}")
+    get = raw.get
     event: dict[str, Any] = {}
-    for name, (kind, required) in _FIELDS.items():
-        value = raw.get(name)
-        if value is None:
-            if required:
-                raise BadEvent("missing_field", f"event field {name!r} is required")
+    for name in _INTS:
+        value = get(name)
+        if type(value) is not int:
+            _misfit(name, value, int)
             continue
-        if kind is int or kind is bool or kind == (int, float):
-            if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-                raise BadEvent("bad_type", f"event field {name!r} must be {_type_name(kind)}")
-        elif not isinstance(value, kind):
-            raise BadEvent("bad_type", f"event field {name!r} must be {_type_name(kind)}")
-        if kind is str:
-            _check_text(name, value)
         event[name] = value
+    for name in _STRS:
+        value = get(name)
+        if type(value) is not str:
+            _misfit(name, value, str)
+            continue
+        _check_text(name, value)
+        event[name] = value
+    for name, kind in (("whole", bool), ("region", list), ("analyzers", list)):
+        value = get(name)
+        if value is not None:
+            if type(value) is not kind:
+                _misfit(name, value, kind)
+            event[name] = value
+    ts = get("ts")
+    if ts is not None:
+        if type(ts) not in (int, float):
+            raise BadEvent("bad_type", "event field 'ts' must be a number")
+        event["ts"] = ts
+    _check_values(event)
+    return event
+
+
+def _misfit(name: str, value: Any, kind: type) -> None:
+    """Raise for a missing required field or a value of the wrong type; accept a missing option."""
+    if value is None:
+        if name in _REQUIRED:
+            raise BadEvent("missing_field", f"event field {name!r} is required")
+        return
+    raise BadEvent("bad_type", f"event field {name!r} must be {_NAMES[kind]}")
+
+
+def _check_values(event: dict[str, Any]) -> None:
+    """Ranges and enumerations, and the defaults of optional fields."""
     if event["v"] != VERSION:
         raise BadEvent("bad_version", f"event version {event['v']} is not supported (want {VERSION})")
     if event["line"] < 1 or event["col"] < 0 or event["tick"] < 0:
         raise BadEvent("bad_value", "line must be >= 1, col and tick >= 0")
-    first = event.setdefault("first_line", 1)
-    if first < 1:
+    if event.setdefault("first_line", 1) < 1:
         raise BadEvent("bad_value", "first_line must be >= 1")
     intent = event.setdefault("intent", "edit")
     if intent not in INTENTS:
@@ -114,25 +124,22 @@ def validate_event(raw: Any) -> dict[str, Any]:
         event.setdefault(name, "")
     if not event.get("language"):
         event["language"] = language_of(event["mode"], event["file"])
-    return event
 
 
 def _check_text(name: str, value: str) -> None:
     limit = MAX_TEXT if name == "text" else MAX_FIELD
-    # len() counts characters; UTF-8 needs up to 4 bytes each, so only long strings are encoded.
-    if len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:
-        raise BadEvent("too_large", f"event field {name!r} is larger than {limit} bytes")
+    if value.isascii():
+        # The common case, answered without encoding: one byte per character, no surrogates.
+        if len(value) > limit:
+            raise BadEvent("too_large", f"event field {name!r} is larger than {limit} bytes")
+        return
     try:
-        value.encode("utf-8")
+        size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         # The msgpack decoder maps invalid UTF-8 to lone surrogates (surrogateescape).
         raise BadEvent("bad_utf8", f"event field {name!r} is not valid UTF-8") from None
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    if isinstance(kind, tuple):
-        return "a number"
-    return {int: "an integer", str: "a string", bool: "a boolean", list: "a list"}[kind]
+    if size > limit:
+        raise BadEvent("too_large", f"event field {name!r} is larger than {limit} bytes")
 
 
 def result(

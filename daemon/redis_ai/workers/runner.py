@@ -141,6 +141,7 @@ class GroupRunner:
         """Analyze ``entries``, publish each result, then acknowledge them, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
         acks: list[bytes] = []
+        samples: list[tuple[float, bool]] = []
         now = time.time()
         for entry_id, fields in entries:
             self._last_id = max(self._last_id, entry_id.decode(), key=_id_key)
@@ -164,15 +165,15 @@ class GroupRunner:
                 # Left pending: reclaim retries it and dead-letters it past max_deliveries.
                 log.exception("%s failed on %s", self.group, eid)
                 self.failed += 1
-                analytics.record_analysis(
-                    pipe, self.analyzer.name, (time.perf_counter() - started) * 1000, False, now)
+                samples.append(((time.perf_counter() - started) * 1000, False))
                 continue
             elapsed = (time.perf_counter() - started) * 1000
             if items is not None:
                 res = result(event, eid, self.analyzer.name, self.analyzer.kind, items, elapsed)
                 pipe.publish(keys.results_channel(event.get("client", "")), msgpack.packb(res))
-            analytics.record_analysis(pipe, self.analyzer.name, elapsed, True, now)
+            samples.append((elapsed, True))
             acks.append(entry_id)
+        analytics.record_analyses(pipe, self.analyzer.name, samples, now)
         if acks:
             pipe.xack(keys.EVENTS, self.group, *acks)
         pipe.execute()
