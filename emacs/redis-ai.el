@@ -782,7 +782,9 @@ ANALYZERS, a list of names, restricts the request to those analyzers."
     (_ " RAI[off]")))
 
 (defvar-local redis-ai--started-flymake nil
-  "Non-nil if `redis-ai-mode' turned on `flymake-mode' in this buffer.")
+  "Non-nil if `redis-ai-mode' turned on `flymake-mode' in this buffer.
+Then it is (BACKENDS), the buffer's `flymake-diagnostic-functions'
+before, restored when the mode is turned off.")
 
 (defun redis-ai--change-major-mode ()
   "Turn the mode off cleanly before a new major mode wipes its variables.
@@ -821,9 +823,12 @@ Flymake, hints and generated tests as annotations.
         (setq redis-ai--seen-tick (buffer-chars-modified-tick)
               redis-ai--seen-point (point))
         (when redis-ai-enable-flymake
-          (add-hook 'flymake-diagnostic-functions #'redis-ai-flymake nil t)
-          (unless (bound-and-true-p flymake-mode)
-            (setq redis-ai--started-flymake t)
+          (if (bound-and-true-p flymake-mode)
+              (add-hook 'flymake-diagnostic-functions #'redis-ai-flymake nil t)
+            ;; Who did not use Flymake gets redis-ai's diagnostics only,
+            ;; not also those of the major mode's checkers.
+            (setq redis-ai--started-flymake (list flymake-diagnostic-functions))
+            (setq-local flymake-diagnostic-functions (list #'redis-ai-flymake))
             (flymake-mode 1)))
         (redis-ai-connection-ensure))
     (remove-hook 'pre-command-hook #'redis-ai--pre-command t)
@@ -840,8 +845,9 @@ Flymake, hints and generated tests as annotations.
     (redis-ai-flymake-clear)
     (remove-hook 'flymake-diagnostic-functions #'redis-ai-flymake t)
     (when redis-ai--started-flymake
-      (setq redis-ai--started-flymake nil)
-      (flymake-mode -1))
+      (flymake-mode -1)
+      (setq-local flymake-diagnostic-functions (car redis-ai--started-flymake))
+      (setq redis-ai--started-flymake nil))
     (setq redis-ai--pending nil)))
 
 (defun redis-ai--turn-on ()

@@ -307,6 +307,24 @@
 
 ;;; Diagnostics, hints, tests
 
+(ert-deftest redis-ai-unit-flymake-started-by-the-mode-shows-only-redis-ai ()
+  (redis-ai-test-with-buffer #'python-mode "x = 1\n"
+    (should (memq #'python-flymake flymake-diagnostic-functions))
+    (redis-ai-mode 1)
+    (should flymake-mode)
+    (should (equal flymake-diagnostic-functions '(redis-ai-flymake)))
+    (redis-ai-mode -1)
+    (should-not flymake-mode)
+    (should (memq #'python-flymake flymake-diagnostic-functions))
+    ;; A user's own Flymake keeps its backends, and gets redis-ai's too.
+    (flymake-mode 1)
+    (redis-ai-mode 1)
+    (should (memq #'python-flymake flymake-diagnostic-functions))
+    (should (memq #'redis-ai-flymake flymake-diagnostic-functions))
+    (redis-ai-mode -1)
+    (should flymake-mode)
+    (should-not (memq #'redis-ai-flymake flymake-diagnostic-functions))))
+
 (ert-deftest redis-ai-unit-diagnostics-reach-flymake ()
   (redis-ai-test-with-buffer #'python-mode "import os\n\ndef f():\n    return y\n"
     (remove-hook 'flymake-diagnostic-functions #'python-flymake t)
