@@ -189,7 +189,7 @@ def test_the_consumer_group_runner_records_every_event(redis_socket: Path) -> No
     runner.ensure_group()
     for i, text in enumerate(["x = 1", "raise", "y = 2"]):
         event = {"buffer": 1, "tick": i, "line": 1, "col": 0, "language": "python", "text": text}
-        r.xadd(keys.EVENTS, {"e": msgpack.packb(event)})
+        r.xadd(keys.EVENTS, {"n": 1, "e": msgpack.packb([event])})
     assert runner.step() == 2
 
     row = analytics.summary(r, window_s=60)["analyzers"]["picky"]

@@ -218,6 +218,11 @@ def test_analyzer_asks_llm_then_falls_back_to_ngram(project, redis_client):
         server.stop()
 
 
+def append(redis_client, event) -> str:
+    """Append a one-event entry as the daemon's writer does; return the event's id."""
+    return redis_client.xadd(keys.EVENTS, {"n": 1, "e": msgpack.packb([event])}).decode() + "#0"
+
+
 def test_superseded_llm_request_publishes_nothing(project, redis_client):
     server = LLMServer().start()
     try:
@@ -225,7 +230,7 @@ def test_superseded_llm_request_publishes_nothing(project, redis_client):
                                          model="coder", timeout_ms=20_000))
         server.on("/v1/chat/completions", Behaviour(pieces=["a", "b"], stall_after=1))
         first = at_end(HELD_OUT)
-        first["id"] = redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(first)}).decode()
+        first["id"] = append(redis_client, first)
         outcome: list[object] = []
         worker = threading.Thread(target=lambda: outcome.append(Completion(redis_client).analyze(first)))
         worker.start()
@@ -233,7 +238,7 @@ def test_superseded_llm_request_publishes_nothing(project, redis_client):
         while not server.seen and time.monotonic() < deadline:
             time.sleep(0.01)
         newer = at_end(HELD_OUT + "=", tick=6)
-        redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(newer)})
+        append(redis_client, newer)
         worker.join(10)
         assert outcome == [None]
         assert "calls" not in registry.show(redis_client, "slow-llm")  # not held against the model
@@ -269,12 +274,12 @@ def test_learn_command_and_watcher(project, redis_server, redis_client, capsys):
 
 def test_newer_event_looks_only_at_the_same_client_and_buffer(redis_client):
     mine = at_end("x = 1")
-    mine["id"] = redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(mine)}).decode()
+    mine["id"] = append(redis_client, mine)
     for other in (at_end("x = 12", buffer="4"), at_end("x = 12", client="c-2"), at_end("x", tick=4)):
-        redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(other)})
+        append(redis_client, other)
     found, last = newer_event(redis_client, mine, page=2)
     assert not found and last > mine["id"]
-    redis_client.xadd(keys.EVENTS, {"e": msgpack.packb(at_end("x = 12", tick=6))})
+    append(redis_client, at_end("x = 12", tick=6))
     assert newer_event(redis_client, mine, last)[0]
 
 

@@ -186,7 +186,7 @@ def test_status_reports_stream_groups_and_counters(daemon, rpc):
         client.notify("event", event(tick=tick))
     client.wait(is_result("fixed_completion", tick=5))
     status = client.request("status", {})[1]
-    assert status["stream"]["length"] >= 5
+    assert 1 <= status["stream"]["length"] <= 5  # entries: events sent together share one
     groups = {g["name"]: g for g in status["groups"]}
     assert {"code_analysis", "fixed_completion"} <= set(groups)
     assert status["counters"]["accepted"] >= 5

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import msgpack
 import pytest
 import redis
 
@@ -22,15 +23,27 @@ from tests.test_runner import wait_for
 
 
 def test_writer_batches_trims_and_counts(redis_client):
-    writer = EventWriter(lambda: redis_client, maxlen=1000, batch=500)
-    writer.start()
-    for i in range(5000):
-        writer.submit(validate_event(event(tick=i)))
+    writer = EventWriter(lambda: redis_client, maxlen=100, per_entry=10)
+    writer.submit_many([validate_event(event(tick=i)) for i in range(5000)])
+    writer.start()  # everything is buffered: the writer has to split it into entries
     writer.stop()
     assert writer.written == 5000 and writer.dropped == 0
     assert int(redis_client.hget(keys.COUNTERS, "accepted")) == 5000
-    length = redis_client.xlen(keys.EVENTS)
-    assert 1000 <= length < 5000  # approximate MAXLEN keeps memory bounded
+    entries = redis_client.xrange(keys.EVENTS)
+    assert 100 <= len(entries) < 500  # approximate MAXLEN keeps memory bounded
+    ticks = [ev["tick"] for _, f in entries for ev in msgpack.unpackb(f[b"e"])]
+    assert all(int(f[b"n"]) == 10 for _, f in entries)
+    assert ticks == list(range(5000 - len(ticks), 5000))  # the newest kept, in order
+
+
+def test_a_quiet_editor_gets_one_event_per_entry(redis_client):
+    writer = EventWriter(lambda: redis_client)
+    writer.start()
+    for tick in range(3):
+        writer.submit(validate_event(event(tick=tick)))
+        wait_for(lambda t=tick: writer.written == t + 1, what="the write")
+    writer.stop()
+    assert [int(f[b"n"]) for _, f in redis_client.xrange(keys.EVENTS)] == [1, 1, 1]
 
 
 def test_writer_buffers_while_redis_is_down_and_counts_what_it_drops(tmp_path):
@@ -52,7 +65,8 @@ def test_writer_buffers_while_redis_is_down_and_counts_what_it_drops(tmp_path):
     writer.stop()
     assert states == [False, True]
     # The first event died with the server's memory (no persistence); the rest were kept for it.
-    assert server.client().xlen(keys.EVENTS) == 150 - writer.dropped
+    kept = sum(int(f[b"n"]) for _, f in server.client().xrange(keys.EVENTS))
+    assert kept == 150 - writer.dropped
     server.stop()
 
 
@@ -74,7 +88,8 @@ def test_daemon_survives_redis_restart_and_tells_the_editor(tmp_path):
         assert client.wait(lambda p: p["type"] == "status", timeout=10)["redis"] == "up"
         # The buffered events reach the stream; the group is re-created (NOGROUP) on the empty
         # server, so new events are analysed again.
-        wait_for(lambda: server.client().xlen(keys.EVENTS) >= 3, what="the buffered events")
+        wait_for(lambda: sum(int(f[b"n"]) for _, f in server.client().xrange(keys.EVENTS)) >= 3,
+                 what="the buffered events")
         client.notify("event", event(tick=10))
         assert client.wait(lambda p: p["type"] == "result" and p["tick"] == 10, timeout=10)
     finally:

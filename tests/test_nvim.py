@@ -114,7 +114,7 @@ def ghost_text(mark: Any) -> str:
 
 def last_event(daemon: Any) -> dict[str, Any]:
     [(_, fields)] = daemon.redis.xrevrange(keys.EVENTS, count=1)
-    return msgpack.unpackb(fields[b"e"], raw=False)
+    return msgpack.unpackb(fields[b"e"], raw=False)[-1]
 
 
 PLUGIN_STATE = """

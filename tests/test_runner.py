@@ -28,8 +28,8 @@ def add_events(redis, n: int, **fields) -> list[str]:
     for i in range(n):
         ev = validate_event(event(tick=i, **fields))
         ev["client"] = client
-        pipe.xadd(keys.EVENTS, {"e": msgpack.packb(ev)})
-    return [i.decode() for i in pipe.execute()]
+        pipe.xadd(keys.EVENTS, {"n": 1, "e": msgpack.packb([ev])})
+    return [f"{i.decode()}#0" for i in pipe.execute()]
 
 
 def wait_for(pred, timeout: float = 20.0, what: str = "condition"):
@@ -120,10 +120,11 @@ def test_poison_event_ends_in_dead_letters(redis_client):
     runner.stop()
     thread.join(5)
     [(_, fields)] = redis_client.xrange(keys.DEAD_LETTERS)
-    assert fields[b"id"].decode() == poison
+    assert fields[b"id"].decode() == poison.partition("#")[0]
     assert fields[b"group"] == b"poison"
-    assert int(fields[b"deliveries"]) >= 3
-    assert msgpack.unpackb(fields[b"e"])["text"] == "POISON here"
+    assert int(fields[b"deliveries"]) == 3
+    [dead] = msgpack.unpackb(fields[b"e"])
+    assert dead["text"] == "POISON here" and b"RuntimeError" in fields[b"error"]
     assert runner.failed == 3 and len(ids) == 3
     assert int(redis_client.hget(keys.COUNTERS, "dead")) == 1
 
@@ -154,7 +155,7 @@ def test_stop_finishes_the_batch_in_hand(redis_client):
 @pytest.mark.parametrize("bad", [b"\xc1 not msgpack", b""])
 def test_undecodable_entries_are_dead_lettered_not_retried(redis_client, bad):
     runner, thread = start_runner(redis_client, FixedCompletion())
-    redis_client.xadd(keys.EVENTS, {"e": bad} if bad else {"other": "field"})
+    redis_client.xadd(keys.EVENTS, {"n": 1, "e": bad} if bad else {"other": "field"})
     add_events(redis_client, 1)
     wait_for(lambda: runner.processed >= 1 + (not bad), what="processing")
     runner.stop()

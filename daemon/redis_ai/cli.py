@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--group", action="append", required=True,
                    help="analyzer (and group) name, or module:Class; repeatable")
-    p.add_argument("--batch", type=int, default=64, help="entries read per XREADGROUP (default 64)")
+    p.add_argument("--batch", type=int, default=32, help="stream entries read per XREADGROUP (default 32)")
     _runner_options(p)
     p.set_defaults(func=cmd_worker)
 

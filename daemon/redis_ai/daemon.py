@@ -7,6 +7,7 @@ Lifecycle: ``start()`` (Redis up -> writer -> router -> runners -> endpoints -> 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -101,6 +102,11 @@ class Daemon:
             epc_port=self.epc.port, token=self.token, redis_url=self.redis_url,
             embedded=self.embedded is not None, started=self.started,
         ).write()
+        # Events are short-lived dicts made by the thousand under load; the default collector
+        # thresholds rescan every long-lived object (modules, analyzers) that often. Freeze
+        # what start-up built and collect young objects less eagerly.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         log.info("redis-ai %s ready: redis %s at %s, epc port %d, rpc %s", __version__,
                  self.caps.version, self.redis_url, self.epc.port, self.rpc.path)
 

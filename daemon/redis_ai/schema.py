@@ -74,7 +74,8 @@ def validate_event(raw: Any) -> dict[str, Any]:
         if type(value) is not str:
             _misfit(name, value, str)
             continue
-        _check_text(name, value)
+        if len(value) > MAX_FIELD or not value.isascii():
+            _check_text(name, value)  # short ASCII fits every limit: the common case skips this
         event[name] = value
     for name, kind in (("whole", bool), ("region", list), ("analyzers", list)):
         value = get(name)

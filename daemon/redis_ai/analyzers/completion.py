@@ -167,23 +167,29 @@ def _is_newer(mine: Event, other: dict[Any, Any]) -> bool:
 def newer_event(redis: Any, event: Event, after: str = "", page: int = 500) -> tuple[bool, str]:
     """Whether the stream holds an event for the same client and buffer later than ``event``.
 
-    Reads the entries after ``after`` (default: the event's own id) and returns the id of the
-    last one read, so a caller that polls reads each entry once.
+    Reads the entries after ``after`` (default: from the event's own entry, whose later events
+    count too) and returns the id of the last entry read, so a caller that polls reads each
+    entry once. Entries hold arrays of events (ingest/writer.py); event ids are ``entry#index``.
     """
-    start = after or event.get("id") or ""
+    own_entry, _, own_index = (event.get("id") or "").partition("#")
+    start = after or own_entry
     if not start:
         return False, ""
+    inclusive = not after
     while True:
-        entries = redis.xrange(keys.EVENTS, f"({start}", "+", count=page)
+        entries = redis.xrange(keys.EVENTS, start if inclusive else f"({start}", "+", count=page)
+        inclusive = False
         for entry_id, fields in entries:
             start = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
             raw = fields.get(b"e") or fields.get("e")
             try:
-                other = msgpack.unpackb(raw) if isinstance(raw, bytes) else None
+                others = msgpack.unpackb(raw) if isinstance(raw, bytes) else None
             except ValueError:
                 continue
-            if isinstance(other, dict) and _is_newer(event, other):
-                return True, start
+            skip = int(own_index or 0) if start == own_entry else -1
+            for index, other in enumerate(others if isinstance(others, list) else []):
+                if index > skip and isinstance(other, dict) and _is_newer(event, other):
+                    return True, start
         if len(entries) < page:
             return False, start
 

@@ -54,6 +54,21 @@ _SAMPLES: dict[str, list[Any]] = {
     "tuple": [(1, 2), ()],
     "None": [None],
 }
+_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "cache", "lru_cache"})
+_IO_NAMES = frozenset({
+    "open", "input", "exit", "quit", "os", "shutil", "subprocess", "sys", "socket", "urllib",
+    "http", "requests", "pathlib", "Path", "tempfile", "signal", "time", "asyncio", "threading",
+    "multiprocessing", "webbrowser", "smtplib", "ftplib",
+})
+_IO_METHODS = frozenset({
+    "write", "write_text", "write_bytes", "unlink", "remove", "rmdir", "mkdir", "makedirs",
+    "rename", "send", "sendall", "connect", "kill", "terminate", "touch", "rmtree", "system",
+    "popen", "chmod", "chown", "truncate", "flush", "read", "readline", "readlines", "recv",
+})
+_PRINTING = frozenset({"print", "pprint", "pp"})
+_ATOMS = (ast.Name, ast.Call, ast.Attribute, ast.Subscript, ast.Constant, ast.List, ast.Tuple,
+          ast.Dict, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+          ast.JoinedStr)
 _SEQUENCES = frozenset({"list", "List", "Sequence", "Iterable", "Collection", "MutableSequence"})
 _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -156,6 +171,7 @@ class _Target:
     imports: set[str] = field(default_factory=set)
     uses_pytest: bool = False
     uses_asyncio: bool = False
+    imports_module: bool = False
 
 
 def generate(event: Event) -> Item | None:
@@ -271,12 +287,16 @@ def _doctest_tests(target: _Target) -> list[str]:
         examples = doctest.DocTestParser().get_examples(docstring)
     except ValueError:
         return []
+    examples = [e for e in examples if not e.options.get(doctest.SKIP)]
+    checked = [i for i, e in enumerate(examples) if e.want.strip() or e.exc_msg is not None]
+    if not checked:
+        return []  # examples that check nothing are illustrations (a server loop, say)
     lines: list[str] = []
     capsys = False
-    for example in examples:
+    for example in examples[:checked[-1] + 1]:
         statement = _example_lines(target, example)
         if statement is None:
-            continue
+            return []  # later examples may need what this one would have set up
         body, uses_capsys = statement
         capsys |= uses_capsys
         lines.extend(body)
@@ -305,11 +325,26 @@ def _example_lines(target: _Target, example: doctest.Example) -> tuple[list[str]
         return code.split("\n"), False
     expression = tree.body[0] if len(tree.body) == 1 else None
     printed = (isinstance(expression, ast.Expr) and isinstance(expression.value, ast.Call)
-               and isinstance(expression.value.func, ast.Name)
-               and expression.value.func.id == "print")
+               and _printing(expression.value.func))
     if isinstance(expression, ast.Expr) and not printed:
+        code = ast.get_source_segment(code, expression.value) or code  # without its comment
+    if isinstance(expression, ast.Expr) and not printed and "\n" not in want.rstrip("\n"):
+        if not isinstance(expression.value, _ATOMS):
+            code = f"({code})"  # `a == b` must not chain with the assert's own `==`
         return [_expected(code, want.rstrip("\n"))], False
+    if isinstance(expression, ast.Expr) and not printed:
+        # Output over several lines: what doctest compares, printed text then the repr.
+        return [f"result = {code}", 'shown = "" if result is None else repr(result) + "\\n"',
+                f"assert capsys.readouterr().out + shown == {want!r}"], True
     return code.split("\n") + [f"assert capsys.readouterr().out == {want!r}"], True
+
+
+def _printing(func: ast.expr) -> bool:
+    """Whether a call of ``func`` prints its result (print, pprint.pprint, pp) instead."""
+    if isinstance(func, ast.Attribute):
+        return func.attr in _PRINTING and isinstance(func.value, ast.Name) and (
+            func.value.id == "pprint")
+    return isinstance(func, ast.Name) and func.id in _PRINTING
 
 
 def _expected(code: str, want: str) -> str:
@@ -332,10 +367,14 @@ def _import_used(target: _Target, tree: ast.AST) -> None:
     """Import from the module every module-level name the code uses and does not bind."""
     bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and
              not isinstance(n.ctx, ast.Load)}
+    short = target.module.rsplit(".", 1)[-1]
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Name) and node.id in target.module_names
-                and node.id not in bound):
+        if not isinstance(node, ast.Name) or node.id in bound:
+            continue
+        if node.id in target.module_names:
             target.imports.add(node.id)
+        elif node.id == short:
+            target.imports_module = True  # examples written as a user of the module
 
 
 def _exception_name(target: _Target, name: str) -> str:
@@ -363,6 +402,8 @@ def _is_builtin_exception(name: str) -> bool:
 
 
 def _signature_tests(target: _Target) -> list[str]:
+    if not _plain_decorators(target.function):
+        return []  # a property, a wrapper: calling the name may not call this body
     call = _call_prefix(target)
     if call is None:
         return []
@@ -393,9 +434,42 @@ def _signature_tests(target: _Target) -> list[str]:
             f"{_suffix(tests, guard.exception)}():\n"
             f"    with pytest.raises({exception}{match}):\n"
             f"        {_invocation(target, call, args)}\n")
-    if valid is not None and not _body_asserts_unknown(target, valid):
-        tests.insert(0, _result_test(target, call, _arguments(target.params, valid)))
+    # The body runs to the end for the result: only for functions of their arguments (not
+    # methods, whose result depends on the instance's state) that do no visible I/O.
+    if (valid is not None and not call.endswith(f"().{target.function.name}")
+            and _io_free(target.function) and not _body_asserts_unknown(target, valid)):
+        result = _result_test(target, call, _arguments(target.params, valid))
+        if result is not None:
+            tests.insert(0, result)
     return tests
+
+
+def _plain_decorators(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether every decorator keeps the call going straight to the body."""
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Call):
+            decorator = decorator.func
+        name = decorator.attr if isinstance(decorator, ast.Attribute) else getattr(
+            decorator, "id", "")
+        if name not in _PLAIN_DECORATORS:
+            return False
+    return True
+
+
+def _io_free(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether the body calls nothing that reads or changes the world outside the process's
+    memory (files, processes, the network, the terminal) as far as can be seen."""
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _IO_METHODS:
+            return False
+        while isinstance(func, ast.Attribute):
+            func = func.value
+        if isinstance(func, ast.Name) and func.id in _IO_NAMES:
+            return False
+    return True
 
 
 def _pattern(message: str) -> str:
@@ -430,6 +504,8 @@ def _call_prefix(target: _Target) -> str | None:
             if len(args.args) - 1 > len(args.defaults) or any(d is None
                                                               for d in args.kw_defaults):
                 return None
+            if _calls(node.body):
+                return None  # building the instance would run code (I/O, say) of its own
         if (owner.decorator_list and isinstance(node, ast.AnnAssign) and node.value is None
                 and isinstance(node.target, ast.Name)):
             return None  # a dataclass field without a default is a required argument
@@ -801,12 +877,13 @@ def _generator(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
-def _result_test(target: _Target, call: str, args: str) -> str:
-    name = _snake(target.qualname)
-    invocation = _invocation(target, call, args)
+def _result_test(target: _Target, call: str, args: str) -> str | None:
+    """A test of what the function returns for ``args``, if its annotation says something."""
     check = None if _generator(target.function) else _return_check(target)
     if check is None:
-        return f"def test_{name}_runs():\n    {invocation}\n"
+        return None
+    name = _snake(target.qualname)
+    invocation = _invocation(target, call, args)
     return f"def test_{name}_returns_{check[0]}():\n    result = {invocation}\n    {check[1]}\n"
 
 
@@ -867,8 +944,14 @@ def _module_text(target: _Target, tests: list[str], root: str) -> str:
         "# The folder the module imports from, so the tests run against the code beside them.",
         f"sys.path.insert(0, str(Path(__file__).resolve().parent.joinpath({root!r}).resolve()))",
     ]
+    imports = []
+    if target.imports_module:
+        package, _, short = target.module.rpartition(".")
+        imports.append(f"from {package} import {short}" if package else f"import {short}")
     if names:
-        header += ["", f"from {target.module} import {', '.join(names)}  # noqa: E402"]
+        imports.append(f"from {target.module} import {', '.join(names)}")
+    if imports:
+        header += [""] + [f"{line}  # noqa: E402" for line in imports]
     return "\n".join(header) + "\n\n\n" + "\n\n".join(tests)
 
 

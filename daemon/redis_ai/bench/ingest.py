@@ -63,6 +63,15 @@ def _send(path: str, start: int, count: int, text_bytes: int, go: Any) -> None:
     sock.close()
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _redis_benchmark(sock: str | None, url: str, text_bytes: int) -> dict[str, Any]:
     tool = shutil.which("redis-benchmark")
     if not tool or not sock:
@@ -116,6 +125,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
             time.sleep(0.005)
         stream_len = client.xlen(keys.EVENTS)
+        cpu = {"daemon": _cpu_s(daemon.proc.pid), "workers": sum(_cpu_s(w.pid) for w in workers),
+               "redis": _cpu_s(int(client.info("server")["process_id"]))}
     finally:
         for s in senders:
             s.join(5)
@@ -134,7 +145,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ingest_events_per_s": round(total / (accepted_at - started)),
         "end_to_end_events_per_s": round(total / (acked_at - started)),
         "end_to_end_s": round(acked_at - started, 3),
-        "stream_length_after_trim": stream_len,
+        "stream_entries_after_trim": stream_len,
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+        "cpu_us_per_event": {k: round(v / total * 1e6, 2) for k, v in cpu.items()},
         "redis_benchmark": baseline,
         "machine": machine(),
     }

@@ -77,6 +77,7 @@ class _Connection(EPCHandler):
             except ValueError as exc:
                 raise BadEvent("bad_frame", f"argument is not JSON: {exc}") from None
             result = self.session.handle(name, params)
+            self.session.flush()
         except BadEvent as exc:
             self.session.push(exc.as_push(name))
             return ["return-error", uid, f"{exc.code}: {exc.message}"]

@@ -52,7 +52,7 @@ class _Connection(socketserver.BaseRequestHandler):
         )
         while True:
             try:
-                data = self.request.recv(1 << 16)
+                data = self.request.recv(1 << 18)
             except OSError:
                 return
             if not data:
@@ -66,8 +66,20 @@ class _Connection(socketserver.BaseRequestHandler):
                 return
             for message in messages:
                 self.dispatch(message)
+            self.session.flush()
 
     def dispatch(self, message: Any) -> None:
+        if (type(message) is list and len(message) == 3 and message[1] == "event"
+                and message[0] == 2 and self.session.client is not None):
+            # The hot path: an editor's event notification, without the general dispatch.
+            try:
+                self.session.event(message[2][0] if message[2] else None)
+            except BadEvent as exc:
+                self.session.push(exc.as_push("event"))
+            except (TypeError, IndexError, KeyError):
+                error = BadEvent("bad_frame", "malformed event notification")
+                self.session.push(error.as_push("event"))
+            return
         if not isinstance(message, list) or not message or message[0] not in (0, 1, 2):
             self._reply_error(None, BadEvent("bad_frame", "expected a msgpack-RPC array"))
             return

@@ -47,6 +47,7 @@ class Session:
         self.dropped_pushes = 0
         self._write = write
         self._closed = False
+        self._pending: list[dict[str, Any]] = []
         self._outbox: queue.Queue[dict[str, Any] | None] = queue.Queue(OUTBOX)
         self._sender = threading.Thread(target=self._drain, name=f"{transport}-push", daemon=True)
         self._sender.start()
@@ -91,14 +92,28 @@ class Session:
         return self.daemon.hello_info(self.client)
 
     def event(self, params: Any) -> dict[str, Any]:
+        """Validate and stamp an event; it reaches the writer at the next ``flush``."""
         event = validate_event(params)
-        assert self.client is not None
         event["client"] = self.client
-        event["received"] = time.time() * 1000
-        self.daemon.router.note_event(self.client, event["buffer"], event["tick"])
-        self.daemon.writer.submit(event)
-        self.events += 1
+        self._pending.append(event)
         return {}
+
+    def flush(self) -> None:
+        """Hand the events of one read to the writer together (one lock round, one wake-up)."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        now = time.time() * 1000
+        latest: dict[str, int] = {}
+        for event in pending:
+            event["received"] = now
+            latest[event["buffer"]] = event["tick"]
+        assert self.client is not None
+        for buffer, tick in latest.items():
+            self.daemon.router.note_event(self.client, buffer, tick)
+        self.daemon.writer.submit_many(pending)
+        self.events += len(pending)
 
     def feedback(self, params: Any) -> dict[str, Any]:
         if not isinstance(params, dict):

@@ -3,10 +3,11 @@
 Lifecycle: ``ensure_group`` -> loop { reclaim idle entries of dead consumers; XREADGROUP new
 entries; analyze; PUBLISH result then XACK, in one pipeline } -> ``stop`` finishes the batch in hand.
 
-An entry is acknowledged only after its result is published, so a worker that dies mid-batch
-leaves its entries pending; another consumer claims them once they have been idle for
-``claim_idle_ms``. An entry delivered ``max_deliveries`` times without success (an analyzer that
-raises on it, or that crashes the process) moves to the dead-letter stream instead.
+Each stream entry holds a msgpack array of one or more events (ingest/writer.py). An entry is
+acknowledged only after the results of all its events are published, so a worker that dies
+mid-batch leaves its entries pending; another consumer claims them once they have been idle for
+``claim_idle_ms``. Events that keep failing (an analyzer that raises on them, or that crashes
+the process) move to the dead-letter stream after ``max_deliveries`` deliveries.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class GroupRunner:
         analyzer: Analyzer,
         consumer: str,
         *,
-        batch: int = 64,
+        batch: int = 32,
         block_ms: int = 500,
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 3,
@@ -118,82 +119,112 @@ class GroupRunner:
         return done
 
     def reclaim(self) -> int:
-        """Take over entries idle past ``claim_idle_ms``; dead-letter those delivered too often."""
+        """Take over entries idle past ``claim_idle_ms``; dead-letter those delivered too often.
+
+        An entry delivered ``max_deliveries - 1`` times gets a last try in which each failing
+        event goes to the dead-letter stream on its own and the entry is acknowledged. One
+        delivered ``max_deliveries`` times or more crashed its worker even on that last try:
+        it goes to the dead-letter stream whole, without running again.
+        """
         pending = self.client.xpending_range(
             keys.EVENTS, self.group, min="-", max="+", count=self.batch, idle=self.claim_idle_ms
         )
-        if not pending:
-            return 0
-        retry, dead = [], []
+        retry: list[bytes] = []
+        last: list[bytes] = []
+        done = 0
         for p in pending:
-            (dead if p["times_delivered"] >= self.max_deliveries else retry).append(p)
-        for p in dead:
-            self._dead_letter(p["message_id"], p["times_delivered"], "delivery limit reached")
-        if not retry:
-            return len(dead)
-        claimed = self.client.xclaim(
-            keys.EVENTS, self.group, self.consumer, self.claim_idle_ms,
-            [p["message_id"] for p in retry],
-        )
-        return len(dead) + self.process(claimed)
+            deliveries = p["times_delivered"]
+            if deliveries >= self.max_deliveries:
+                self._dead_letter(p["message_id"], deliveries, "delivery limit reached")
+                done += 1
+            elif deliveries == self.max_deliveries - 1:
+                last.append(p["message_id"])
+            else:
+                retry.append(p["message_id"])
+        for ids, last_try in ((retry, False), (last, True)):
+            if ids:
+                claimed = self.client.xclaim(
+                    keys.EVENTS, self.group, self.consumer, self.claim_idle_ms, ids)
+                done += self.process(claimed, last_try=last_try)
+        return done
 
-    def process(self, entries: list[Entry]) -> int:
-        """Analyze ``entries``, publish each result, then acknowledge them, in one round trip."""
+    def process(self, entries: list[Entry], last_try: bool = False) -> int:
+        """Analyze the events of ``entries``, publish each result, then acknowledge the entries,
+        all in one round trip. Returns the number of entries acknowledged."""
+        if not entries:
+            return 0
+        self._last_id = max(self._last_id, entries[-1][0].decode(), key=_id_key)
         pipe = self.client.pipeline(transaction=False)
         acks: list[bytes] = []
         samples: list[tuple[float, bool]] = []
-        now = time.time()
         for entry_id, fields in entries:
-            self._last_id = max(self._last_id, entry_id.decode(), key=_id_key)
             if not fields or b"e" not in fields:
                 acks.append(entry_id)  # trimmed away by MAXLEN before we got to it
                 continue
             try:
-                event = msgpack.unpackb(fields[b"e"])
-            except ValueError as exc:
-                self._dead_letter(entry_id, 1, f"undecodable entry: {exc}", fields)
+                events = msgpack.unpackb(fields[b"e"])
+                if not isinstance(events, list):
+                    raise ValueError("not an array of events")
+            except Exception as exc:  # noqa: BLE001 - msgpack raises several unrelated types
+                self._dead_letter(entry_id, 1, f"undecodable entry: {exc}", fields[b"e"])
                 continue
-            if not self.analyzer.wants(event):
-                acks.append(entry_id)
-                continue
-            eid = entry_id.decode()
-            event["id"] = eid
-            started = time.perf_counter()
-            try:
-                items = self.analyzer.analyze(event)
-            except Exception:
-                # Left pending: reclaim retries it and dead-letters it past max_deliveries.
-                log.exception("%s failed on %s", self.group, eid)
-                self.failed += 1
-                samples.append(((time.perf_counter() - started) * 1000, False))
-                continue
-            elapsed = (time.perf_counter() - started) * 1000
-            if items is not None:
-                res = result(event, eid, self.analyzer.name, self.analyzer.kind, items, elapsed)
-                pipe.publish(keys.results_channel(event.get("client", "")), msgpack.packb(res))
-            samples.append((elapsed, True))
+            failed = self._analyze(entry_id.decode(), events, pipe, samples)
+            if failed and not last_try:
+                continue  # left pending: reclaim retries it
+            for event, why in failed:
+                self._dead_letter(entry_id, self.max_deliveries, why, msgpack.packb([event]), pipe)
             acks.append(entry_id)
-        analytics.record_analyses(pipe, self.analyzer.name, samples, now)
+        analytics.record_analyses(pipe, self.analyzer.name, samples, time.time())
         if acks:
             pipe.xack(keys.EVENTS, self.group, *acks)
         pipe.execute()
         self.processed += len(acks)
         return len(acks)
 
+    def _analyze(
+        self, entry_id: str, events: list[Any], pipe: Any, samples: list[tuple[float, bool]],
+    ) -> list[tuple[Any, str]]:
+        """Run the analyzer on each event of one entry, queueing results; return the failures."""
+        failed = []
+        for index, event in enumerate(events):
+            if not isinstance(event, dict) or not self.analyzer.wants(event):
+                continue
+            event_id = f"{entry_id}#{index}"
+            event["id"] = event_id
+            started = time.perf_counter()
+            try:
+                items = self.analyzer.analyze(event)
+            except Exception as exc:
+                log.exception("%s failed on %s", self.group, event_id)
+                self.failed += 1
+                samples.append(((time.perf_counter() - started) * 1000, False))
+                failed.append((event, f"{type(exc).__name__}: {exc}"))
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            samples.append((elapsed, True))
+            if items is not None:
+                res = result(event, event_id, self.analyzer.name, self.analyzer.kind, items, elapsed)
+                pipe.publish(keys.results_channel(event.get("client", "")), msgpack.packb(res))
+        return failed
+
     def _dead_letter(
         self, entry_id: bytes | str, deliveries: int, why: str,
-        fields: dict[bytes, bytes] | None = None,
+        events: bytes | None = None, pipe: Any = None,
     ) -> None:
-        if fields is None:
+        """Copy events (default: the whole entry) to the dead-letter stream and ack the entry."""
+        if events is None:
             found = self.client.xrange(keys.EVENTS, entry_id, entry_id)
-            fields = found[0][1] if found else {}
-        pipe = self.client.pipeline(transaction=False)
+            events = found[0][1].get(b"e", b"") if found else b""
+        own = pipe is None
+        if own:
+            pipe = self.client.pipeline(transaction=False)
         pipe.xadd(keys.DEAD_LETTERS, {
-            "e": fields.get(b"e", b""), "group": self.group, "id": entry_id,
-            "deliveries": deliveries, "error": why,
+            "e": events, "group": self.group, "id": entry_id, "deliveries": deliveries,
+            "error": why,
         }, maxlen=10_000, approximate=True)
         pipe.hincrby(keys.COUNTERS, "dead", 1)
-        pipe.xack(keys.EVENTS, self.group, entry_id)
-        pipe.execute()
+        if own:
+            pipe.xack(keys.EVENTS, self.group, entry_id)
+            pipe.execute()
         self.dead += 1
-        log.warning("%s: entry %r moved to the dead-letter stream (%s)", self.group, entry_id, why)
+        log.warning("%s: %r moved to the dead-letter stream (%s)", self.group, entry_id, why)
