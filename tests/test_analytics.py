@@ -16,6 +16,7 @@ import msgpack
 import pytest
 import redis
 import redis.asyncio
+
 from redis_ai import analytics, keys, stats_cli
 from redis_ai.analyzers.base import Analyzer, Event, Item
 from redis_ai.workers.runner import GroupRunner

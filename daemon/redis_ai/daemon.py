@@ -218,7 +218,8 @@ class Daemon:
         }
 
     def status(self, connection: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = collect(self.client) if self._redis_up else {"redis": {"up": False}}
+        data: dict[str, Any] = (
+            collect(self.client) if self._redis_up else {"redis": {"up": False}})
         data["daemon"] = {
             "id": self.id, "version": __version__, "redis_url": self.redis_url,
             "embedded": self.embedded is not None, "clients": len(self.sessions),

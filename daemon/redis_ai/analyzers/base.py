@@ -46,5 +46,5 @@ class Analyzer(ABC):
     def analyze(self, event: Event) -> list[Item] | None:
         """Return the items for ``event``; [] clears earlier ones; None publishes nothing."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook; most analyzers hold nothing
         """Release whatever the analyzer holds (connections, models)."""

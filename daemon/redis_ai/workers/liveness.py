@@ -40,7 +40,8 @@ class Heartbeat:
     def _beat(self) -> None:
         pipe = self.client.pipeline(transaction=False)
         pipe.sadd(self.set_key, self.ident)
-        pipe.hset(self.key, mapping={**self.info, "heartbeat": str(time.time())})
+        fields: dict[Any, Any] = {**self.info, "heartbeat": str(time.time())}
+        pipe.hset(self.key, mapping=fields)
         pipe.expire(self.key, TTL)
         pipe.execute()
 
@@ -68,7 +69,7 @@ def alive(client: redis.Redis, kind: str) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     for raw in client.smembers(set_key):
         ident = raw.decode() if isinstance(raw, bytes) else str(raw)
-        data = client.hgetall(key_of(ident))
+        data: dict[Any, Any] = client.hgetall(key_of(ident))
         if not data:
             client.srem(set_key, ident)
             continue

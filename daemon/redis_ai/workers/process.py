@@ -41,8 +41,12 @@ def run_workers(
     })
     beat.start()
     threads = [threading.Thread(target=r.run, name=r.group) for r in runners]
+    def stop(*_: object) -> None:
+        for runner in runners:
+            runner.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: [r.stop() for r in runners])
+        signal.signal(sig, stop)
     for t in threads:
         t.start()
     log.info("worker %s running %s", ident, ", ".join(r.group for r in runners))

@@ -111,7 +111,7 @@ class GroupRunner:
         if now >= self._next_claim:
             self._next_claim = now + max(self.claim_idle_ms / 2000, 0.05)
             done += self.reclaim()
-        reply = self.client.xreadgroup(
+        reply: Any = self.client.xreadgroup(
             self.group, self.consumer, {keys.EVENTS: ">"}, count=self.batch, block=self.block_ms
         )
         if reply:
@@ -126,11 +126,11 @@ class GroupRunner:
         delivered ``max_deliveries`` times or more crashed its worker even on that last try:
         it goes to the dead-letter stream whole, without running again.
         """
-        pending = self.client.xpending_range(
+        pending: Any = self.client.xpending_range(
             keys.EVENTS, self.group, min="-", max="+", count=self.batch, idle=self.claim_idle_ms
         )
-        retry: list[bytes] = []
-        last: list[bytes] = []
+        retry: list[Any] = []
+        last: list[Any] = []
         done = 0
         for p in pending:
             deliveries = p["times_delivered"]
@@ -143,7 +143,7 @@ class GroupRunner:
                 retry.append(p["message_id"])
         for ids, last_try in ((retry, False), (last, True)):
             if ids:
-                claimed = self.client.xclaim(
+                claimed: Any = self.client.xclaim(
                     keys.EVENTS, self.group, self.consumer, self.claim_idle_ms, ids)
                 done += self.process(claimed, last_try=last_try)
         return done
@@ -213,7 +213,7 @@ class GroupRunner:
     ) -> None:
         """Copy events (default: the whole entry) to the dead-letter stream and ack the entry."""
         if events is None:
-            found = self.client.xrange(keys.EVENTS, entry_id, entry_id)
+            found: Any = self.client.xrange(keys.EVENTS, entry_id, entry_id)
             events = found[0][1].get(b"e", b"") if found else b""
         own = pipe is None
         if own:
