@@ -12,10 +12,13 @@ PREFIX = "redis-ai"
 
 # -- Events in: one stream, one consumer group per analyzer, dead letters beside it ------------
 EVENTS = f"{PREFIX}:{{events}}:stream"
-"""Stream of editor events; field ``e`` holds the msgpack-encoded event map."""
+"""Stream of editor events. Each entry holds ``n`` (a count) and ``e``, a msgpack array of
+``n`` event maps: one when typing, up to 128 in a burst (ingest/writer.py). An event's id is
+``<entry id>#<index>``."""
 
 DEAD_LETTERS = f"{PREFIX}:{{events}}:dead"
-"""Stream of entries that failed past the delivery limit (fields: e, group, id, deliveries, error)."""
+"""Stream of events that failed past the delivery limit (fields: e, the msgpack array of the
+failed events; group; id, the entry they came from; deliveries; error)."""
 
 COUNTERS = f"{PREFIX}:{{events}}:counters"
 """Hash of ingest counters: accepted, rejected, dropped, dead."""
@@ -87,6 +90,9 @@ def ngram_sources(language: str) -> str:
     n-grams can be subtracted before its new ones are added."""
     return f"{PREFIX}:{{ngram:{language}}}:sources"
 
+
+PROBE = f"{PREFIX}:probe"
+"""Never written: read to learn whether the server has a command (vector sets' VCARD)."""
 
 META = f"{PREFIX}:meta"
 """Hash: schema version and the daemon that created the keyspace."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from .. import keys
 from ..config import ENV_REDIS_URL, Discovery
 from ..errors import DaemonNotFound
 
@@ -58,7 +59,7 @@ def capabilities(client: redis.Redis) -> Capabilities:
         pass
     try:
         # VCARD of a key that does not exist answers 0 where vector sets exist, an error elsewhere.
-        client.execute_command("VCARD", "redis-ai:probe:vectorset")
+        client.execute_command("VCARD", keys.PROBE)
         vectorset = True
     except redis.ResponseError:
         vectorset = False
