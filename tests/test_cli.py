@@ -1,0 +1,77 @@
+"""The commands a user runs: status, doctor, worker liveness, and the benchmarks' plumbing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+from tests.conftest import ROOT
+from tests.test_runner import wait_for
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "redis_ai", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout)
+
+
+def test_status_and_doctor_find_the_daemon_without_configuration(daemon):
+    out = cli("status", "--json", env=daemon.env)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert {g["name"] for g in status["groups"]} == {"code_analysis", "fixed_completion"}
+    assert status["dead_letters"]["length"] == 0
+    text = cli("status", env=daemon.env).stdout
+    assert "group  code_analysis" in text and "daemons  1 alive" in text
+
+    report = json.loads(cli("doctor", "--json", env=daemon.env).stdout)
+    assert report["daemon"]["running"] and report["daemon"]["pid"] == daemon.pid
+    assert report["redis"]["reachable"]
+    kind = os.environ.get("REDIS_AI_TEST_REDIS", "8")
+    assert report["redis"]["search"] is (kind != "7")
+    assert "semantic search" in cli("doctor", env=daemon.env).stdout
+
+
+def test_commands_say_clearly_when_no_daemon_runs():
+    env = {**os.environ, "REDIS_AI_RUNTIME_DIR": tempfile.mkdtemp(prefix="rai-")}
+    env.pop("REDIS_AI_REDIS_URL", None)
+    out = cli("status", env=env)
+    assert out.returncode == 1 and "no running daemon" in out.stderr and "redis-ai daemon" in out.stderr
+    report = json.loads(cli("doctor", "--json", env=env).stdout)
+    assert report["daemon"]["running"] is False and report["redis"]["reachable"] is False
+
+
+def test_a_worker_is_listed_while_alive_and_drops_out_when_killed(redis_server, redis_client):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "redis_ai", "worker", "--redis-url", redis_server.url,
+         "--group", "tests.support.analyzers:FixedCompletion"], env=env, cwd=ROOT)
+    try:
+        def listed() -> dict:
+            out = cli("status", "--json", "--redis-url", redis_server.url, env=env)
+            return json.loads(out.stdout)["workers"]
+
+        workers = wait_for(listed, what="the worker's registration")
+        [(ident, info)] = workers.items()
+        assert info["group"] == "fixed_completion" and ident.endswith(str(worker.pid))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        wait_for(lambda: not listed(), timeout=15, what="the dead worker to drop out")
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_benchmarks_run_and_report_their_figures():
+    out = cli("bench", "ingest", "--json", "--events", "3000", "--clients", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)
+    assert figures["events"] == 3000 and figures["end_to_end_events_per_s"] > 0
+    out = cli("bench", "roundtrip", "--json", "--events", "20")
+    figures = json.loads(out.stdout)
+    assert figures["lost"] == 0
+    assert figures["echo"]["pipeline_ms"]["p50"] > 0
+    assert figures["code_analysis"]["analyzer_ms"]["p50"] > 0
