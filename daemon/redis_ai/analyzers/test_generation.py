@@ -172,6 +172,8 @@ class _Target:
     uses_pytest: bool = False
     uses_asyncio: bool = False
     imports_module: bool = False
+    example_names: set[str] = field(default_factory=set)
+    unresolved: set[str] = field(default_factory=set)
 
 
 def generate(event: Event) -> Item | None:
@@ -188,6 +190,8 @@ def generate(event: Event) -> Item | None:
     if found is None:
         return None
     function, owner, qualname = found
+    if owner is not None and function.name.startswith("__") and not function.name.endswith("__"):
+        return None  # name-mangled: not reachable by its name
     target = _Target(function, owner, qualname, module, _module_names(source.tree),
                      _params(function, owner))
     tests = _doctest_tests(target) + _signature_tests(target)
@@ -241,12 +245,19 @@ def _module_names(tree: ast.Module) -> set[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.If) and _type_checking(node.test):
+            stack.extend(node.orelse)  # what only type checkers import is not there to import
         elif isinstance(node, ast.If | ast.Try | ast.With):
             for name in ("body", "orelse", "finalbody", "handlers"):
                 stack.extend(getattr(node, name, []))
         elif isinstance(node, ast.ExceptHandler):
             stack.extend(node.body)
     return names
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _params(function: ast.FunctionDef | ast.AsyncFunctionDef,
@@ -300,8 +311,8 @@ def _doctest_tests(target: _Target) -> list[str]:
         body, uses_capsys = statement
         capsys |= uses_capsys
         lines.extend(body)
-    if not lines:
-        return []
+    if not lines or target.unresolved:
+        return []  # names the examples take from elsewhere (doctest globs, say)
     name = _snake(target.qualname)
     signature = "capsys" if capsys else ""
     return [f"def test_{name}_docstring_examples({signature}):\n" + "".join(
@@ -364,17 +375,25 @@ def _expected(code: str, want: str) -> str:
 
 
 def _import_used(target: _Target, tree: ast.AST) -> None:
-    """Import from the module every module-level name the code uses and does not bind."""
-    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and
-             not isinstance(n.ctx, ast.Load)}
+    """Import from the module every module-level name the code uses and does not bind (in
+    this example or an earlier one: an example's own imports count)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            target.example_names.add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            target.example_names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            target.example_names.add(node.name)
     short = target.module.rsplit(".", 1)[-1]
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Name) or node.id in bound:
+        if not isinstance(node, ast.Name) or node.id in target.example_names:
             continue
         if node.id in target.module_names:
             target.imports.add(node.id)
         elif node.id == short:
             target.imports_module = True  # examples written as a user of the module
+        elif not hasattr(builtins, node.id):
+            target.unresolved.add(node.id)
 
 
 def _exception_name(target: _Target, name: str) -> str:
@@ -434,14 +453,23 @@ def _signature_tests(target: _Target) -> list[str]:
             f"{_suffix(tests, guard.exception)}():\n"
             f"    with pytest.raises({exception}{match}):\n"
             f"        {_invocation(target, call, args)}\n")
-    # The body runs to the end for the result: only for functions of their arguments (not
-    # methods, whose result depends on the instance's state) that do no visible I/O.
+    # The body runs to the end for the result: only for functions of numbers (sample strings
+    # and collections rarely have the content a function expects, methods depend on their
+    # instance's state) that do no visible I/O.
     if (valid is not None and not call.endswith(f"().{target.function.name}")
+            and required and all(_numeric(p.annotation) for p in required)
             and _io_free(target.function) and not _body_asserts_unknown(target, valid)):
         result = _result_test(target, call, _arguments(target.params, valid))
         if result is not None:
             tests.insert(0, result)
     return tests
+
+
+def _numeric(annotation: ast.expr | None) -> bool:
+    """Whether ``annotation`` names only numbers (bool included), or None."""
+    samples = _typed_samples(annotation)
+    return samples is not None and all(isinstance(v, int | float | complex) or v is None
+                                       for v in samples)
 
 
 def _plain_decorators(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
