@@ -28,6 +28,8 @@ _CONTINUATION = re.compile(r"(else|elif|except|finally)\b|[)\]}]")
 
 _CACHE_SIZE = 4096
 _cache: OrderedDict[tuple[int, str], ast.Module | None] = OrderedDict()
+_SOURCES = 8
+_sources: OrderedDict[tuple[str, bool, int], Source] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -184,7 +186,22 @@ def source_of(event: dict[str, Any]) -> Source:
 
     A window keeps the top-level statements that begin after its first line and end before the
     start of its last statement, which may be cut; what is left can be judged on its own.
+    Every Python analyzer asks for the source of the same event: it is made once.
     """
+    key = (event["text"], bool(event.get("whole")), event.get("first_line", 1))
+    with _lock:
+        known = _sources.get(key)
+    if known is not None:
+        return known
+    source = _source_of(event)
+    with _lock:
+        _sources[key] = source
+        if len(_sources) > _SOURCES:
+            _sources.popitem(last=False)
+    return source
+
+
+def _source_of(event: dict[str, Any]) -> Source:
     lines = split_lines(event["text"])
     first_line = event.get("first_line", 1)
     if event.get("whole"):
@@ -221,6 +238,7 @@ def clear_cache() -> None:
     """Forget every cached chunk (benchmarks measure the cold case with it)."""
     with _lock:
         _cache.clear()
+        _sources.clear()
 
 
 def _parse_chunk(start: int, text: str) -> ast.Module | None:

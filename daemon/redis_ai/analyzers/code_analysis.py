@@ -15,7 +15,9 @@ import json
 import logging
 import os
 import re
+import threading
 import tomllib
+from collections import OrderedDict
 from typing import Any
 
 from pyflakes import checker
@@ -108,6 +110,17 @@ _JSONC_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "devcontainer.json",
                           ".babelrc", "api-extractor.json"})
 
 
+_RESULTS = 8
+_results: OrderedDict[tuple[str, bool, int, str, str], list[Item] | None] = OrderedDict()
+_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget the remembered results (benchmarks measure the cold case with it)."""
+    with _lock:
+        _results.clear()
+
+
 class CodeAnalysis(Analyzer):
     """Syntax errors and pyflakes problems (Python); syntax errors (JSON, TOML, Emacs Lisp)."""
 
@@ -116,7 +129,25 @@ class CodeAnalysis(Analyzer):
     languages = frozenset({"python", "json", "toml", "elisp"})
 
     def analyze(self, event: Event) -> list[Item] | None:
-        """Diagnostics for ``event``; None for a window of a language only judged whole."""
+        """Diagnostics for ``event``; None for a window of a language only judged whole.
+
+        Events that repeat a text (cursor moves, a save) are answered from the last results.
+        """
+        key = (event["text"], bool(event.get("whole")), event.get("first_line", 1),
+               event.get("file", ""), event.get("language", ""))
+        with _lock:
+            cached = key in _results
+            known = _results.get(key)
+        if cached:
+            return None if known is None else [dict(d) for d in known]
+        items = self._analyze(event)
+        with _lock:
+            _results[key] = items
+            if len(_results) > _RESULTS:
+                _results.popitem(last=False)
+        return None if items is None else [dict(d) for d in items]
+
+    def _analyze(self, event: Event) -> list[Item] | None:
         language = event.get("language", "")
         try:
             if language == "python":

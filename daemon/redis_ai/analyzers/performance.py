@@ -188,6 +188,13 @@ _STORED: weakref.WeakKeyDictionary[ast.AST, tuple[int, Any]] = weakref.WeakKeyDi
 _cache_lock = threading.Lock()
 
 
+def clear_cache() -> None:
+    """Forget the remembered hints (benchmarks measure the cold case with it)."""
+    with _cache_lock:
+        _HINTS.clear()
+        _STORED.clear()
+
+
 def _cached(cache: weakref.WeakKeyDictionary[ast.AST, tuple[int, Any]], node: ast.AST,
             context: int, compute: Callable[[Any], Any]) -> Any:
     """``compute(node)``, remembered for ``node`` as long as ``context`` stays the same."""
