@@ -75,3 +75,9 @@ def test_benchmarks_run_and_report_their_figures():
     assert figures["lost"] == 0
     assert figures["echo"]["pipeline_ms"]["p50"] > 0
     assert figures["code_analysis"]["analyzer_ms"]["p50"] > 0
+
+
+def test_a_second_daemon_in_the_same_folder_refuses_to_start(daemon):
+    out = cli("daemon", "--redis-url", daemon.redis_url, env=daemon.env, timeout=30)
+    assert out.returncode == 1 and f"pid {daemon.pid}" in out.stderr
+    assert daemon.discovery["pid"] == daemon.pid  # the running one is untouched

@@ -25,6 +25,7 @@ from .config import Discovery, data_dir, remove_discovery, runtime_dir
 from .endpoints.epc import EPCServer
 from .endpoints.rpc import RPCServer
 from .endpoints.session import PROTOCOL, Session
+from .errors import DaemonNotFound, DaemonRunning
 from .ingest.writer import EventWriter
 from .results.router import ResultRouter
 from .schema import MAX_TEXT
@@ -72,6 +73,13 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         run = runtime_dir()
+        try:
+            running = Discovery.read()
+        except DaemonNotFound:
+            pass  # the usual case; a stale daemon.json of a dead daemon is simply replaced
+        else:
+            raise DaemonRunning(f"a daemon already runs in {run} (pid {running.pid}); "
+                                "stop it first, or set REDIS_AI_RUNTIME_DIR for another one")
         if self.redis_url is None:
             self.embedded = EmbeddedRedis(run, data_dir(), persistent=self.persistent)
             self.embedded.start()

@@ -4,6 +4,7 @@
      +-- BadEvent        an editor sent something that is not a valid event or message
      +-- Unauthorized    a connection that has not presented the daemon's token
      +-- DaemonNotFound  no running daemon was found in the runtime folder
+     +-- DaemonRunning   another daemon already runs in the runtime folder
      +-- RedisUnavailable  the Redis server cannot be reached (the daemon buffers meanwhile)
 """
 
@@ -33,6 +34,10 @@ class Unauthorized(RedisAIError):
 
 class DaemonNotFound(RedisAIError):
     """No running daemon: its discovery file is missing or stale."""
+
+
+class DaemonRunning(RedisAIError):
+    """A daemon is already running in this runtime folder."""
 
 
 class RedisUnavailable(RedisAIError):
