@@ -10,9 +10,9 @@ APT_PKGS := emacs-nox elpa-epc neovim redis-server redis-tools
 CORE_TESTS := tests/test_schema.py tests/test_daemon.py tests/test_runner.py tests/test_ingest.py \
               tests/test_analytics.py tests/test_cli.py
 
-.PHONY: run test lint bench deps system-deps venv clean
+.PHONY: run test lint bench deps system-deps python-deps venv clean
 
-run: venv
+run: python-deps venv
 	$(BIN)/redis-ai daemon
 
 test: deps lint
@@ -33,12 +33,18 @@ bench: deps
 	$(BIN)/redis-ai bench emacs --json | tee .bench/emacs.json
 	$(BIN)/redis-ai bench nvim --json | tee .bench/nvim.json
 
-deps: system-deps venv
+deps: system-deps python-deps venv
+
+# Debian's own python3 makes virtual environments only with python3-venv installed.
+python-deps:
+	@if [ "$$(command -v $(PY))" = /usr/bin/python3 ] && ! dpkg -s python3-venv >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; \
+	  else echo "install python3-venv (apt install python3-venv)"; exit 1; fi; \
+	fi
 
 # Only as root on a Debian-like system, and only when something is missing.
 system-deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	$(PY) -m venv --help >/dev/null 2>&1 && $(PY) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
