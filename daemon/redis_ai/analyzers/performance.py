@@ -58,6 +58,10 @@ _CHEAP_BUILTINS = frozenset({
     "zip", "isinstance", "bool", "complex", "sum",
 })
 _CHEAP_METHODS = frozenset({"append", "extend", "pop"})
+_INERT = (ast.expr_context, ast.Constant, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
+"""Nodes that bind nothing and hold nothing that does."""
+_LEAVES = (*_INERT, ast.Name, ast.alias)
+"""Nodes no hint is about, with nothing inside that one could be about."""
 
 
 class PerformanceOptimization(Analyzer):
@@ -161,7 +165,7 @@ def _bind(node: ast.AST, scope: _Scope) -> list[ast.AST]:
             and isinstance(node.func.value, ast.Name)
             and node.func.attr in ("append", "extend", "insert")):
         scope.grown.add(node.func.value.id)
-    return list(ast.iter_child_nodes(node))
+    return [c for c in ast.iter_child_nodes(node) if not isinstance(c, _INERT)]
 
 
 def _bound_names(node: ast.AST) -> list[tuple[str, str]]:
@@ -449,7 +453,8 @@ class _Finder:
             self._call(node, scope, loops)
         elif isinstance(node, ast.Subscript):
             self._first_item(node)
-        yield from ((child, scope, loops) for child in ast.iter_child_nodes(node))
+        yield from ((child, scope, loops) for child in ast.iter_child_nodes(node)
+                    if not isinstance(child, _LEAVES))
 
     # Membership tests in loops -------------------------------------------------------------
 
