@@ -259,3 +259,15 @@ def test_diagnostics_follow_edits_of_a_cached_file():
                                                                             ("F821", 47))] + [
         ("F821", 47, 37, 48)]
     assert found(run(text)) == FLAKES_EXPECTED
+
+
+def test_parse_cache_stays_bounded_while_typing():
+    from redis_ai.analyzers import _pysource
+
+    lines = BIG.read_text().split("\n")
+    inside_class = next(i for i, line in enumerate(lines) if "def read_string(" in line) + 1
+    for i in range(40):  # each keystroke changes a 600-line class: a new tree for it
+        lines[inside_class] += "x" if i % 2 else " "
+        run("\n".join(lines))
+    assert _pysource._cached_lines <= _pysource._CACHE_LINES
+    assert sum(text.count("\n") + 1 for _, text in _pysource._cache) == _pysource._cached_lines

@@ -26,8 +26,12 @@ FILENAME = "<redis-ai>"
 _CONTINUATION = re.compile(r"(else|elif|except|finally)\b|[)\]}]")
 """Column-0 lines that continue the statement above them rather than start one."""
 
-_CACHE_SIZE = 4096
+_CACHE_LINES = 12_000
+"""Source lines whose chunk trees are kept: a few files, with the recent versions of the chunks
+being edited. Bounded by lines, not entries, since one chunk can be a 600-line class, and every
+tree kept is work for each full garbage collection."""
 _cache: OrderedDict[tuple[int, str], ast.Module | None] = OrderedDict()
+_cached_lines = 0
 _SOURCES = 8
 _sources: OrderedDict[tuple[str, bool, int], Source] = OrderedDict()
 _lock = threading.Lock()
@@ -236,8 +240,10 @@ def parse_lines(lines: list[str], base: int) -> tuple[ast.Module | None, SyntaxE
 
 def clear_cache() -> None:
     """Forget every cached chunk (benchmarks measure the cold case with it)."""
+    global _cached_lines
     with _lock:
         _cache.clear()
+        _cached_lines = 0
         _sources.clear()
 
 
@@ -248,10 +254,14 @@ def _parse_chunk(start: int, text: str) -> ast.Module | None:
             _cache.move_to_end(key)
             return _cache[key]
     tree, _ = _parse("\n" * start + text)
+    global _cached_lines
     with _lock:
-        _cache[key] = tree
-        if len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+        if key not in _cache:
+            _cache[key] = tree
+            _cached_lines += text.count("\n") + 1
+        while _cached_lines > _CACHE_LINES and len(_cache) > 1:
+            (_, old), _ = _cache.popitem(last=False)
+            _cached_lines -= old.count("\n") + 1
     return tree
 
 
