@@ -32,6 +32,7 @@
 
 (declare-function json-serialize "json.c" (object &rest args))
 (declare-function json-parse-string "json.c" (string &rest args))
+(declare-function json-insert "json.c" (object &rest args))
 
 (defconst redis-ai-version "0.1.0"
   "Version of the redis-ai Emacs plugin.")
@@ -402,6 +403,51 @@ S-expression.  It is read as data; the reader does not evaluate."
 
 ;;; Calls
 
+(defvar redis-ai--frame-buffer nil
+  "Buffer in which outgoing EPC frames are printed.")
+
+(defun redis-ai--frame (uid method params)
+  "Print the EPC frame calling METHOD with PARAMS as JSON, call UID.
+The frame goes into `redis-ai--frame-buffer', as bytes; return their
+number.  epc.el builds a frame as five successive strings: every event
+goes through here, and the garbage each one leaves is what makes
+Emacs pause to collect it."
+  (unless (buffer-live-p redis-ai--frame-buffer)
+    (setq redis-ai--frame-buffer (generate-new-buffer " *redis-ai frame*"))
+    (with-current-buffer redis-ai--frame-buffer
+      (buffer-disable-undo)))
+  (with-current-buffer redis-ai--frame-buffer
+    (erase-buffer)
+    (set-buffer-multibyte t)
+    (insert "(call " (number-to-string uid) " " (symbol-name method) " (\"")
+    (let ((start (point)))
+      (if (fboundp 'json-insert)
+          (json-insert params)
+        (insert (redis-ai-json-encode params)))
+      ;; Inside a Lisp string only " and \ need a backslash; JSON
+      ;; holds no raw control characters.
+      (goto-char start)
+      (while (progn (skip-chars-forward "^\"\\\\") (not (eobp)))
+        (insert ?\\)
+        (forward-char 1)))
+    (insert "\"))\n")
+    ;; The bytes of a multibyte buffer are UTF-8 for Unicode text.
+    (set-buffer-multibyte nil)
+    (let ((bytes (buffer-size)))
+      (goto-char (point-min))
+      (insert (format "%06x" bytes))
+      bytes)))
+
+(defun redis-ai--call-deferred (manager uid)
+  "Send the frame of call UID to MANAGER's daemon, as `epc:call-deferred' does.
+Return the deferred object that the answer completes."
+  (let ((deferred (deferred:new)))
+    (with-current-buffer redis-ai--frame-buffer
+      (process-send-region (epc:connection-process (epc:manager-connection manager))
+                           (point-min) (point-max)))
+    (push (cons uid deferred) (epc:manager-sessions manager))
+    deferred))
+
 (defun redis-ai--overdue-p ()
   "Return non-nil if some call has waited longer than `redis-ai-call-timeout'."
   (let ((limit (- (float-time) redis-ai-call-timeout))
@@ -454,20 +500,20 @@ ready or too much is in flight: then the caller keeps its data."
 (defun redis-ai--send (method params on-reply on-error handshake)
   "Send METHOD with PARAMS; see `redis-ai-call' for ON-REPLY and ON-ERROR.
 HANDSHAKE non-nil sends even before the connection is ready."
-  (let ((json (condition-case err
-                  (redis-ai-json-encode (or params (make-hash-table)))
-                (error (redis-ai--failure "cannot encode %s: %s" method
-                                        (error-message-string err))
-                       nil))))
-    (when (and json
+  (let* ((uid (epc:uid))
+         (bytes (condition-case err
+                    (redis-ai--frame uid method (or params (make-hash-table)))
+                  (error (redis-ai--failure "cannot encode %s: %s" method
+                                            (error-message-string err))
+                         nil))))
+    (when (and bytes
                (if handshake
                    redis-ai--manager
-                 (redis-ai-can-send-p (string-bytes json))))
+                 (redis-ai-can-send-p bytes)))
       (let* ((generation redis-ai--generation)
              (number (setq redis-ai--call-counter (1+ redis-ai--call-counter)))
-             (bytes (string-bytes json))
              (deferred (condition-case err
-                           (epc:call-deferred redis-ai--manager method (list json))
+                           (redis-ai--call-deferred redis-ai--manager uid)
                          (error
                           (redis-ai--failure "send %s failed: %s" method
                                            (error-message-string err))

@@ -76,6 +76,18 @@
       (should (equal (buffer-substring (flymake-diagnostic-beg diag)
                                        (flymake-diagnostic-end diag))
                      "undefined_name")))
+    ;; Columns are characters: the text before this name is not ASCII,
+    ;; and reached the daemon as UTF-8.
+    (goto-char (point-max))
+    (redis-ai-test-type (vconcat "s = 'αβγ é' + later_name"))
+    (let ((diag (car (redis-ai-test-wait
+                      (lambda ()
+                        (seq-filter (lambda (d) (string-match-p "later_name"
+                                                                (flymake-diagnostic-text d)))
+                                    (redis-ai-test-our-diagnostics)))))))
+      (should (equal (buffer-substring (flymake-diagnostic-beg diag)
+                                       (flymake-diagnostic-end diag))
+                     "later_name")))
     ;; Fixing the error and typing clears it.
     (goto-char (point-min))
     (search-forward "undefined_name")
