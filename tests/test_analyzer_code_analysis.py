@@ -271,3 +271,17 @@ def test_parse_cache_stays_bounded_while_typing():
         run("\n".join(lines))
     assert _pysource._cached_lines <= _pysource._CACHE_LINES
     assert sum(text.count("\n") + 1 for _, text in _pysource._cache) == _pysource._cached_lines
+
+
+def test_the_documented_example_analyzer_works(tmp_path, monkeypatch):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "analyzers.md").read_text()
+    source = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "todo_notes.py").write_text(source.replace("from .base import",
+                                                          "from redis_ai.analyzers.base import"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    analyzer = load("todo_notes:TodoNotes")
+    event = validate_event({"v": 1, "editor": "emacs", "buffer": "b", "line": 1, "col": 0,
+                            "tick": 1, "text": "x = 1\n# TODO: more\n", "first_line": 10})
+    assert analyzer.wants(event)
+    assert analyzer.analyze(event) == [{"line": 11, "col": 2, "end_line": 11, "end_col": 6,
+                                        "message": "a TODO is left here", "code": "TODO"}]
