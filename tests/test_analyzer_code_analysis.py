@@ -285,3 +285,12 @@ def test_the_documented_example_analyzer_works(tmp_path, monkeypatch):
     assert analyzer.wants(event)
     assert analyzer.analyze(event) == [{"line": 11, "col": 2, "end_line": 11, "end_col": 6,
                                         "message": "a TODO is left here", "code": "TODO"}]
+
+
+def test_newer_grammar_is_not_called_a_syntax_error():
+    # Python 3.12 type aliases and generics: the daemon's 3.11 parser cannot read them, but the
+    # file may target 3.12, so nothing is reported (rather than a wrong E999).
+    for text in ["type Point = tuple[float, float]\n", "def first[T](xs: list[T]) -> T:\n"
+                 "    return xs[0]\n", "class Box[T]:\n    pass\n"]:
+        assert run(text) == []
+    assert [d["code"] for d in run("typo Point = 1\n")] == ["E999"]

@@ -101,6 +101,7 @@ _WINDOW_SAFE = frozenset({
 _WINDOW_SAFE_IN_FUNCTION = frozenset({"UnusedImport", "RedefinedWhileUnused",
                                       "ImportShadowedByLoopVar"})
 
+_PEP_695 = re.compile(r"\s*(type\s+\w+\s*(\[.*\])?\s*=|(async\s+)?def\s+\w+\s*\[|class\s+\w+\s*\[)")
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
 
 # JSON files that editors and tools read with comments and trailing commas allowed (JSONC).
@@ -195,7 +196,7 @@ def python_diagnostics(event: Event) -> list[Item]:
     source = _pysource.source_of(event)
     whole = bool(event.get("whole"))
     if source.tree is None:
-        if not whole or source.error is None:
+        if not whole or source.error is None or _newer_grammar(source, source.error):
             return []
         return [_syntax_error(source, source.error)]
     filename = event.get("file") or "<buffer>"
@@ -222,6 +223,13 @@ def python_diagnostics(event: Event) -> list[Item]:
         items.append(item)
     items.sort(key=lambda d: (d["line"], d["col"], d["code"]))
     return items
+
+
+def _newer_grammar(source: _pysource.Source, error: SyntaxError) -> bool:
+    """Whether the error is at a statement that newer Pythons accept (type aliases and generic
+    functions and classes of 3.12): the file may well target one, so it is not called wrong."""
+    line = source.line_text(error.lineno or 0)
+    return bool(_PEP_695.match(line))
 
 
 def _syntax_error(source: _pysource.Source, error: SyntaxError) -> Item:
