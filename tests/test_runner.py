@@ -143,13 +143,16 @@ def test_group_and_stream_deleted_under_the_runner_heal(redis_client):
 
 
 def test_stop_finishes_the_batch_in_hand(redis_client):
-    runner, thread = start_runner(redis_client, Counting(redis_client), batch=200)
-    add_events(redis_client, 200)
+    runner = GroupRunner(redis_client, Counting(redis_client), "test:counting", batch=200)
+    runner.ensure_group()
+    add_events(redis_client, 200)  # all there before the first read: one batch of 200
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
     wait_for(lambda: redis_client.hlen(Counting.KEY) > 0, what="processing to start")
     runner.stop()
     thread.join(10)
-    assert group_info(redis_client, "counting")["pending"] == 0
     assert redis_client.hlen(Counting.KEY) == 200
+    assert group_info(redis_client, "counting")["pending"] == 0
 
 
 @pytest.mark.parametrize("bad", [b"\xc1 not msgpack", b""])
