@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import msgpack
 
 from ..analyzers.base import Analyzer, Event, Item
+from ._harness import DaemonProcess, PrivateRedis
 
 PLUGIN = Path(__file__).resolve().parents[3] / "nvim"
 SYSTEM_NVIM = "/usr/bin/nvim"
@@ -124,35 +124,6 @@ class _Nvim:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-class _Daemon:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.env = dict(os.environ)
-        self.env.update({"REDIS_AI_RUNTIME_DIR": str(folder), "REDIS_AI_DATA_DIR": str(folder / "data")})
-        analyzers = f"code_analysis,{__name__}:BenchCompletion"
-        self.log = open(folder / "daemon.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "redis_ai", "daemon", "--ephemeral", "--analyzers", analyzers],
-            env=self.env, stdout=self.log, stderr=self.log,
-        )
-        deadline = time.monotonic() + 30
-        while not (folder / "daemon.json").exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError((folder / "daemon.log").read_text()[-2000:])
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 SETUP = """
@@ -259,11 +230,11 @@ def _type_keys(nvim: _Nvim, count: int) -> list[float]:
     return out
 
 
-def _measure(binary: str, plugin: str, daemon: _Daemon, args: argparse.Namespace) -> dict[str, Any]:
+def _measure(binary: str, plugin: str, daemon: DaemonProcess, args: argparse.Namespace) -> dict[str, Any]:
     env = dict(daemon.env)
     nvim = _Nvim(binary, env)
     try:
-        work = daemon.folder / "bench.py"
+        work = daemon.runtime / "bench.py"
         work.write_text(SAMPLE_FILE)
         version = nvim.lua(SETUP, plugin, str(work))
         nvim.request("nvim_input", "GA")
@@ -339,9 +310,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     binaries = list(dict.fromkeys(os.path.realpath(b) for b in binaries))
     if not binaries:
         raise SystemExit("no nvim found (pass --nvim PATH)")
-    folder = Path(tempfile.mkdtemp(prefix="rai-bench-"))
-    folder.chmod(0o700)
-    daemon = _Daemon(folder)
+    server = PrivateRedis()
+    daemon = DaemonProcess(server.url, ["--analyzers", f"code_analysis,{__name__}:BenchCompletion"])
     figures: dict[str, Any] = {}
     try:
         for binary in binaries:
@@ -350,5 +320,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             figures.update({f"{name}.{k}": v for k, v in result.items()})
     finally:
         daemon.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+        server.close()
     return figures
