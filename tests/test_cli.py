@@ -81,3 +81,45 @@ def test_a_second_daemon_in_the_same_folder_refuses_to_start(daemon):
     out = cli("daemon", "--redis-url", daemon.redis_url, env=daemon.env, timeout=30)
     assert out.returncode == 1 and f"pid {daemon.pid}" in out.stderr
     assert daemon.discovery["pid"] == daemon.pid  # the running one is untouched
+
+
+def test_a_worker_elsewhere_joins_over_tcp_with_a_password(tmp_path):
+    """A worker "on another machine": TCP and AUTH to the daemon's Redis, no shared files."""
+    import socket
+
+    from tests.conftest import start_redis
+
+    server = start_redis(os.environ.get("REDIS_AI_TEST_REDIS", "8"), tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = server.client()
+    client.config_set("requirepass", "s3cret")
+    client = redis_for(server.url, "s3cret")
+    client.config_set("bind", "127.0.0.1")
+    client.config_set("port", str(port))
+    url = f"redis://:s3cret@127.0.0.1:{port}/0"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_AI_RUNTIME_DIR": str(tmp_path / "elsewhere")}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "redis_ai", "worker", "--redis-url", url,
+         "--group", "tests.support.analyzers:Counting"], env=env, cwd=ROOT)
+    try:
+        from redis_ai import keys
+        from tests.support.analyzers import Counting
+        from tests.test_runner import add_events, group_info
+
+        wait_for(lambda: group_info(client, "counting"), what="the remote worker's group")
+        ids = add_events(client, 20)
+        wait_for(lambda: client.hlen(Counting.KEY) == 20, what="the remote worker's work")
+        assert {k.decode() for k in client.hkeys(Counting.KEY)} == set(ids)
+        assert client.scard(keys.WORKERS) == 1
+    finally:
+        worker.terminate()
+        worker.wait(10)
+        server.stop()
+
+
+def redis_for(url: str, password: str):
+    import redis
+
+    return redis.Redis.from_url(url, password=password, protocol=2)
