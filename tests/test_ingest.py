@@ -48,6 +48,13 @@ def test_a_quiet_editor_gets_one_event_per_entry(redis_client):
 
 def test_writer_buffers_while_redis_is_down_and_counts_what_it_drops(tmp_path):
     server = start_redis(os.environ.get("REDIS_AI_TEST_REDIS", "8"), tmp_path)
+    try:
+        _buffer_through_an_outage(server)
+    finally:
+        server.stop()
+
+
+def _buffer_through_an_outage(server) -> None:
     states: list[bool] = []
     writer = EventWriter(server.client, capacity=100, on_state=states.append)
     writer.start()
@@ -67,7 +74,6 @@ def test_writer_buffers_while_redis_is_down_and_counts_what_it_drops(tmp_path):
     # The first event died with the server's memory (no persistence); the rest were kept for it.
     kept = sum(int(f[b"n"]) for _, f in server.client().xrange(keys.EVENTS))
     assert kept == 150 - writer.dropped
-    server.stop()
 
 
 def test_daemon_survives_redis_restart_and_tells_the_editor(tmp_path):

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def find_server() -> tuple[str, list[str]]:
@@ -104,7 +106,11 @@ class EmbeddedRedis:
         if proc is None or proc.poll() is not None:
             return
         try:
-            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2).shutdown(nosave=True)
+            # No retries: SHUTDOWN closes the connection, and redis-py would otherwise retry it
+            # against the removed socket with backoff, seconds of a slower exit.
+            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2,
+                                 retry=Retry(NoBackoff(), 0))
+            client.shutdown(nosave=True)
         except redis.RedisError:
             pass
         try:
