@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         client.pushes(0.2)
         for tick in range(1, args.events + 1):
             event = {"v": 1, "editor": "bench", "buffer": "1", "file": "/tmp/bench.py",
-                     "mode": "python", "line": 8, "col": 10, "tick": tick, "text": SOURCE,
+                     "mode": "python", "line": 8, "col": 10, "tick": tick,
+                     # A new text each time, as typing makes: analyzers' caches do not answer.
+                     "text": f"{SOURCE}# edit {tick}\n",
                      "whole": True}
             frame = msgpack.packb([2, "event", [event]])
             sent = time.perf_counter()
