@@ -35,6 +35,7 @@ class _Connection(socketserver.BaseRequestHandler):
 
     def setup(self) -> None:
         self._lock = threading.Lock()
+        self._replies: list[list[Any]] = []
         self.session = Session(self.server.daemon, "msgpack-rpc", self._write, require_token=False)
 
     def _write(self, push: dict[str, Any]) -> None:
@@ -57,16 +58,23 @@ class _Connection(socketserver.BaseRequestHandler):
                 return
             if not data:
                 return
-            try:
-                unpacker.feed(data)
-                messages = list(unpacker)
-            except Exception as exc:  # msgpack raises several unrelated types on garbage
-                # A byte stream that is not msgpack cannot be resynchronised: say why and hang up.
-                self._reply_error(None, BadEvent("bad_frame", f"not a msgpack-RPC stream: {exc}"))
-                return
-            for message in messages:
-                self.dispatch(message)
-            self.session.flush()
+            with self.server.turn:
+                try:
+                    unpacker.feed(data)
+                    messages = list(unpacker)
+                except Exception as exc:  # msgpack raises several unrelated types on garbage
+                    # A byte stream that is not msgpack cannot be resynchronised: say why, hang up.
+                    self._reply_error(
+                        None, BadEvent("bad_frame", f"not a msgpack-RPC stream: {exc}"))
+                    return
+                for message in messages:
+                    self.dispatch(message)
+                self.session.flush()
+            # Replies are written after the turn: a client that does not read them may block
+            # its own thread, never the others'.
+            replies, self._replies = self._replies, []
+            for reply in replies:
+                self._send(reply)
 
     def dispatch(self, message: Any) -> None:
         if (type(message) is list and len(message) == 3 and message[1] == "event"
@@ -107,11 +115,11 @@ class _Connection(socketserver.BaseRequestHandler):
             self._reply_error(msgid, BadEvent("internal", f"{method} failed inside the daemon"), method)
             return
         if msgid is not None:
-            self._send([1, msgid, None, result])
+            self._replies.append([1, msgid, None, result])
 
     def _reply_error(self, msgid: Any, exc: BadEvent, method: str | None = None) -> None:
         if msgid is not None:
-            self._send([1, msgid, {"code": exc.code, "message": exc.message}, None])
+            self._replies.append([1, msgid, {"code": exc.code, "message": exc.message}, None])
         else:
             self.session.push(exc.as_push(method))
 
@@ -127,6 +135,9 @@ class RPCServer(socketserver.ThreadingUnixStreamServer):
 
     def __init__(self, path: Path, daemon: Daemon) -> None:
         self.daemon = daemon
+        # Connections take turns at decoding and writing a read's worth of events: two threads
+        # doing that CPU-bound work at once pay for fighting over the GIL, per event.
+        self.turn = threading.Lock()
         self.path = path
         if path.exists():
             path.unlink()

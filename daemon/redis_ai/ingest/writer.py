@@ -53,6 +53,8 @@ class EventWriter:
         self.written = 0
         self.dropped = 0
         self.redis_up = True
+        self._write_lock = threading.Lock()
+        self._client = connect()
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
 
     def start(self) -> None:
@@ -82,7 +84,19 @@ class EventWriter:
             for _ in range(max(over, 0)):
                 self._buffer.popleft()
             self.dropped += max(over, 0)
-            self._cond.notify_all()
+            inline = self.redis_up and not self._stopping
+            if not inline:
+                self._cond.notify_all()
+        if inline and self._write_lock.acquire(blocking=False):
+            # Write from the caller's thread when nobody else is writing: handing each batch
+            # to the writer thread costs more CPU under the GIL than the write itself.
+            try:
+                self._write(self._take(block=False))
+            finally:
+                self._write_lock.release()
+        elif inline:
+            with self._cond:
+                self._cond.notify_all()
 
     @property
     def buffered(self) -> int:
@@ -95,9 +109,9 @@ class EventWriter:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def _take(self) -> list[dict[str, Any]]:
+    def _take(self, block: bool = True) -> list[dict[str, Any]]:
         with self._cond:
-            while not self._buffer and not self._stopping:
+            while block and not self._buffer and not self._stopping:
                 self._cond.wait()
             n = min(len(self._buffer), self.batch)
             taken = [self._buffer.popleft() for _ in range(n)]
@@ -112,31 +126,42 @@ class EventWriter:
                 self.dropped += 1
 
     def _run(self) -> None:
-        client = self._connect()
         backoff = 0.05
         while True:
-            batch = self._take()
-            if not batch:
-                return  # stopping and drained
-            pipe = client.pipeline(transaction=False)
-            for i in range(0, len(batch), self.per_entry):
-                chunk = batch[i:i + self.per_entry]
-                pipe.xadd(keys.EVENTS, {"n": len(chunk), "e": msgpack.packb(chunk)},
-                          maxlen=self.maxlen, approximate=True)
-            pipe.hincrby(keys.COUNTERS, "accepted", len(batch))
-            try:
-                pipe.execute()
-            except redis.RedisError as exc:
-                self._give_back(batch)
-                self._set_state(False, exc)
-                if self._stopping:
+            with self._cond:
+                while not self._buffer and not self._stopping:
+                    self._cond.wait()
+                if self._stopping and not self._buffer:
                     return
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+            with self._write_lock:
+                ok = self._write(self._take(block=False))
+            if ok:
+                backoff = 0.05
                 continue
-            backoff = 0.05
-            self.written += len(batch)
-            self._set_state(True)
+            if self._stopping:
+                return
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    def _write(self, batch: list[dict[str, Any]]) -> bool:
+        """Append ``batch`` as entries of at most ``per_entry`` events; False if Redis failed."""
+        if not batch:
+            return True
+        pipe = self._client.pipeline(transaction=False)
+        for i in range(0, len(batch), self.per_entry):
+            chunk = batch[i:i + self.per_entry]
+            pipe.xadd(keys.EVENTS, {"n": len(chunk), "e": msgpack.packb(chunk)},
+                      maxlen=self.maxlen, approximate=True)
+        pipe.hincrby(keys.COUNTERS, "accepted", len(batch))
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            self._give_back(batch)
+            self._set_state(False, exc)
+            return False
+        self.written += len(batch)
+        self._set_state(True)
+        return True
 
     def _set_state(self, up: bool, exc: Exception | None = None) -> None:
         if up == self.redis_up:
