@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     client.delete("bench:xadd")
     daemon = DaemonProcess(server.url, ["--no-workers"])
     worker_argv = [sys.executable, "-m", "redis_ai", "worker", "--redis-url", server.url,
-                   "--group", f"{__name__}:Null", "--batch", "1000"]
+                   "--group", f"{__name__}:Null"]
     client.xgroup_create(keys.EVENTS, GROUP, id="$", mkstream=True)
     workers = [subprocess.Popen(worker_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ}) for _ in range(args.workers)]
