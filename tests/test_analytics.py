@@ -243,3 +243,17 @@ def test_stats_command_on_empty_redis(r: redis.Redis, redis_socket: Path) -> Non
 def test_sparkline_scales_from_zero_to_the_largest() -> None:
     assert stats_cli.sparkline([0, 1, 2, None, 8]) == "▁▁▂ █"
     assert stats_cli.sparkline([None, 0]) == " ▁"
+
+
+def test_a_burst_batch_keeps_counts_exact_and_samples_few(redis_client):
+    """record_analyses of a big batch: every failure kept, successes thinned and weighted."""
+    now = 1_900_000_000.0
+    samples = [(float(i % 100), True) for i in range(1000)] + [(5.0, False)] * 3
+    pipe = redis_client.pipeline(transaction=False)
+    analytics.record_analyses(pipe, "bursty", samples, now)
+    pipe.execute()
+    assert redis_client.zcard(keys.stat("analysis", "bursty")) == analytics.BURST_SAMPLES + 3
+    row = analytics.summary(redis_client, window_s=60, now=now + 1)["analyzers"]["bursty"]
+    assert row["count"] == 1003 and row["errors"] == 3
+    assert 40 <= row["latency_ms"]["p50"] <= 60  # an estimate of the true median, 49.5
+    assert sum(row["series"]["count"]) == 1003
