@@ -32,7 +32,7 @@ def test_status_and_doctor_find_the_daemon_without_configuration(daemon):
     assert report["redis"]["reachable"]
     kind = os.environ.get("REDIS_AI_TEST_REDIS", "8")
     assert report["redis"]["search"] is (kind != "7")
-    assert "semantic search" in cli("doctor", env=daemon.env).stdout
+    assert "vector search" in cli("doctor", env=daemon.env).stdout
 
 
 def test_commands_say_clearly_when_no_daemon_runs():

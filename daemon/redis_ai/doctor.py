@@ -60,9 +60,10 @@ def diagnose(redis_url: str | None = None) -> dict[str, Any]:
         client = connect(redis_url)
         caps = capabilities(client)
         report["redis"] = {"reachable": True, **caps.as_dict()}
-        report["redis"]["semantic_search"] = (
-            "redis search (FT.* vector index)" if caps.search
-            else "vector sets" if caps.vectorset else "unavailable on this server")
+        # What a vector index could use here; redis-ai's semantic code search is not built yet.
+        report["redis"]["vector_search"] = (
+            "Redis Search (FT.* vector index)" if caps.search
+            else "vector sets (VADD/VSIM)" if caps.vectorset else "none on this server")
     except (DaemonNotFound, redis.RedisError, OSError) as exc:
         report["redis"] = {"reachable": False, "why": str(exc)}
     return report
@@ -81,7 +82,7 @@ def render(report: dict[str, Any]) -> str:
     r = report["redis"]
     out.append(f"redis: {r['version']}; search {'yes' if r['search'] else 'no'}, json "
                f"{'yes' if r['json'] else 'no'}, vector sets {'yes' if r['vectorset'] else 'no'}; "
-               f"semantic search: {r['semantic_search']}" if r["reachable"] else f"redis: unreachable ({r['why']})")
+               f"vector search: {r['vector_search']}" if r["reachable"] else f"redis: unreachable ({r['why']})")
     for name, line in report["editors"].items():
         out.append(f"{name}: {line or 'not found on PATH'}")
     return "\n".join(out)
