@@ -18,7 +18,6 @@ import threading
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import _pysource
@@ -58,10 +57,6 @@ _CHEAP_BUILTINS = frozenset({
     "zip", "isinstance", "bool", "complex", "sum",
 })
 _CHEAP_METHODS = frozenset({"append", "extend", "pop"})
-_INERT = (ast.expr_context, ast.Constant, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
-"""Nodes that bind nothing and hold nothing that does."""
-_LEAVES = (*_INERT, ast.Name, ast.alias)
-"""Nodes no hint is about, with nothing inside that one could be about."""
 
 
 class PerformanceOptimization(Analyzer):
@@ -91,14 +86,33 @@ class PerformanceOptimization(Analyzer):
 # --- What names hold ----------------------------------------------------------------------------
 
 
-@dataclass
 class _Scope:
-    """What the bindings of one function (or the module, or a class body) tell about its names."""
+    """What the bindings of one function (or the module, or a class body) tell about its names.
 
-    node: ast.AST
-    kind: str  # "function", "module" or "class"
-    bindings: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    grown: set[str] = field(default_factory=set)
+    Worked out on first use: only the hints about loops ask, and most functions have none.
+    """
+
+    def __init__(self, node: ast.AST, kind: str) -> None:
+        self.node = node
+        self.kind = kind  # "function", "module" or "class"
+        self._bindings: defaultdict[str, set[str]] = defaultdict(set)
+        self._grown: set[str] = set()
+        # A class body's names are not visible to the code in it, so it tells nothing.
+        self._known = kind == "class"
+
+    @property
+    def bindings(self) -> dict[str, set[str]]:
+        """For each name bound here, the kinds of value it is bound to."""
+        if not self._known:
+            self._learn()
+        return self._bindings
+
+    @property
+    def grown(self) -> set[str]:
+        """Names here that are appended, extended, inserted into or ``+=``-ed."""
+        if not self._known:
+            self._learn()
+        return self._grown
 
     def growing_list(self, name: str) -> bool:
         """Whether ``name`` is always a list here, and one that can grow (not a fixed display)."""
@@ -114,25 +128,40 @@ class _Scope:
             return False
         return kinds <= {"str", "aug"} and "str" in kinds
 
+    def _learn(self) -> None:
+        self._known = True
+        node, bind, grown = self.node, self._bindings, self._grown
+        if isinstance(node, _FUNCTIONS):
+            args = node.args
+            for arg in args.posonlyargs + args.args + args.kwonlyargs:
+                bind[arg.arg].add(_annotation_kind(arg.annotation))
+            for star in (args.vararg, args.kwarg):
+                if star is not None:
+                    bind[star.arg].add("other")
+        stack: list[ast.AST] = list(getattr(node, "body", []))
+        while stack:
+            stack.extend(_bind(stack.pop(), bind, grown))
 
-def _scope_of(node: ast.AST, kind: str) -> _Scope:
-    scope = _Scope(node, kind)
-    if isinstance(node, _FUNCTIONS):
-        args = node.args
-        for arg in args.posonlyargs + args.args + args.kwonlyargs:
-            scope.bindings[arg.arg].add(_annotation_kind(arg.annotation))
-        for star in (args.vararg, args.kwarg):
-            if star is not None:
-                scope.bindings[star.arg].add("other")
-    stack: list[ast.AST] = list(getattr(node, "body", []))
-    while stack:
-        stack.extend(_bind(stack.pop(), scope))
-    return scope
+
+def _bind(node: ast.AST, bind: defaultdict[str, set[str]], grown: set[str]) -> list[ast.AST]:
+    """Record what ``node`` binds in ``bind`` (and grows in ``grown``); return the children still
+    to look at."""
+    if type(node) is ast.Name:  # the commonest nodes by far: settle them first
+        if type(node.ctx) is not ast.Load:
+            bind[node.id].add("other")
+        return []
+    if type(node) is ast.Attribute:
+        return [] if type(node.value) is ast.Constant else [node.value]
+    if type(node) is ast.Call:
+        func = node.func
+        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                and func.attr in ("append", "extend", "insert")):
+            grown.add(func.value.id)
+        return _children(node, _CONSTANT)
+    return _bind_other(node, bind, grown)
 
 
-def _bind(node: ast.AST, scope: _Scope) -> list[ast.AST]:
-    """Record what ``node`` binds in ``scope``; return the children still to look at."""
-    bind = scope.bindings
+def _bind_other(node: ast.AST, bind: defaultdict[str, set[str]], grown: set[str]) -> list[ast.AST]:
     if isinstance(node, _FUNCTIONS | ast.ClassDef):
         bind[node.name].add("other")
         return list(node.decorator_list)
@@ -157,15 +186,38 @@ def _bind(node: ast.AST, scope: _Scope) -> list[ast.AST]:
         return [node.value] if node.value is not None else []
     if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
         bind[node.target.id].add("aug" if isinstance(node.op, ast.Add) else "other")
-        scope.grown.add(node.target.id)
+        grown.add(node.target.id)
         return [node.value]
     for name, how in _bound_names(node):
         bind[name].add(how)
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and isinstance(node.func.value, ast.Name)
-            and node.func.attr in ("append", "extend", "insert")):
-        scope.grown.add(node.func.value.id)
-    return [c for c in ast.iter_child_nodes(node) if not isinstance(c, _INERT)]
+    return _children(node, _CONSTANT)
+
+
+_NOT_NODES = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "type_comment", "is_async",
+                        "conversion", "level", "module"})
+"""Fields that hold no node, or only inert ones: contexts and operators bind nothing and hold
+nothing that does."""
+_CONSTANT = frozenset({ast.Constant})
+_LEAF_TYPES = frozenset({ast.Name, ast.Constant, ast.alias})
+"""Nodes no hint is about, with nothing inside that one could be about."""
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _children(node: ast.AST, skip: frozenset[type]) -> list[ast.AST]:
+    """The child nodes of ``node`` as ``ast.iter_child_nodes`` orders them, less the inert ones
+    and those whose type is in ``skip`` (faster than filtering ``ast.iter_child_nodes``)."""
+    kind = type(node)
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = _FIELDS[kind] = tuple(f for f in kind._fields if f not in _NOT_NODES)
+    found: list[ast.AST] = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            found.extend(v for v in value if isinstance(v, ast.AST) and type(v) not in skip)
+        elif isinstance(value, ast.AST) and type(value) not in skip:
+            found.append(value)
+    return found
 
 
 def _bound_names(node: ast.AST) -> list[tuple[str, str]]:
@@ -213,8 +265,15 @@ def _cached(cache: weakref.WeakKeyDictionary[ast.AST, tuple[int, Any]], node: as
 
 
 def _stored_names(node: ast.AST) -> frozenset[str]:
-    return frozenset(n.id for n in ast.walk(node)
-                     if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load))
+    names: set[str] = set()
+    nodes = [node]
+    for sub in nodes:  # grows as it is read: every node of the statement, in no useful order
+        if type(sub) is ast.Name:
+            if type(sub.ctx) is not ast.Load:
+                names.add(sub.id)
+        else:
+            nodes.extend(_children(sub, _CONSTANT))
+    return frozenset(names)
 
 
 def _imported_modules(tree: ast.Module) -> list[tuple[str, str]]:
@@ -344,7 +403,7 @@ class _Finder:
         and on where the text sits in the buffer; they are cached on the statement's node,
         which the parse cache hands out again as long as its text is unchanged.
         """
-        module = _scope_of(tree, "module")
+        module = _Scope(tree, "module")
         self.modules = {
             bound: real for bound, real in _imported_modules(tree)
             if module.bindings.get(bound) == {"module"}
@@ -409,7 +468,7 @@ class _Finder:
         self, node: ast.AST, scope: _Scope, loops: tuple[ast.AST, ...]
     ) -> Iterator[tuple[ast.AST, _Scope, tuple[ast.AST, ...]]]:
         if isinstance(node, _FUNCTIONS):
-            inner = _scope_of(node, "function")
+            inner = _Scope(node, "function")
             self._manual_comprehension(node.body, inner)
             yield from ((d, scope, loops) for d in node.decorator_list)
             yield from ((s, inner, ()) for s in node.body)
@@ -453,8 +512,7 @@ class _Finder:
             self._call(node, scope, loops)
         elif isinstance(node, ast.Subscript):
             self._first_item(node)
-        yield from ((child, scope, loops) for child in ast.iter_child_nodes(node)
-                    if not isinstance(child, _LEAVES))
+        yield from ((child, scope, loops) for child in _children(node, _LEAF_TYPES))
 
     # Membership tests in loops -------------------------------------------------------------
 
