@@ -201,6 +201,15 @@ _CONSTANT = frozenset({ast.Constant})
 _LEAF_TYPES = frozenset({ast.Name, ast.Constant, ast.alias})
 """Nodes no hint is about, with nothing inside that one could be about."""
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_PLAIN = frozenset(
+    kind for kind in vars(ast).values()
+    if isinstance(kind, type) and issubclass(kind, ast.AST)
+    and not issubclass(kind, _FUNCTIONS | ast.ClassDef | ast.Lambda | ast.For | ast.AsyncFor
+                       | ast.While | _COMPREHENSIONS | ast.Compare | ast.AugAssign | ast.Assign
+                       | ast.Call | ast.Subscript)
+    and not {"body", "orelse", "finalbody"} & set(kind._fields)
+)
+"""Nodes that ``_Finder`` only looks into: no hint is about them, and they hold no statements."""
 
 
 def _children(node: ast.AST, skip: frozenset[type]) -> list[ast.AST]:
@@ -214,7 +223,7 @@ def _children(node: ast.AST, skip: frozenset[type]) -> list[ast.AST]:
     for name in fields:
         value = getattr(node, name, None)
         if isinstance(value, list):
-            found.extend(v for v in value if isinstance(v, ast.AST) and type(v) not in skip)
+            found += [v for v in value if isinstance(v, ast.AST) and type(v) not in skip]
         elif isinstance(value, ast.AST) and type(value) not in skip:
             found.append(value)
     return found
@@ -427,7 +436,10 @@ class _Finder:
         stack: list[tuple[ast.AST, _Scope, tuple[ast.AST, ...]]] = [(stmt, module, ())]
         while stack:
             node, scope, loops = stack.pop()
-            stack.extend(self._visit(node, scope, loops))
+            if type(node) in _PLAIN:
+                stack.extend([(child, scope, loops) for child in _children(node, _LEAF_TYPES)])
+            else:
+                stack.extend(self._visit(node, scope, loops))
         for (_, code, _), (node, message) in self._first.items():
             self._add(node, code, message)
         self._first.clear()
