@@ -97,7 +97,7 @@ class _Scope:
         self.kind = kind  # "function", "module" or "class"
         self._bindings: defaultdict[str, set[str]] = defaultdict(set)
         self._grown: set[str] = set()
-        # A class body's names are not visible to the code in it, so it tells nothing.
+        # Nothing is learnt about a class body's names: the hints there assume nothing of them.
         self._known = kind == "class"
 
     @property
