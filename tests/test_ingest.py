@@ -159,3 +159,23 @@ def _start_embedded(daemon: DaemonProc) -> None:
     wait_for(lambda: (daemon.runtime_dir / "daemon.json").exists()
              and daemon.discovery["pid"] == daemon.proc.pid, what="the embedded daemon")
     time.sleep(0.05)
+
+
+def test_an_event_whose_write_failed_is_retried_without_another_event(tmp_path):
+    """The failed write was the caller's own: the idle writer thread must still be woken."""
+    server = start_redis(os.environ.get("REDIS_AI_TEST_REDIS", "8"), tmp_path)
+    try:
+        writer = EventWriter(server.client)
+        writer.start()
+        writer.submit(validate_event(event(tick=1)))
+        wait_for(lambda: writer.written == 1, what="the first write")
+        server.proc.kill()
+        server.proc.wait()
+        writer.submit(validate_event(event(tick=2)))  # fails in this thread; nothing follows
+        server.start()
+        wait_for(lambda: writer.written == 2, timeout=10, what="the retry")
+        writer.stop()
+        [(_, fields)] = server.client().xrange(keys.EVENTS)
+        assert [e["tick"] for e in msgpack.unpackb(fields[b"e"])] == [2]
+    finally:
+        server.stop()

@@ -91,10 +91,14 @@ class EventWriter:
             # Write from the caller's thread when nobody else is writing: handing each batch
             # to the writer thread costs more CPU under the GIL than the write itself.
             try:
-                self._write(self._take(block=False))
+                written = self._write(self._take(block=False))
             finally:
                 self._write_lock.release()
-        elif inline:
+            if written and not self._buffer:
+                return
+        if inline:
+            # Someone else is writing, more is left, or Redis just failed: the writer thread
+            # takes it from here (and alone retries while Redis is down).
             with self._cond:
                 self._cond.notify_all()
 
