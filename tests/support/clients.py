@@ -131,5 +131,17 @@ class EPCTestClient:
             self.kept.append(push)
 
     def close(self) -> None:
+        # In this order neither of the epc package's threads dies with an exception or waits:
+        # shutting the read side makes its reader thread see end-of-file and end the handler's
+        # loop, whose finish() can still flush on the open write side.
+        sock = self.client.socket
+        try:
+            sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+        reader = getattr(self.client.handler, "_recv_iter", None)
+        if reader is not None:
+            reader.thread.join(2)
         self.client.close()
-        self.client.socket.close()
+        self.client.handler_thread.join(2)
+        sock.close()
