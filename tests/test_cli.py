@@ -123,3 +123,12 @@ def redis_for(url: str, password: str):
     import redis
 
     return redis.Redis.from_url(url, password=password, protocol=2)
+
+
+def test_sigterm_stops_the_daemon_cleanly_even_when_repeated(daemon):
+    rpc_socket = daemon.discovery["rpc_socket"]
+    daemon.proc.send_signal(signal.SIGTERM)
+    daemon.proc.send_signal(signal.SIGTERM)  # an impatient user, or timeout(1) after systemd
+    assert daemon.proc.wait(10) == 0
+    assert not (daemon.runtime_dir / "daemon.json").exists()
+    assert not os.path.exists(rpc_socket)

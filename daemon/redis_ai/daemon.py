@@ -131,10 +131,13 @@ class Daemon:
 
     def serve_forever(self) -> None:
         """Block until SIGTERM or SIGINT, then stop."""
+        # The handler only sets a flag: a handler that set a threading.Event could run while
+        # this thread holds that Event's lock inside wait(), and deadlock the daemon for good.
+        asked: list[int] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self._stopped.set())
-        while not self._stopped.wait(1.0):
-            pass
+            signal.signal(sig, lambda signum, _frame: asked.append(signum))
+        while not asked and not self._stopped.is_set():
+            time.sleep(0.2)
         self.stop()
 
     def stop(self) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Sequence
 
 from .. import __version__, analyzers
@@ -41,16 +42,16 @@ def run_workers(
     })
     beat.start()
     threads = [threading.Thread(target=r.run, name=r.group) for r in runners]
-    def stop(*_: object) -> None:
-        for runner in runners:
-            runner.stop()
-
+    # Signal handlers only set a flag: one that took a lock could run while this thread holds it.
+    asked: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop)
+        signal.signal(sig, lambda signum, _frame: asked.append(signum))
     for t in threads:
         t.start()
     log.info("worker %s running %s", ident, ", ".join(r.group for r in runners))
-    for t in threads:
-        while t.is_alive():
-            t.join(0.5)
+    while any(t.is_alive() for t in threads):
+        if asked:
+            for runner in runners:
+                runner.stop()
+        time.sleep(0.2)
     beat.stop()
