@@ -120,6 +120,7 @@ class DaemonProc:
         self.env.update(extra_env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = runtime_dir / "daemon.log"
+        self.hung = False
 
     @property
     def pid(self) -> int:
@@ -159,6 +160,7 @@ class DaemonProc:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
+                self.hung = True  # a daemon must stop on SIGTERM; make_daemon fails the test
                 self.proc.kill()
                 self.proc.wait()
 
@@ -205,6 +207,7 @@ def make_daemon(redis_client: redis.Redis, redis_server: RedisServer, tmp_path_f
         if proc.proc is not None and proc.proc.returncode not in (0, None):
             print(proc.log.read_text()[-3000:])
         shutil.rmtree(proc.runtime_dir, ignore_errors=True)
+    assert not [p for p in started if p.hung], "a daemon did not stop within 10 s of SIGTERM"
 
 
 @pytest.fixture
