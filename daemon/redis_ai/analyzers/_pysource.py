@@ -319,3 +319,15 @@ def span(source: Source, node: ast.AST) -> dict[str, int]:
         "end_line": source.buffer_line(end_lineno),
         "end_col": source.char_col(end_lineno, end_col),
     }
+
+
+def attribute_chain(node: ast.expr) -> list[str] | None:
+    """``a.b.c`` as ["a", "b", "c"]; None for anything that is not a plain attribute chain."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return parts[::-1]

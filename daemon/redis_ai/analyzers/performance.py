@@ -348,16 +348,6 @@ def _names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def _chain(node: ast.expr) -> list[str] | None:
-    """``a.b.c`` as ["a", "b", "c"]; None for anything that is not a plain attribute chain."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return parts[::-1]
 
 
 def _only_read(names: set[str], statements: list[ast.stmt]) -> bool:
@@ -618,7 +608,7 @@ class _Finder:
                   + hint, rewrite)
 
     def _module_lookup(self, node: ast.Call, scope: _Scope, loop: ast.AST) -> None:
-        chain = _chain(node.func) if isinstance(node.func, ast.Attribute) else None
+        chain = _pysource.attribute_chain(node.func) if isinstance(node.func, ast.Attribute) else None
         if chain is None or chain[0] not in self.modules or chain[0] in scope.bindings:
             return
         real = ".".join([self.modules[chain[0]], *chain[1:-1]])
@@ -657,7 +647,7 @@ class _Finder:
         func = node.func
         if isinstance(func, ast.Name):
             return func.id in _CHEAP_BUILTINS and func.id not in self.shadowed
-        chain = _chain(func)
+        chain = _pysource.attribute_chain(func)
         if chain is not None and chain[0] in self.modules:
             real = ".".join([self.modules[chain[0]], *chain[1:-1]])
             return real in _COMPUTE_MODULES or f"{real}.{chain[-1]}" in _COMPUTE_FUNCTIONS
@@ -772,7 +762,7 @@ class _Finder:
                 and len(iterable.args[0].args) == 1):
             return
         seq = iterable.args[0].args[0]
-        chain = _chain(seq)
+        chain = _pysource.attribute_chain(seq)
         if chain is None:
             return
         index, shape = target.id, ast.dump(seq)

@@ -611,13 +611,8 @@ def _raised(body: list[ast.stmt]) -> tuple[str, str | None] | None:
                 and isinstance(exc.args[0].value, str)):
             message = exc.args[0].value
         exc = exc.func
-    parts = []
-    while isinstance(exc, ast.Attribute):
-        parts.append(exc.attr)
-        exc = exc.value
-    if not isinstance(exc, ast.Name):
-        return None
-    return ".".join([exc.id, *reversed(parts)]), message
+    chain = _pysource.attribute_chain(exc)
+    return (".".join(chain), message) if chain else None
 
 
 def _names(node: ast.AST) -> set[str]:
