@@ -21,6 +21,7 @@ from typing import Any
 
 from ..models import ngram
 from ..store.embedded import EmbeddedRedis
+from ._harness import percentile
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -117,8 +118,6 @@ def _score(s: dict[str, int], text: str, expected: str) -> None:
         s["first"] += ngram.tokenize(text)[:1] == ngram.tokenize(expected)[:1]
 
 
-def _percentile(ordered: list[float], p: float) -> float:
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else 0.0
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,10 +184,10 @@ def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
         figures[f"{mode}_precision"] = round(s["exact"] / max(1, s["offered"]), 4)
         figures[f"{mode}_prefix_precision"] = round(s["prefix"] / max(1, s["offered"]), 4)
         figures[f"{mode}_first_token_share"] = round(s["first"] / n, 4)
-    figures["latency_ms_p50"] = _percentile(latencies, 0.5)
-    figures["latency_ms_p99"] = _percentile(latencies, 0.99)
-    figures["analyzer_ms_p50"] = _percentile(analyzer_ms, 0.5)
-    figures["analyzer_ms_p99"] = _percentile(analyzer_ms, 0.99)
+    figures["latency_ms_p50"] = percentile(latencies, 50)
+    figures["latency_ms_p99"] = percentile(latencies, 99)
+    figures["analyzer_ms_p50"] = percentile(analyzer_ms, 50)
+    figures["analyzer_ms_p99"] = percentile(analyzer_ms, 99)
     figures["learned_files"] = len(report.learned)
     return figures
 

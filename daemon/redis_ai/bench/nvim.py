@@ -29,7 +29,7 @@ from typing import Any
 import msgpack
 
 from ..analyzers.base import Analyzer, Event, Item
-from ._harness import DaemonProcess, PrivateRedis
+from ._harness import DaemonProcess, PrivateRedis, percentile
 
 PLUGIN = Path(__file__).resolve().parents[3] / "nvim"
 SYSTEM_NVIM = "/usr/bin/nvim"
@@ -215,9 +215,6 @@ return out
 """
 
 
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else 0.0
 
 
 def _type_keys(nvim: _Nvim, count: int) -> list[float]:
@@ -277,30 +274,30 @@ def _measure(binary: str, plugin: str, daemon: DaemonProcess, args: argparse.Nam
         text_bytes = nvim.lua("return #require('redis_ai.capture').build(0, 'edit').text")
     finally:
         nvim.close()
-    p50_off, p50_on = _pct(off, 0.5), _pct(on, 0.5)
+    p50_off, p50_on = percentile(off, 50), percentile(on, 50)
     return {
         "version": version,
         "keys_per_mode": len(on),
         "per_key_us_off_p50": p50_off,
         "per_key_us_on_p50": p50_on,
         "per_key_added_us_p50": round(p50_on - p50_off, 3),
-        "per_key_us_off_p90": _pct(off, 0.9),
-        "per_key_us_on_p90": _pct(on, 0.9),
-        "plugin_autocmd_us_p50": _pct(spans, 0.5),
-        "plugin_autocmd_us_p99": _pct(spans, 0.99),
+        "per_key_us_off_p90": percentile(off, 90),
+        "per_key_us_on_p90": percentile(on, 90),
+        "plugin_autocmd_us_p50": percentile(spans, 50),
+        "plugin_autocmd_us_p99": percentile(spans, 99),
         "event_bytes": text_bytes,
-        "event_build_send_us_p50": _pct(flush, 0.5),
-        "event_build_send_us_p99": _pct(flush, 0.99),
+        "event_build_send_us_p50": percentile(flush, 50),
+        "event_build_send_us_p99": percentile(flush, 99),
         "samples": len(completion),
         "missed_samples": missed,
-        "event_to_ghost_extmark_ms_p50": _pct(completion, 0.5),
-        "event_to_ghost_extmark_ms_p99": _pct(completion, 0.99),
-        "of_which_editor_to_daemon_ms_p50": _pct(to_daemon, 0.5),
-        "of_which_daemon_to_ghost_extmark_ms_p50": _pct(from_daemon, 0.5),
-        "ghost_render_us_p50": _pct(render, 0.5),
-        "ghost_render_us_p99": _pct(render, 0.99),
-        "event_to_diagnostics_ms_p50": _pct(diagnostics, 0.5),
-        "event_to_diagnostics_ms_p99": _pct(diagnostics, 0.99),
+        "event_to_ghost_extmark_ms_p50": percentile(completion, 50),
+        "event_to_ghost_extmark_ms_p99": percentile(completion, 99),
+        "of_which_editor_to_daemon_ms_p50": percentile(to_daemon, 50),
+        "of_which_daemon_to_ghost_extmark_ms_p50": percentile(from_daemon, 50),
+        "ghost_render_us_p50": percentile(render, 50),
+        "ghost_render_us_p99": percentile(render, 99),
+        "event_to_diagnostics_ms_p50": percentile(diagnostics, 50),
+        "event_to_diagnostics_ms_p99": percentile(diagnostics, 99),
     }
 
 
