@@ -2,10 +2,8 @@
 
     RedisAIError
      +-- BadEvent        an editor sent something that is not a valid event or message
-     +-- Unauthorized    a connection that has not presented the daemon's token
      +-- DaemonNotFound  no running daemon was found in the runtime folder
      +-- DaemonRunning   another daemon already runs in the runtime folder
-     +-- RedisUnavailable  the Redis server cannot be reached (the daemon buffers meanwhile)
 """
 
 from __future__ import annotations
@@ -28,17 +26,9 @@ class BadEvent(RedisAIError):
         return {"type": "error", "code": self.code, "message": self.message, "ref": ref}
 
 
-class Unauthorized(RedisAIError):
-    """A connection called a method before presenting a valid token in ``hello``."""
-
-
 class DaemonNotFound(RedisAIError):
     """No running daemon: its discovery file is missing or stale."""
 
 
 class DaemonRunning(RedisAIError):
     """A daemon is already running in this runtime folder."""
-
-
-class RedisUnavailable(RedisAIError):
-    """Redis cannot be reached."""

@@ -6,7 +6,6 @@ Lifecycle: ``start()`` -> ready on ``url`` -> ``alive()`` polled by the daemon -
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -124,7 +123,3 @@ class EmbeddedRedis:
             return self.log.read_text(errors="replace").strip().splitlines()[-1]
         except (OSError, IndexError):
             return "no log"
-
-
-def pid_of(proc: subprocess.Popen[bytes] | None) -> int:
-    return proc.pid if proc is not None else os.getpid()
