@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from ..errors import BadEvent
+from ..schema import decode_event
 from .session import Session
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 PUSH_LUA = "return require('redis_ai.rpc').on_push(...)"
 MAX_FRAME = 4 << 20  # a 1 MiB text window, escaped, fits several times over
+# How every event notification [2, "event", [event]] starts: fixarray(3), 2, fixstr "event",
+# fixarray(1). The event map follows.
+_EVENT_HEAD = msgpack.packb([2, "event", [None]])[:-1]
 
 
 class _Connection(socketserver.BaseRequestHandler):
@@ -47,10 +51,12 @@ class _Connection(socketserver.BaseRequestHandler):
             self.request.sendall(data)
 
     def handle(self) -> None:
-        unpacker = msgpack.Unpacker(
-            raw=False, unicode_errors="surrogateescape", max_buffer_size=MAX_FRAME,
-            strict_map_key=False,
-        )
+        # The scanner only finds where each frame ends (``skip`` builds no objects); the frames
+        # themselves are decoded from ``buffer``: event notifications by schema.decode_event
+        # straight into checked StreamEvents, anything else by msgpack into plain objects.
+        scanner = msgpack.Unpacker(raw=True, max_buffer_size=MAX_FRAME)
+        buffer = bytearray()
+        base = 0  # the stream offset of buffer[0]
         while True:
             try:
                 data = self.request.recv(1 << 18)
@@ -60,15 +66,26 @@ class _Connection(socketserver.BaseRequestHandler):
                 return
             with self.server.turn:
                 try:
-                    unpacker.feed(data)
-                    messages = list(unpacker)
+                    scanner.feed(data)
+                    buffer += data
+                    start = 0  # where the next frame starts in buffer: the last one's end
+                    with memoryview(buffer) as view:
+                        while True:
+                            try:
+                                scanner.skip()
+                            except msgpack.OutOfData:
+                                break  # (and tell() is then somewhere inside the partial frame)
+                            end = scanner.tell() - base
+                            self._frame(buffer, view, start, end)
+                            start = end
+                    done = start
+                    del buffer[:done]
+                    base += done
                 except Exception as exc:  # msgpack raises several unrelated types on garbage
                     # A byte stream that is not msgpack cannot be resynchronised: say why, hang up.
                     self._reply_error(
                         None, BadEvent("bad_frame", f"not a msgpack-RPC stream: {exc}"))
                     return
-                for message in messages:
-                    self.dispatch(message)
                 self.session.flush()
             # Replies are written after the turn: a client that does not read them may block
             # its own thread, never the others'.
@@ -76,10 +93,28 @@ class _Connection(socketserver.BaseRequestHandler):
             for reply in replies:
                 self._send(reply)
 
+    def _frame(self, buffer: bytearray, view: memoryview, start: int, end: int) -> None:
+        """Decode and dispatch the complete msgpack value at buffer[start:end]."""
+        if buffer.startswith(_EVENT_HEAD, start) and self.session.client is not None:
+            # The hot path: an event notification, validated while it is decoded.
+            event = decode_event(view[start + 9:end])
+            if event is not None:
+                self.session.valid_event(event)
+                return
+        # Any other message, and events the fast path refused (the slow path names the fault).
+        try:
+            message = msgpack.unpackb(
+                view[start:end], raw=False, unicode_errors="surrogateescape", strict_map_key=False)
+        except Exception as exc:  # e.g. a map keyed by arrays: well-formed, but no Python dict
+            # The frame's end is known, so only this frame is lost, not the connection.
+            self._reply_error(None, BadEvent("bad_frame", f"undecodable msgpack value: {exc}"))
+            return
+        self.dispatch(message)
+
     def dispatch(self, message: Any) -> None:
         if (type(message) is list and len(message) == 3 and message[1] == "event"
                 and message[0] == 2 and self.session.client is not None):
-            # The hot path: an editor's event notification, without the general dispatch.
+            # An event the fast path refused: validate_event names what is wrong with it.
             try:
                 self.session.event(message[2][0] if message[2] else None)
             except BadEvent as exc:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadEvent
-from ..schema import validate_event
+from ..schema import StreamEvent, stream_event
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -47,7 +47,7 @@ class Session:
         self.dropped_pushes = 0
         self._write = write
         self._closed = False
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[StreamEvent] = []
         self._outbox: queue.Queue[dict[str, Any] | None] = queue.Queue(OUTBOX)
         self._sender = threading.Thread(target=self._drain, name=f"{transport}-push", daemon=True)
         self._sender.start()
@@ -92,11 +92,13 @@ class Session:
         return self.daemon.hello_info(self.client)
 
     def event(self, params: Any) -> dict[str, Any]:
-        """Validate and stamp an event; it reaches the writer at the next ``flush``."""
-        event = validate_event(params)
-        event["client"] = self.client
-        self._pending.append(event)
+        """Validate an event map; it reaches the writer at the next ``flush``."""
+        self._pending.append(stream_event(params))
         return {}
+
+    def valid_event(self, event: StreamEvent) -> None:
+        """Take an event the transport's fast path already validated (schema.decode_event)."""
+        self._pending.append(event)
 
     def flush(self) -> None:
         """Hand the events of one read to the writer together (one lock round, one wake-up)."""
@@ -105,13 +107,15 @@ class Session:
             return
         self._pending = []
         now = time.time() * 1000
+        client = self.client
+        assert client is not None
         latest: dict[str, int] = {}
         for event in pending:
-            event["received"] = now
-            latest[event["buffer"]] = event["tick"]
-        assert self.client is not None
+            event.client = client
+            event.received = now
+            latest[event.buffer] = event.tick
         for buffer, tick in latest.items():
-            self.daemon.router.note_event(self.client, buffer, tick)
+            self.daemon.router.note_event(client, buffer, tick)
         self.daemon.writer.submit_many(pending)
         self.events += len(pending)
 

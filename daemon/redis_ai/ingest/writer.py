@@ -18,12 +18,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-import msgpack
 import redis
 
 from .. import keys
+from ..schema import StreamEvent, encode_events
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class EventWriter:
         self.per_entry = per_entry
         self.batch = per_entry * entries_per_flush
         self._on_state = on_state
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._buffer: deque[StreamEvent] = deque()
         self._cond = threading.Condition()
         self._stopping = False
         self.written = 0
@@ -60,11 +59,11 @@ class EventWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, event: dict[str, Any]) -> None:
+    def submit(self, event: StreamEvent) -> None:
         """Queue ``event`` for the stream; never blocks on Redis."""
         self.submit_many([event])
 
-    def submit_many(self, events: list[dict[str, Any]], wait: float = 1.0) -> None:
+    def submit_many(self, events: list[StreamEvent], wait: float = 1.0) -> None:
         """Queue several events with one lock round (a connection's whole read at once).
 
         While Redis is up and the buffer is full, the caller waits up to ``wait`` seconds for
@@ -113,7 +112,7 @@ class EventWriter:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def _take(self, block: bool = True) -> list[dict[str, Any]]:
+    def _take(self, block: bool = True) -> list[StreamEvent]:
         with self._cond:
             while block and not self._buffer and not self._stopping:
                 self._cond.wait()
@@ -122,7 +121,7 @@ class EventWriter:
             self._cond.notify_all()  # room for a connection waiting in submit_many
             return taken
 
-    def _give_back(self, batch: list[dict[str, Any]]) -> None:
+    def _give_back(self, batch: list[StreamEvent]) -> None:
         with self._cond:
             self._buffer.extendleft(reversed(batch))
             while len(self._buffer) > self.capacity:
@@ -147,14 +146,14 @@ class EventWriter:
             time.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
-    def _write(self, batch: list[dict[str, Any]]) -> bool:
+    def _write(self, batch: list[StreamEvent]) -> bool:
         """Append ``batch`` as entries of at most ``per_entry`` events; False if Redis failed."""
         if not batch:
             return True
         pipe = self._client.pipeline(transaction=False)
         for i in range(0, len(batch), self.per_entry):
             chunk = batch[i:i + self.per_entry]
-            pipe.xadd(keys.EVENTS, {"n": len(chunk), "e": msgpack.packb(chunk)},
+            pipe.xadd(keys.EVENTS, {"n": len(chunk), "e": encode_events(chunk)},
                       maxlen=self.maxlen, approximate=True)
         pipe.hincrby(keys.COUNTERS, "accepted", len(batch))
         try:

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import msgpack
+import msgspec
 import redis
 
 from .. import analytics, keys
@@ -27,6 +28,9 @@ from ..schema import result
 log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+decode_entry = msgspec.msgpack.decode
+"""An entry's ``e`` -> its events as plain maps (msgspec decodes twice as fast as msgpack)."""
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
@@ -162,7 +166,7 @@ class GroupRunner:
                 acks.append(entry_id)  # trimmed away by MAXLEN before we got to it
                 continue
             try:
-                events = msgpack.unpackb(fields[b"e"])
+                events = decode_entry(fields[b"e"])
                 if not isinstance(events, list):
                     raise ValueError("not an array of events")
             except Exception as exc:  # noqa: BLE001 - msgpack raises several unrelated types
