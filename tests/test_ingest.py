@@ -16,15 +16,15 @@ import redis
 
 from redis_ai import keys
 from redis_ai.ingest.writer import EventWriter
-from redis_ai.schema import validate_event
+from redis_ai.schema import stream_event
 from tests.conftest import DaemonProc, start_redis
 from tests.support.clients import RPCClient, event
 from tests.test_runner import wait_for
 
 
 def test_writer_batches_trims_and_counts(redis_client):
-    writer = EventWriter(lambda: redis_client, maxlen=100, per_entry=10)
-    writer.submit_many([validate_event(event(tick=i)) for i in range(5000)])
+    writer = EventWriter(lambda: redis_client, max_entries=100, per_entry=10)
+    writer.submit_many([stream_event(event(tick=i)) for i in range(5000)])
     writer.start()  # everything is buffered: the writer has to split it into entries
     writer.stop()
     assert writer.written == 5000 and writer.dropped == 0
@@ -36,11 +36,26 @@ def test_writer_batches_trims_and_counts(redis_client):
     assert ticks == list(range(5000 - len(ticks), 5000))  # the newest kept, in order
 
 
+def test_the_stream_is_trimmed_to_its_memory_budget_whatever_the_event_size(redis_client):
+    big = "x" * 10_000
+    writer = EventWriter(lambda: redis_client, max_bytes=1 << 20, min_entries=2, per_entry=10)
+    writer.submit_many([stream_event(event(tick=i, text=big)) for i in range(400)])
+    writer.start()
+    writer.stop()
+    assert writer.written == 400
+    entries = redis_client.xrange(keys.EVENTS)
+    kept = sum(len(f[b"e"]) for _, f in entries)
+    # About 100 KiB per entry: the budget holds ten. (Entries this large sit one to a stream
+    # node, so approximate trimming is exact here.)
+    assert 9 <= len(entries) <= 11 and kept <= 1.1 * (1 << 20)
+    assert [ev["tick"] for ev in msgpack.unpackb(entries[-1][1][b"e"])][-1] == 399
+
+
 def test_a_quiet_editor_gets_one_event_per_entry(redis_client):
     writer = EventWriter(lambda: redis_client)
     writer.start()
     for tick in range(3):
-        writer.submit(validate_event(event(tick=tick)))
+        writer.submit(stream_event(event(tick=tick)))
         wait_for(lambda t=tick: writer.written == t + 1, what="the write")
     writer.stop()
     assert [int(f[b"n"]) for _, f in redis_client.xrange(keys.EVENTS)] == [1, 1, 1]
@@ -58,12 +73,12 @@ def _buffer_through_an_outage(server) -> None:
     states: list[bool] = []
     writer = EventWriter(server.client, capacity=100, on_state=states.append)
     writer.start()
-    writer.submit(validate_event(event(tick=0)))
+    writer.submit(stream_event(event(tick=0)))
     wait_for(lambda: writer.written == 1, what="the first write")
     server.proc.kill()
     server.proc.wait()
     for i in range(1, 151):
-        writer.submit(validate_event(event(tick=i)))
+        writer.submit(stream_event(event(tick=i)))
     wait_for(lambda: states == [False], what="the writer to notice")
     assert writer.buffered + writer.dropped == 150
     assert writer.dropped >= 50
@@ -74,6 +89,8 @@ def _buffer_through_an_outage(server) -> None:
     # The first event died with the server's memory (no persistence); the rest were kept for it.
     kept = sum(int(f[b"n"]) for _, f in server.client().xrange(keys.EVENTS))
     assert kept == 150 - writer.dropped
+    # ... and the drops are on record in Redis, not only in the daemon's memory.
+    assert int(server.client().hget(keys.COUNTERS, "dropped")) == writer.dropped
 
 
 def test_daemon_survives_redis_restart_and_tells_the_editor(tmp_path):
@@ -167,11 +184,11 @@ def test_an_event_whose_write_failed_is_retried_without_another_event(tmp_path):
     try:
         writer = EventWriter(server.client)
         writer.start()
-        writer.submit(validate_event(event(tick=1)))
+        writer.submit(stream_event(event(tick=1)))
         wait_for(lambda: writer.written == 1, what="the first write")
         server.proc.kill()
         server.proc.wait()
-        writer.submit(validate_event(event(tick=2)))  # fails in this thread; nothing follows
+        writer.submit(stream_event(event(tick=2)))  # fails in this thread; nothing follows
         server.start()
         wait_for(lambda: writer.written == 2, timeout=10, what="the retry")
         writer.stop()

@@ -165,3 +165,15 @@ def test_undecodable_entries_are_dead_lettered_not_retried(redis_client, bad):
     thread.join(5)
     assert redis_client.xlen(keys.DEAD_LETTERS) == (1 if bad else 0)
     assert group_info(redis_client, "fixed_completion")["pending"] == 0
+
+
+def test_pending_entries_trimmed_away_are_counted_not_silently_lost(redis_client):
+    runner = GroupRunner(redis_client, FixedCompletion(), "test:late", claim_idle_ms=0)
+    runner.ensure_group("0")
+    add_events(redis_client, 3)
+    # A consumer that read them and died, and then the memory budget trimmed them away.
+    redis_client.xreadgroup(runner.group, "dead-consumer", {keys.EVENTS: ">"}, count=10)
+    redis_client.xtrim(keys.EVENTS, maxlen=0)
+    runner.reclaim()
+    assert int(redis_client.hget(keys.COUNTERS, "trimmed:fixed_completion")) == 3
+    assert group_info(redis_client, "fixed_completion")["pending"] == 0

@@ -31,6 +31,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         args.redis_url, args.analyzers.split(",") if args.analyzers else analyzers.DEFAULT,
         run_workers=not args.no_workers, persistent=not args.ephemeral,
         claim_idle_ms=args.claim_idle_ms, max_deliveries=args.max_deliveries,
+        stream_max_mb=args.stream_max_mb,
     )
     daemon.start()
     print(f"redis-ai daemon ready (redis {daemon.redis_url})", file=sys.stderr, flush=True)
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--analyzers", help=f"comma-separated analyzers (default {','.join(analyzers.DEFAULT)})")
     p.add_argument("--no-workers", action="store_true", help="run no analyzers in the daemon")
     p.add_argument("--ephemeral", action="store_true", help="embedded Redis without persistence")
+    p.add_argument("--stream-max-mb", type=int, default=128, metavar="MB",
+                   help="memory the event stream may use before its oldest entries are trimmed "
+                        "(default 128)")
     _runner_options(p)
     p.set_defaults(func=cmd_daemon)
 

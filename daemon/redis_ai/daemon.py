@@ -50,7 +50,7 @@ class Daemon:
         persistent: bool = True,
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 3,
-        stream_maxlen: int = 100_000,
+        stream_max_mb: int = 128,
     ) -> None:
         self.redis_url = redis_url
         self.analyzer_names = list(analyzer_names)
@@ -58,7 +58,7 @@ class Daemon:
         self.persistent = persistent
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
-        self.stream_maxlen = stream_maxlen
+        self.stream_max_mb = stream_max_mb
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.token = secrets.token_hex(16)
         self.sessions: dict[str, Session] = {}
@@ -88,7 +88,8 @@ class Daemon:
         self.caps = capabilities(self.client)
         self.client.hset(keys.META, mapping={"schema": 1, "version": __version__})
 
-        self.writer = EventWriter(self._connect, maxlen=self.stream_maxlen, on_state=self._on_redis)
+        self.writer = EventWriter(self._connect, max_bytes=self.stream_max_mb << 20,
+                                  on_state=self._on_redis)
         self.writer.start()
         self.router = ResultRouter(self._connect, self.sessions)  # type: ignore[arg-type]
         self.router.start()

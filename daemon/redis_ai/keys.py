@@ -21,7 +21,7 @@ DEAD_LETTERS = f"{PREFIX}:{{events}}:dead"
 failed events; group; id, the entry they came from; deliveries; error)."""
 
 COUNTERS = f"{PREFIX}:{{events}}:counters"
-"""Hash of ingest counters: accepted, rejected, dropped, dead."""
+"""Hash of ingest counters: accepted, dropped (while Redis was down), dead, trimmed:<group>."""
 
 
 def group(analyzer: str) -> str:

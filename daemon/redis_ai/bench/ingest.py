@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
             time.sleep(0.005)
         stream_len = client.xlen(keys.EVENTS)
+        stream_mb = (client.memory_usage(keys.EVENTS, samples=0) or 0) / (1 << 20)
         cpu = {k: sum(_cpu_s(p) for p in v) - cpu0[k] for k, v in pids.items()}
     finally:
         for s in senders:
@@ -159,6 +160,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "end_to_end_events_per_s": round(total / (acked_at - started)),
         "end_to_end_s": round(acked_at - started, 3),
         "stream_entries_after_trim": stream_len,
+        "stream_mb_after_trim": round(stream_mb, 1),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "cpu_us_per_event": {k: round(v / total * 1e6, 2) for k, v in cpu.items()},
         "redis_benchmark": baseline,

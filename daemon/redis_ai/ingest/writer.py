@@ -7,6 +7,11 @@ waits; a burst fills entries with many, and the per-entry costs of Redis and of 
 groups (XADD, XREADGROUP parsing, XACK) are paid once per entry instead of once per event.
 That is what carries the ingest rate past what per-event commands reach from Python.
 
+The stream is trimmed (approximate MAXLEN, so Redis trims whole radix-tree nodes cheaply) to
+a memory budget rather than a fixed entry count: an entry can hold one 200-byte event or 128
+events of a megabyte each. Each XADD passes ``max_bytes`` divided by the recent mean entry size
+as its MAXLEN, kept between ``min_entries`` and ``max_entries``.
+
 While Redis is down the buffer holds up to ``capacity`` events; beyond that the oldest are
 dropped and counted, never silently lost.
 """
@@ -34,14 +39,20 @@ class EventWriter:
         self,
         connect: Callable[[], redis.Redis],
         *,
-        maxlen: int = 20_000,
+        max_bytes: int = 128 << 20,
+        max_entries: int = 20_000,
+        min_entries: int = 1_000,
         capacity: int = 50_000,
         per_entry: int = 128,
         entries_per_flush: int = 8,
         on_state: Callable[[bool], None] | None = None,
     ) -> None:
         self._connect = connect
-        self.maxlen = maxlen
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self.min_entries = min_entries
+        self.maxlen = max_entries  # the MAXLEN of the next XADD; follows the entry size
+        self._mean_entry = 0.0
         self.capacity = capacity
         self.per_entry = per_entry
         self.batch = per_entry * entries_per_flush
@@ -51,6 +62,7 @@ class EventWriter:
         self._stopping = False
         self.written = 0
         self.dropped = 0
+        self._dropped_counted = 0  # of ``dropped``, how many the counters hash has heard of
         self.redis_up = True
         self._write_lock = threading.Lock()
         self._client = connect()
@@ -153,9 +165,13 @@ class EventWriter:
         pipe = self._client.pipeline(transaction=False)
         for i in range(0, len(batch), self.per_entry):
             chunk = batch[i:i + self.per_entry]
-            pipe.xadd(keys.EVENTS, {"n": len(chunk), "e": encode_events(chunk)},
-                      maxlen=self.maxlen, approximate=True)
+            data = encode_events(chunk)
+            pipe.xadd(keys.EVENTS, {"n": len(chunk), "e": data},
+                      maxlen=self._trim_to(len(data)), approximate=True)
         pipe.hincrby(keys.COUNTERS, "accepted", len(batch))
+        dropped = self.dropped - self._dropped_counted
+        if dropped:
+            pipe.hincrby(keys.COUNTERS, "dropped", dropped)
         try:
             pipe.execute()
         except redis.RedisError as exc:
@@ -163,8 +179,16 @@ class EventWriter:
             self._set_state(False, exc)
             return False
         self.written += len(batch)
+        self._dropped_counted += dropped
         self._set_state(True)
         return True
+
+    def _trim_to(self, size: int) -> int:
+        """The MAXLEN that keeps the stream near ``max_bytes``, given an entry of ``size``."""
+        mean = self._mean_entry = (self._mean_entry * 0.9 + size * 0.1) if self._mean_entry else size
+        self.maxlen = int(min(max(self.max_bytes / (mean + 64), self.min_entries),
+                              self.max_entries))
+        return self.maxlen
 
     def _set_state(self, up: bool, exc: Exception | None = None) -> None:
         if up == self.redis_up:

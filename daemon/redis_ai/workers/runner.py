@@ -149,8 +149,26 @@ class GroupRunner:
             if ids:
                 claimed: Any = self.client.xclaim(
                     keys.EVENTS, self.group, self.consumer, self.claim_idle_ms, ids)
+                if len(claimed) < len(ids):
+                    self._count_trimmed(set(ids) - {entry_id for entry_id, _ in claimed})
                 done += self.process(claimed, last_try=last_try)
         return done
+
+    def _count_trimmed(self, missing: set[bytes]) -> None:
+        """Count pending entries that the stream's trimming removed before they were analyzed.
+
+        XCLAIM leaves out an entry that another consumer took first, and (Redis >= 7) one that
+        no longer exists, which it also drops from the pending list: those are lost events,
+        so they are counted (``trimmed:<analyzer>``) and logged rather than vanishing quietly.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id in missing:
+            pipe.xrange(keys.EVENTS, entry_id, entry_id)
+        gone = sum(1 for found in pipe.execute() if not found)
+        if gone:
+            log.warning("%s: %d pending entries were trimmed before they were analyzed; "
+                        "raise --stream-max-mb or add workers", self.group, gone)
+            self.client.hincrby(keys.COUNTERS, f"trimmed:{self.analyzer.name}", gone)
 
     def process(self, entries: list[Entry], last_try: bool = False) -> int:
         """Analyze the events of ``entries``, publish each result, then acknowledge the entries,
@@ -163,7 +181,7 @@ class GroupRunner:
         samples: list[tuple[float, bool]] = []
         for entry_id, fields in entries:
             if not fields or b"e" not in fields:
-                acks.append(entry_id)  # trimmed away by MAXLEN before we got to it
+                acks.append(entry_id)  # deleted while pending (Redis < 7 still returns those)
                 continue
             try:
                 events = decode_entry(fields[b"e"])
