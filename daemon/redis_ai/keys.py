@@ -91,6 +91,10 @@ def ngram_sources(language: str) -> str:
     return f"{PREFIX}:{{ngram:{language}}}:sources"
 
 
+# -- Semantic code search (search/) --------------------------------------------------------
+
+# -- Stored Lisp programs (lisp/) -------------------------------------------------------------
+
 PROBE = f"{PREFIX}:probe"
 """Never written: read to learn whether the server has a command (vector sets' VCARD)."""
 
