@@ -107,6 +107,9 @@ def test_unreadable_msgpack_stream_is_answered_and_closed(daemon, rpc):
     # A well-formed msgpack value that is not an RPC message is answered, and the link survives.
     bystander.send_raw(msgpack.packb({"hello": "world"}))
     assert bystander.wait(lambda p: p["type"] == "error")["code"] == "bad_frame"
+    # So is a well-formed value Python cannot hold (a map keyed by an array): its end is known.
+    bystander.send_raw(b"\x81\x91\x01\x01")
+    assert bystander.wait(lambda p: p["type"] == "error")["code"] == "bad_frame"
     bystander.notify("event", event(tick=9))
     assert bystander.wait(is_result("fixed_completion", tick=9))
 
