@@ -31,6 +31,8 @@ MAX_FRAME = 4 << 20  # a 1 MiB text window, escaped, fits several times over
 # How every event notification [2, "event", [event]] starts: fixarray(3), 2, fixstr "event",
 # fixarray(1). The event map follows.
 _EVENT_HEAD = msgpack.packb([2, "event", [None]])[:-1]
+# Requests that read Redis and whose order relative to events does not matter.
+_SLOW_REQUESTS = frozenset({"status", "search"})
 
 
 class _Connection(socketserver.BaseRequestHandler):
@@ -40,6 +42,7 @@ class _Connection(socketserver.BaseRequestHandler):
     def setup(self) -> None:
         self._lock = threading.Lock()
         self._replies: list[list[Any]] = []
+        self._deferred: list[list[Any]] = []
         self.session = Session(self.server.daemon, "msgpack-rpc", self._write, require_token=False)
 
     def _write(self, push: dict[str, Any]) -> None:
@@ -87,6 +90,11 @@ class _Connection(socketserver.BaseRequestHandler):
                         None, BadEvent("bad_frame", f"not a msgpack-RPC stream: {exc}"))
                     return
                 self.session.flush()
+            # Slow requests run after the turn, so one client's status or search (milliseconds
+            # of Redis calls) never holds up the others' events.
+            deferred, self._deferred = self._deferred, []
+            for message in deferred:
+                self.dispatch(message)
             # Replies are written after the turn: a client that does not read them may block
             # its own thread, never the others'.
             replies, self._replies = self._replies, []
@@ -108,6 +116,9 @@ class _Connection(socketserver.BaseRequestHandler):
         except Exception as exc:  # e.g. a map keyed by arrays: well-formed, but no Python dict
             # The frame's end is known, so only this frame is lost, not the connection.
             self._reply_error(None, BadEvent("bad_frame", f"undecodable msgpack value: {exc}"))
+            return
+        if type(message) is list and len(message) == 4 and message[2] in _SLOW_REQUESTS:
+            self._deferred.append(message)
             return
         self.dispatch(message)
 
