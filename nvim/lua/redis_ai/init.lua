@@ -221,18 +221,24 @@ M.subcommands = {
       vim.notify('redis-ai: no hint with a rewrite under the cursor', vim.log.levels.INFO)
     end
   end,
+  search = function(query)
+    require('redis_ai.search').run(query)
+  end,
 }
 
---- :RedisAI {subcommand}
+--- :RedisAI {subcommand} [{argument}]; the argument is the rest of the line (a search query).
 function M.command(args)
-  local name = args[1] or 'status'
+  local name, rest = table.concat(args, ' '):match('^%s*(%S*)%s*(.-)%s*$')
+  if name == '' then
+    name = 'status'
+  end
   local fn = M.subcommands[name]
   if not fn then
     vim.notify(('redis-ai: unknown subcommand %q (one of: %s)'):format(name,
       table.concat(M.complete(''), ', ')), vim.log.levels.ERROR)
     return
   end
-  fn()
+  fn(rest)
 end
 
 --- Completion for :RedisAI.
