@@ -17,7 +17,8 @@ from .config import ENV_REDIS_URL
 from .errors import RedisAIError
 
 # Modules that add their own subcommands with ``register(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ("redis_ai.stats_cli", "redis_ai.models.cli")
+COMMAND_MODULES: tuple[str, ...] = ("redis_ai.stats_cli", "redis_ai.models.cli",
+                                   "redis_ai.search.cli")
 
 
 def _print(data: Any, as_json: bool, render: Any) -> None:

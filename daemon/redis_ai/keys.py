@@ -92,6 +92,39 @@ def ngram_sources(language: str) -> str:
 
 
 # -- Semantic code search (search/) --------------------------------------------------------
+CODE_CHUNKS = f"{PREFIX}:{{code}}:chunks"
+"""Set of the ids of every indexed chunk."""
+
+CODE_CHUNK_PREFIX = f"{PREFIX}:{{code}}:chunk:"
+"""Prefix of the chunk hashes; the search module's index covers exactly these keys."""
+
+
+def code_chunk(chunk_id: str) -> str:
+    """Hash of one chunk: file, start_line, end_line, name, kind, language, scope, preview,
+    text, vec (FLOAT32 bytes) and model (the id of the model that made vec)."""
+    return f"{CODE_CHUNK_PREFIX}{chunk_id}"
+
+
+def code_file(path: str) -> str:
+    """Set of the ids of the chunks of one file (so re-indexing it replaces them)."""
+    return f"{PREFIX}:{{code}}:file:{path}"
+
+
+CODE_FILES = f"{PREFIX}:{{code}}:files"
+"""Hash of indexed file path -> hash of the content indexed."""
+
+CODE_MODEL = f"{PREFIX}:{{code}}:model"
+"""Hash: the embedder learned from the indexed chunks (id, dim, words, idf, vectors, mean)."""
+
+CODE_GENERATION = f"{PREFIX}:{{code}}:generation"
+"""String: a random token replaced on every change of the chunks, so readers know when a copy
+of the vectors they hold is stale."""
+
+CODE_SEARCH_INDEX = f"{PREFIX}:{{code}}:idx"
+"""Name of the search module's vector index over the chunk hashes (FT.CREATE), where there is
+a search module."""
+
+
 
 # -- Stored Lisp programs (lisp/) -------------------------------------------------------------
 

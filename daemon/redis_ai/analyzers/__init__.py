@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 BUILTIN: dict[str, str] = {
     "code_analysis": "redis_ai.analyzers.code_analysis:CodeAnalysis",
+    "code_index": "redis_ai.search.analyzer:CodeIndexer",
     "completion": "redis_ai.analyzers.completion:Completion",
     "performance_optimization": "redis_ai.analyzers.performance:PerformanceOptimization",
     "test_generation": "redis_ai.analyzers.test_generation:TestGeneration",

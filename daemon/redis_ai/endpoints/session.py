@@ -66,6 +66,8 @@ class Session:
             return self.feedback(params)
         if method == "status":
             return self.daemon.status(connection=self.describe())
+        if method == "search":
+            return self.search(params)
         if method == "bye":
             self.close()
             return {}
@@ -129,6 +131,13 @@ class Session:
             raise BadEvent("bad_value", "analyzer must name the analyzer that made the suggestion")
         self.daemon.record_feedback(analyzer, action)
         return {}
+
+    def search(self, params: Any) -> dict[str, Any]:
+        """Find the indexed code nearest in meaning to a query (docs/search.md)."""
+        # Imported here: numpy and the index load on the first search, not at every start-up.
+        from ..search.service import search_request
+
+        return search_request(self.daemon.client, params)
 
     def describe(self) -> dict[str, Any]:
         return {"client": self.client, "transport": self.transport, "editor": self.editor,

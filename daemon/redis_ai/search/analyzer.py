@@ -1,0 +1,44 @@
+"""``code_index``: keeps the search index fresh while the user edits, from the event stream.
+
+A whole buffer of a file that the editor saved or opened replaces that file's chunks with the
+chunks of the text the editor sent (the file on disk may already differ again). Typing does not:
+the file is indexed as it was last saved, and its chunks do not churn at every pause. A buffer
+too large to send whole (a window of it) is left to ``redis-ai index``. It publishes nothing. The embedder is not learned again here, which takes seconds on a large
+project; ``redis-ai index`` does that when the corpus has changed enough. Only when no model
+exists yet does the first indexed buffer start one, so search works before any ``index`` run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..analyzers.base import Analyzer, Event, Item
+from .corpus import LANGUAGES, MAX_FILE_BYTES
+from .index import shared
+
+
+class CodeIndexer(Analyzer):
+    """Re-indexes one file's chunks on whole-buffer ``save`` and ``open`` events."""
+
+    name = "code_index"
+    kind = "hints"  # never published: analyze always returns None
+
+    def wants(self, event: Event) -> bool:
+        """Whole buffers, saved or opened, of files in a language search indexes."""
+        if not super().wants(event) or not event.get("file") or not event.get("whole"):
+            return False
+        return event.get("intent") in ("save", "open") and event.get("language") in LANGUAGES
+
+    def analyze(self, event: Event) -> list[Item] | None:
+        """Index the event's text as the file's content; publish nothing."""
+        text = event["text"]
+        if self.redis is None or len(text.encode("utf-8", "surrogateescape")) > MAX_FILE_BYTES:
+            return None
+        # `redis-ai index` knows files by their resolved path; so must the editor's events.
+        index = shared(self.redis)
+        path = os.path.realpath(event["file"])
+        if not index.is_current(path, text):
+            index.index_text(path, text, event["language"])
+        if index.model() is None:
+            index.rebuild()
+        return None

@@ -1,0 +1,87 @@
+"""``redis-ai index PATH...`` and ``redis-ai search QUERY``: semantic code search from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from ..errors import BadEvent
+from ..store.connection import connect
+from .corpus import index_paths
+from .index import shared
+from .service import search_request
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``index`` and ``search`` commands to the ``redis-ai`` parser."""
+    p = subparsers.add_parser(
+        "index", help="index source files for semantic code search",
+        description="Index the source files under PATH (changed files only; gone files are "
+                    "forgotten) and learn the embedder again when the code changed enough.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("--rebuild", action="store_true", help="learn the embedder again anyway")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--redis-url", help="Redis to use (default: the running daemon's)")
+    p.set_defaults(func=cmd_index)
+
+    p = subparsers.add_parser(
+        "search", help="find indexed code by meaning, in plain words",
+        description="Print the indexed functions, classes and blocks nearest to QUERY.")
+    p.add_argument("query", nargs="+", metavar="QUERY", help="what to look for, in plain words")
+    p.add_argument("-k", type=int, default=10, help="how many hits (1-50, default 10)")
+    p.add_argument("--root", help="only files under this folder")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--redis-url", help="Redis to use (default: the running daemon's)")
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Index the paths and print what was done."""
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        print(f"redis-ai index: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    client = connect(args.redis_url)
+    try:
+        report = index_paths(shared(client), args.paths, rebuild=args.rebuild).as_dict()
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        rate = report["chunks"] / report["seconds"] if report["seconds"] else 0.0
+        print(f"indexed {report['indexed']} files ({report['unchanged']} unchanged, "
+              f"{report['removed']} removed, {report['skipped']} skipped): {report['chunks']} chunks "
+              f"in {report['files']} files, {report['seconds']:.2f} s ({rate:.0f} chunks/s), "
+              f"embedder {'learned again' if report['rebuilt'] else 'kept'}, "
+              f"backend {report['backend']}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Print the hits for the query: ``file:line name score`` and a preview."""
+    params: dict[str, Any] = {"query": " ".join(args.query), "k": args.k}
+    if args.root:
+        params["root"] = os.path.abspath(args.root)
+    client = connect(args.redis_url)
+    try:
+        result = search_request(client, params)
+    except BadEvent as exc:
+        print(f"redis-ai search: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    if not result["hits"]:
+        hint = " (run 'redis-ai index PATH' first)" if not result["chunks"] else ""
+        print(f"no hits among {result['chunks']} chunks{hint}")
+    for hit in result["hits"]:
+        print(f"{hit['file']}:{hit['line']} {hit['name']} {hit['score']:.3f}")
+        for line in hit["preview"].splitlines():
+            print(f"    {line}")
+    return 0

@@ -1,0 +1,419 @@
+"""The code index in Redis: chunks as hashes, the learned embedder, and the two ways to query.
+
+Each chunk is a hash under ``keys.CODE_CHUNK_PREFIX`` holding its place, a preview, its text
+and its vector; a set per file holds its chunks' ids, so re-indexing a file replaces them in one
+transaction. Where the server has the search module, an HNSW index (COSINE) over those hashes
+answers ``FT.SEARCH ... KNN``; elsewhere (plain Redis 7) every vector is read once into a numpy
+matrix, kept until the chunks change, and scanned. The embedder (embed.Model) is stored in Redis
+too, so every process that indexes or searches uses the same one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import textwrap
+import threading
+import time
+import weakref
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import redis
+
+from .. import keys
+from ..store.connection import capabilities
+from . import embed
+from .chunks import Chunk, chunk_file
+
+MAX_K = 50
+PREVIEW_LINES = 4
+PREVIEW_CHARS = 400
+REBUILD_CHANGE = 0.2
+"""The embedder is learned again when the number of chunks moved this much since it was."""
+
+_BATCH = 500
+_FIELDS = ("file", "start_line", "end_line", "name", "preview")
+
+
+@dataclass
+class Hit:
+    """One search answer: where the chunk is, what it is called, how well it matched."""
+
+    file: str
+    line: int
+    end_line: int
+    name: str
+    score: float
+    preview: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "end_line": self.end_line, "name": self.name,
+                "score": round(self.score, 4), "preview": self.preview}
+
+
+@dataclass
+class _Matrix:
+    """The scan backend's copy of every vector, valid while the generation token is unchanged."""
+
+    generation: bytes | None
+    model: str
+    vectors: np.ndarray
+    meta: list[tuple[str, int, int, str, str]] = field(default_factory=list)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+def preview(text: str) -> str:
+    """The first few non-blank lines of a chunk, dedented, for a result list."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()][:PREVIEW_LINES]
+    return textwrap.dedent("\n".join(lines))[:PREVIEW_CHARS]
+
+
+def content_hash(text: str) -> str:
+    """What ``files()`` records per file, to skip files whose content is already indexed."""
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def chunk_id(chunk: Chunk) -> str:
+    """A stable id: the same definition at the same place keeps its id across re-indexing."""
+    raw = f"{chunk.file}\0{chunk.start_line}\0{chunk.name}".encode("utf-8", "surrogateescape")
+    return hashlib.sha1(raw).hexdigest()[:16]
+
+
+def _scope(path: str) -> str:
+    """``path`` and every folder above it, ``|``-separated: a TAG field that filters by root."""
+    parts: list[str] = [path]
+    folder = os.path.dirname(path)
+    while folder and folder not in parts:
+        parts.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return "|".join(parts)
+
+
+def _escape_tag(value: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "\\" + c for c in value)
+
+
+class CodeIndex:
+    """Index and search the chunks kept in one Redis. Thread-safe; one per process is enough
+    (``shared``), since it caches the model and, for the scan backend, the vectors."""
+
+    def __init__(self, client: redis.Redis, *, backend: str | None = None) -> None:
+        self.redis = client
+        self._backend = backend
+        self._lock = threading.Lock()
+        self._model: embed.Model | None = None
+        self._matrix: _Matrix | None = None
+        self._index_dim = 0
+
+    # -- what is there ---------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """``redis-search`` where the server has the search module, else ``scan``."""
+        if self._backend is None:
+            self._backend = "redis-search" if capabilities(self.redis).search else "scan"
+        return self._backend
+
+    def count(self) -> int:
+        """How many chunks are indexed."""
+        return int(self.redis.scard(keys.CODE_CHUNKS))
+
+    def is_current(self, path: str, text: str) -> bool:
+        """Whether ``text`` is what is indexed for ``path`` already."""
+        return _text(self.redis.hget(keys.CODE_FILES, path)) == content_hash(text)
+
+    def files(self) -> dict[str, str]:
+        """Indexed file path -> hash of the content indexed."""
+        return {_text(k): _text(v) for k, v in self.redis.hgetall(keys.CODE_FILES).items()}
+
+    def model(self) -> embed.Model | None:
+        """The stored embedder, re-read only when another process has replaced it."""
+        current = self.redis.hget(keys.CODE_MODEL, "id")
+        if current is None:
+            return None
+        with self._lock:
+            if self._model is not None and self._model.id == _text(current):
+                return self._model
+        raw: Any = self.redis.hgetall(keys.CODE_MODEL)
+        if not raw or b"vectors" not in raw:
+            return None
+        dim = int(raw[b"dim"])
+        model = embed.Model(
+            id=_text(raw[b"id"]), words=zlib.decompress(raw[b"words"]).decode().split("\n"),
+            idf=np.frombuffer(raw[b"idf"], dtype=np.float32),
+            vectors=np.frombuffer(raw[b"vectors"], dtype=np.float32).reshape(-1, dim),
+            mean=np.frombuffer(raw[b"mean"], dtype=np.float32), chunks=int(raw[b"chunks"]))
+        with self._lock:
+            self._model = model
+        return model
+
+    # -- writing ---------------------------------------------------------------------------
+    def index_text(self, path: str, text: str, language: str,
+                   model: embed.Model | None = None) -> int:
+        """Replace the chunks of file ``path`` by those of ``text``; return how many it has.
+
+        Vectors are made with ``model`` (default: the stored one); without any model the
+        chunks are stored without vectors until ``rebuild`` learns one.
+        """
+        model = model or self.model()
+        chunks = chunk_file(path, text, language)
+        vectors = model.embed([c.text for c in chunks], [c.name for c in chunks]) if model else None
+        old = self.redis.smembers(keys.code_file(path))
+        pipe = self.redis.pipeline(transaction=True)
+        self._remove(pipe, path, old)
+        ids = []
+        for i, chunk in enumerate(chunks):
+            cid = chunk_id(chunk)
+            ids.append(cid)
+            # (Any: redis-py's stubs take no dict[str, Any] for a mapping.)
+            mapping: Any = {
+                "file": chunk.file, "start_line": chunk.start_line, "end_line": chunk.end_line,
+                "name": chunk.name, "kind": chunk.kind, "language": chunk.language,
+                "scope": _scope(chunk.file), "preview": preview(chunk.text), "text": chunk.text,
+            }
+            if vectors is not None and model is not None and vectors[i].any():
+                mapping["vec"] = vectors[i].tobytes()
+                mapping["model"] = model.id
+            pipe.hset(keys.code_chunk(cid), mapping=mapping)
+        if ids:
+            pipe.sadd(keys.CODE_CHUNKS, *ids)
+            pipe.sadd(keys.code_file(path), *ids)
+        pipe.hset(keys.CODE_FILES, path, content_hash(text))
+        pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
+        pipe.execute()
+        if model is not None:
+            self._ensure_index(model.dim)
+        return len(chunks)
+
+    def remove(self, path: str) -> bool:
+        """Forget file ``path`` and its chunks; False if it was not indexed."""
+        old = self.redis.smembers(keys.code_file(path))
+        pipe = self.redis.pipeline(transaction=True)
+        self._remove(pipe, path, old)
+        pipe.hdel(keys.CODE_FILES, path)
+        pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
+        return bool(pipe.execute()[-2])
+
+    @staticmethod
+    def _remove(pipe: Any, path: str, old: Any) -> None:
+        if old:
+            pipe.delete(*(keys.code_chunk(_text(cid)) for cid in old))
+            pipe.srem(keys.CODE_CHUNKS, *old)
+        pipe.delete(keys.code_file(path))
+
+    def needs_rebuild(self) -> bool:
+        """Whether there is no model yet, or the chunks changed in number by REBUILD_CHANGE."""
+        model = self.model()
+        count = self.count()
+        if model is None:
+            return count > 0
+        return abs(count - model.chunks) > REBUILD_CHANGE * max(1, model.chunks)
+
+    def rebuild(self, dim: int = embed.DIM) -> embed.Model:
+        """Learn the embedder from every stored chunk, store it, and re-embed every chunk."""
+        ids = sorted(_text(c) for c in self.redis.smembers(keys.CODE_CHUNKS))
+        texts: list[str] = []
+        names: list[str] = []
+        for start in range(0, len(ids), _BATCH):
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in ids[start:start + _BATCH]:
+                pipe.hmget(keys.code_chunk(cid), "text", "name")
+            for text, name in pipe.execute():
+                texts.append(_text(text))
+                names.append(_text(name))
+        model = embed.learn(texts, dim)
+        self._store_model(model)
+        # An index made now takes each vector as it is written, rather than in a background
+        # scan afterwards.
+        self._ensure_index(model.dim)
+        vectors = model.embed(texts, names)
+        for start in range(0, len(ids), _BATCH):
+            pipe = self.redis.pipeline(transaction=False)
+            for cid, vec in zip(ids[start:start + _BATCH], vectors[start:start + _BATCH],
+                                strict=True):
+                key = keys.code_chunk(cid)
+                if vec.any():
+                    pipe.hset(key, mapping={"vec": vec.tobytes(), "model": model.id})
+                else:
+                    pipe.hdel(key, "vec", "model")
+            pipe.execute()
+        self.redis.set(keys.CODE_GENERATION, secrets.token_hex(8))
+        self._ensure_index(model.dim)
+        return model
+
+    def _store_model(self, model: embed.Model) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.CODE_MODEL)
+        pipe.hset(keys.CODE_MODEL, mapping={
+            "dim": model.dim, "chunks": model.chunks, "built": time.time(),
+            "words": zlib.compress("\n".join(model.words).encode()),
+            "idf": model.idf.astype(np.float32).tobytes(),
+            "vectors": np.ascontiguousarray(model.vectors, dtype=np.float32).tobytes(),
+            "mean": model.mean.astype(np.float32).tobytes(),
+            # Last: readers take the model by its id, and the pipeline is one transaction.
+            "id": model.id,
+        })
+        pipe.execute()
+        with self._lock:
+            self._model = model
+
+    def _ensure_index(self, dim: int) -> None:
+        """Create the search module's index, or make it again if its dimension changed."""
+        if self.backend != "redis-search" or self._index_dim == dim:
+            return
+        try:
+            info = self.redis.execute_command("FT.INFO", keys.CODE_SEARCH_INDEX)
+        except redis.ResponseError:
+            info = None
+        if info is not None and _index_dim(info) == dim:
+            self._index_dim = dim
+            return
+        if info is not None:
+            # Dropping the index keeps the hashes; the new one indexes them again.
+            self.redis.execute_command("FT.DROPINDEX", keys.CODE_SEARCH_INDEX)
+        self.redis.execute_command(
+            "FT.CREATE", keys.CODE_SEARCH_INDEX, "ON", "HASH", "PREFIX", "1", keys.CODE_CHUNK_PREFIX,
+            "SCHEMA", "name", "TEXT", "language", "TAG", "scope", "TAG", "SEPARATOR", "|",
+            "vec", "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", str(dim),
+            "DISTANCE_METRIC", "COSINE")
+        self._index_dim = dim
+        self._wait_indexed()
+
+    def _wait_indexed(self, timeout: float = 60.0) -> None:
+        """Wait while the new index takes in the hashes that were already there (the module
+        does that in the background, and a query meanwhile sees only part of them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.redis.execute_command("FT.INFO", keys.CODE_SEARCH_INDEX)
+            fields = info if isinstance(info, dict) else dict(zip(info[::2], info[1::2], strict=False))
+            indexing = fields.get(b"indexing", fields.get("indexing", 0))
+            if not int(indexing or 0):
+                return
+            time.sleep(0.02)
+
+    # -- reading ---------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, root: str | None = None) -> list[Hit]:
+        """The ``k`` chunks nearest to ``query``, best first, only under folder ``root`` if given."""
+        model = self.model()
+        if model is None:
+            return []
+        vector = model.embed([query])[0]
+        if not vector.any():
+            return []  # no word of the query is known to the model: nothing is near it
+        k = max(1, min(k, MAX_K))
+        if self.backend == "redis-search":
+            self._ensure_index(model.dim)
+            return self._knn(vector, k, root)
+        return self._scan(model, vector, k, root)
+
+    def _knn(self, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
+        where = f"@scope:{{{_escape_tag(root)}}}" if root else "*"
+        reply = self.redis.execute_command(
+            "FT.SEARCH", keys.CODE_SEARCH_INDEX, f"{where}=>[KNN {k} @vec $blob AS dist]",
+            "PARAMS", "2", "blob", vector.astype(np.float32).tobytes(), "SORTBY", "dist", "ASC",
+            "RETURN", str(len(_FIELDS) + 1), *_FIELDS, "dist", "LIMIT", "0", str(k),
+            "DIALECT", "2")
+        hits = []
+        for doc in _documents(reply):
+            hits.append(Hit(file=_text(doc.get("file")), line=int(doc.get("start_line") or 0),
+                            end_line=int(doc.get("end_line") or 0), name=_text(doc.get("name")),
+                            score=1.0 - float(doc.get("dist") or 1.0),
+                            preview=_text(doc.get("preview"))))
+        return hits
+
+    def _scan(self, model: embed.Model, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
+        matrix = self._load_matrix(model)
+        if not matrix.meta:
+            return []
+        scores = matrix.vectors @ vector
+        if root:
+            inside = np.array([m[0] == root or m[0].startswith(root.rstrip("/") + "/")
+                               for m in matrix.meta])
+            scores = np.where(inside, scores, -np.inf)
+        top = np.argpartition(-scores, min(k, len(scores)) - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [Hit(file=m[0], line=m[1], end_line=m[2], name=m[3], score=float(scores[i]),
+                    preview=m[4])
+                for i in top if np.isfinite(scores[i]) for m in (matrix.meta[i],)]
+
+    def _load_matrix(self, model: embed.Model) -> _Matrix:
+        generation: Any = self.redis.get(keys.CODE_GENERATION)
+        with self._lock:
+            cached = self._matrix
+        if cached is not None and cached.generation == generation and cached.model == model.id:
+            return cached
+        ids = [_text(c) for c in self.redis.smembers(keys.CODE_CHUNKS)]
+        rows: list[bytes] = []
+        meta: list[tuple[str, int, int, str, str]] = []
+        for start in range(0, len(ids), _BATCH):
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in ids[start:start + _BATCH]:
+                pipe.hmget(keys.code_chunk(cid), "vec", "model", *_FIELDS)
+            for vec, made_by, file, first, last, name, prev in pipe.execute():
+                if vec is None or _text(made_by) != model.id:
+                    continue
+                rows.append(vec)
+                meta.append((_text(file), int(first), int(last), _text(name), _text(prev)))
+        vectors = (np.frombuffer(b"".join(rows), dtype=np.float32).reshape(-1, model.dim)
+                   if rows else np.zeros((0, model.dim), dtype=np.float32))
+        matrix = _Matrix(generation, model.id, vectors, meta)
+        with self._lock:
+            self._matrix = matrix
+        return matrix
+
+
+def _index_dim(info: Any) -> int:
+    """The vector field's DIM in an FT.INFO reply (RESP2 flat lists or RESP3 maps)."""
+    stack = [info]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if _text(key).lower() == "dim":
+                    return int(value)
+                stack.append(value)
+        elif isinstance(item, (list, tuple)):
+            for i, value in enumerate(item):
+                if _text(value).lower() == "dim" and i + 1 < len(item):
+                    return int(item[i + 1])
+                if isinstance(value, (list, tuple, dict)):
+                    stack.append(value)
+    return 0
+
+
+def _documents(reply: Any) -> list[dict[str, Any]]:
+    """The documents of an FT.SEARCH reply as maps of field -> value, RESP2 or RESP3."""
+    if isinstance(reply, dict):
+        results = reply.get(b"results") or reply.get("results") or []
+        docs = []
+        for result in results:
+            attrs = result.get(b"extra_attributes") or result.get("extra_attributes") or {}
+            docs.append({_text(k): v for k, v in attrs.items()})
+        return docs
+    docs = []
+    for i in range(1, len(reply) - 1, 2):
+        fields = reply[i + 1]
+        docs.append({_text(fields[j]): fields[j + 1] for j in range(0, len(fields) - 1, 2)})
+    return docs
+
+
+_SHARED: weakref.WeakKeyDictionary[redis.Redis, CodeIndex] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(client: redis.Redis) -> CodeIndex:
+    """The process's CodeIndex for ``client``, so its caches serve every caller."""
+    with _SHARED_LOCK:
+        index = _SHARED.get(client)
+        if index is None:
+            index = _SHARED[client] = CodeIndex(client)
+        return index

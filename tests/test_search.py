@@ -1,0 +1,257 @@
+"""Semantic code search against a real Redis: chunking, indexing, querying by meaning,
+re-indexing, the ``search`` protocol method through a real daemon, and the ``code_index``
+analyzer. With REDIS_AI_TEST_REDIS=7 (no search module) the same tests run the scan backend."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from redis_ai import keys
+from redis_ai.cli import main as cli_main
+from redis_ai.search import chunks
+from redis_ai.search.corpus import index_paths
+from redis_ai.search.index import CodeIndex
+from tests.support.clients import EPCTestClient, RPCClient, event
+
+SAMPLE = Path(__file__).parent / "samples" / "search"
+
+PY = '''"""Module doc."""
+
+import os
+
+CONSTANT = 1
+
+
+@decorated
+def first(a, b):
+    """Add."""
+    return a + b
+
+
+class Thing(Base):
+    """A thing."""
+
+    size = 3
+
+    def method(self):
+        return self.size
+
+    async def other(self):
+        pass
+
+
+x = first(1, 2)
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the sample project that a test may change."""
+    target = tmp_path / "project"
+    shutil.copytree(SAMPLE, target)
+    return target.resolve()
+
+
+@pytest.fixture
+def indexed(redis_client, project):
+    index = CodeIndex(redis_client)
+    report = index_paths(index, [project])
+    return index, report
+
+
+def test_python_chunks_have_names_and_line_ranges():
+    got = [(c.name, c.kind, c.start_line, c.end_line) for c in chunks.chunk_file("m.py", PY, "python")]
+    assert got == [
+        ("<module>", "module", 1, 5),
+        ("first", "function", 8, 11),  # the decorator belongs to the function
+        ("Thing", "class", 14, 18),
+        ("Thing.method", "method", 19, 20),
+        ("Thing.other", "method", 22, 23),
+        ("<module>", "module", 26, 26),
+    ]
+    first = chunks.chunk_file("m.py", PY, "python", strip_docstrings=True)[1]
+    assert first.text == "@decorated\ndef first(a, b):\n    return a + b"
+
+
+def test_other_languages_and_broken_python_are_cut_into_windows_at_blank_lines():
+    blocks = [f"function f{i}()\n" + "  x = 1\n" * 14 + "end\n" for i in range(6)]
+    text = "\n".join(blocks)  # 6 blocks of 16 lines, a blank line between them
+    got = chunks.chunk_file("a.lua", text, "lua")
+    assert [c.name for c in got] == ["f0", "f2", "f4"]
+    assert [(c.start_line, c.end_line) for c in got] == [(1, 33), (35, 67), (69, 101)]
+    broken = chunks.chunk_file("b.py", "def f(:\n    pass\n", "python")
+    assert [(c.kind, c.start_line, c.end_line) for c in broken] == [("window", 1, 2)]
+
+
+def test_plain_words_find_the_right_function(indexed):
+    index, report = indexed
+    assert report.indexed == 6 and report.rebuilt and report.chunks == index.count() > 10
+    # On a corpus this small the embedder knows some 70 words; a module's docstring chunk or a
+    # class's may come first, but from the right file, with the function next.
+    expect = {
+        "where do we retry the redis connection": ("connection.py", "RedisLink.connect_with_retry"),
+        "verify a user's password": ("passwords.py", "check_password"),
+        "html table": ("render.py", "render_table"),
+        "read settings from the environment": ("config.py", "load_settings"),
+        "hash a password with salt": ("passwords.py", "hash_password"),
+        "jobs queue": ("queue.lua", "M.push_job"),
+    }
+    for query, (file, name) in expect.items():
+        hits = index.search(query, k=3)
+        got = [(h.file.rsplit("/", 1)[-1], h.name, round(h.score, 3)) for h in hits]
+        assert hits[0].file.endswith("/" + file), (query, got)
+        assert name in [h.name for h in hits[:2]], (query, got)
+    hit = index.search("retry the connection", k=2)[1]
+    assert hit.file.endswith("/app/connection.py") and (hit.line, hit.end_line) == (17, 29)
+    assert hit.preview.startswith("def connect_with_retry(self):")
+    assert index.search("zzyzx qqq", k=3) == []  # no known word: nothing is near
+
+
+def test_root_limits_hits_to_a_folder(indexed, project):
+    index, _ = indexed
+    hits = index.search("jobs queue", k=5, root=str(project / "lua"))
+    assert hits and {h.file for h in hits} == {str(project / "lua" / "queue.lua")}
+    assert index.search("jobs queue", k=5, root=str(project / "nowhere")) == []
+
+
+def test_reindexing_a_changed_file_replaces_its_chunks_and_deleted_files_go(indexed, project,
+                                                                            redis_client):
+    index, _ = indexed
+    render = project / "app" / "render.py"
+    old_ids = redis_client.smembers(keys.code_file(str(render)))
+    render.write_text(
+        '"""Pages."""\n\n\ndef render_list(items):\n    """Render items as an HTML list."""\n'
+        '    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"\n')
+    (project / "app" / "passwords.py").unlink()
+    report = index_paths(index, [project])
+    assert (report.indexed, report.unchanged, report.removed) == (1, 4, 1)
+    new_ids = redis_client.smembers(keys.code_file(str(render)))
+    assert len(new_ids) == 2 and new_ids <= redis_client.smembers(keys.CODE_CHUNKS)
+    for cid in old_ids - new_ids:
+        assert not redis_client.exists(keys.code_chunk(cid.decode()))
+        assert not redis_client.sismember(keys.CODE_CHUNKS, cid)
+    # The module chunk keeps its id (same file, line and name) and takes the new text.
+    (kept,) = old_ids & new_ids
+    assert redis_client.hget(keys.code_chunk(kept.decode()), "text") == b'"""Pages."""'
+    names = {h.name for h in index.search("render html", k=50)}
+    assert "render_list" in names and "render_table" not in names
+    assert not {"hash_password", "check_password"} & names
+    assert str(project / "app" / "passwords.py") not in index.files()
+    files = {h.file for h in index.search("password salt hash", k=50)}
+    assert str(project / "app" / "passwords.py") not in files
+
+
+def test_a_new_model_reembeds_every_chunk(indexed, redis_client):
+    index, _ = indexed
+    before = index.model()
+    after = index.rebuild()
+    assert after.id != before.id
+    made_by = {redis_client.hget(keys.code_chunk(c.decode()), "model")
+               for c in redis_client.smembers(keys.CODE_CHUNKS)}
+    assert made_by == {after.id.encode()}
+    assert "RedisLink.connect_with_retry" in [
+        h.name for h in index.search("where do we retry the redis connection", k=2)]
+
+
+def test_cli_index_and_search(redis_server, redis_client, project, capsys):
+    url = ["--redis-url", redis_server.url]
+    assert cli_main(["index", str(project), "--json", *url]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["indexed"] == 6 and report["chunks"] > 10
+    assert cli_main(["search", "hash a password with salt", "-k", "2", *url]) == 0
+    out = capsys.readouterr().out
+    assert f"{project}/app/passwords.py:8 hash_password" in out.splitlines()[0]
+    assert cli_main(["search", "hash a password with salt", "--json", *url]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["hits"][0]["name"] == "hash_password" and data["chunks"] == report["chunks"]
+
+
+def _rpc_search(daemon, params):
+    client = RPCClient(daemon.discovery["rpc_socket"])
+    try:
+        client.hello()
+        return client.request("search", params)
+    finally:
+        client.close()
+
+
+def test_search_method_over_msgpack_rpc_and_epc(make_daemon, redis_client, project):
+    daemon = make_daemon()
+    err, empty = _rpc_search(daemon, {"query": "retry the connection"})
+    assert err is None and empty["hits"] == [] and empty["chunks"] == 0
+    index_paths(CodeIndex(redis_client), [project])
+    err, result = _rpc_search(daemon, {"query": "where do we retry the redis connection", "k": 2})
+    assert err is None, err
+    assert result["backend"] == CodeIndex(redis_client).backend
+    assert result["chunks"] == redis_client.scard(keys.CODE_CHUNKS)
+    top = result["hits"][0]
+    assert set(top) == {"file", "line", "end_line", "name", "score", "preview"}
+    assert top["file"] == str(project / "app" / "connection.py")
+    assert [(h["name"], h["line"]) for h in result["hits"]] == [
+        ("RedisLink", 9), ("RedisLink.connect_with_retry", 17)]
+    err, scoped = _rpc_search(daemon, {"query": "push a job", "root": str(project / "lua")})
+    assert err is None and {h["file"] for h in scoped["hits"]} == {str(project / "lua" / "queue.lua")}
+    epc = EPCTestClient(daemon.discovery["epc_port"])
+    try:
+        epc.hello(daemon.discovery["token"])
+        answer = epc.call("search", {"query": "html table"})
+        assert answer["hits"][0]["name"] == "render_table"
+    finally:
+        epc.close()
+
+
+BAD_PARAMS = [
+    ("retry", "bad_type"),
+    ({}, "bad_type"),
+    ({"query": 3}, "bad_type"),
+    ({"query": "   "}, "bad_value"),
+    ({"query": "x" * 1001}, "bad_value"),
+    ({"query": "retry", "k": "3"}, "bad_type"),
+    ({"query": "retry", "k": True}, "bad_type"),
+    ({"query": "retry", "k": 0}, "bad_value"),
+    ({"query": "retry", "k": 51}, "bad_value"),
+    ({"query": "retry", "root": 5}, "bad_type"),
+    ({"query": "retry", "root": "relative/path"}, "bad_value"),
+]
+
+
+def test_search_method_rejects_bad_params(daemon):
+    client = RPCClient(daemon.discovery["rpc_socket"])
+    try:
+        client.hello()
+        for params, code in BAD_PARAMS:
+            err, result = client.request("search", params)
+            assert result is None and err["code"] == code, (params, err)
+        err, result = client.request("search", {"query": "retry", "k": 50})
+        assert err is None and result["hits"] == []  # the connection still serves
+    finally:
+        client.close()
+
+
+def test_code_index_analyzer_indexes_saved_buffers(make_daemon, redis_client, project):
+    daemon = make_daemon(analyzers=["code_index"])
+    path = project / "app" / "config.py"
+    text = path.read_text() + (
+        "\n\ndef rotate_logs(folder):\n    \"\"\"Rename old log files and compress them.\"\"\"\n"
+        "    for name in sorted(folder.iterdir()):\n        name.rename(name.with_suffix('.gz'))\n")
+    client = RPCClient(daemon.discovery["rpc_socket"])
+    try:
+        client.hello()
+        # An edit is not indexed; a save of the whole buffer is.
+        client.notify("event", event(file=str(path), text=text, intent="edit", tick=1))
+        client.notify("event", event(file=str(path), text=text, intent="save", tick=2))
+        deadline = time.monotonic() + 10
+        while redis_client.hget(keys.CODE_MODEL, "id") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        err, result = client.request("search", {"query": "compress old log files"})
+    finally:
+        client.close()
+    assert err is None, err
+    assert result["hits"][0]["name"] == "rotate_logs" and result["hits"][0]["file"] == str(path)
+    assert result["chunks"] == len(chunks.chunk_file(str(path), text, "python"))
+    assert redis_client.hget(keys.CODE_FILES, str(path)) is not None
