@@ -10,4 +10,5 @@ BENCHES: dict[str, str] = {
     "nvim": "redis_ai.bench.nvim",
     "emacs": "redis_ai.bench.emacs",
     "analyzers": "redis_ai.bench.analyzers",
+    "search": "redis_ai.bench.search",
 }

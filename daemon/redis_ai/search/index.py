@@ -158,14 +158,15 @@ class CodeIndex:
 
     # -- writing ---------------------------------------------------------------------------
     def index_text(self, path: str, text: str, language: str,
-                   model: embed.Model | None = None) -> int:
+                   model: embed.Model | None = None, *, strip_docstrings: bool = False) -> int:
         """Replace the chunks of file ``path`` by those of ``text``; return how many it has.
 
         Vectors are made with ``model`` (default: the stored one); without any model the
-        chunks are stored without vectors until ``rebuild`` learns one.
+        chunks are stored without vectors until ``rebuild`` learns one. ``strip_docstrings``
+        is chunks.chunk_file's (for the benchmark).
         """
         model = model or self.model()
-        chunks = chunk_file(path, text, language)
+        chunks = chunk_file(path, text, language, strip_docstrings=strip_docstrings)
         vectors = model.embed([c.text for c in chunks], [c.name for c in chunks]) if model else None
         old = self.redis.smembers(keys.code_file(path))
         pipe = self.redis.pipeline(transaction=True)

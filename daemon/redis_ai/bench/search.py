@@ -1,0 +1,185 @@
+"""Semantic code search: index time, query latency of both backends, and retrieval quality.
+
+The corpus is real code: the first --modules top-level modules of CPython's standard library.
+Quality is measured on questions the code cannot have seen: for --queries sampled functions and
+methods that have a docstring, the query is the docstring's first sentence and the answer is
+that function, indexed WITHOUT its docstring (every function's docstring is left out of the
+index and of what the embedder learns from). recall@1 and recall@10 count the queries whose
+function is first, or among the first ten; MRR@10 is the mean of 1/rank (0 past ten). Beside
+the learned embedder, a lexical baseline ranks the same chunks by the cosine of one-hot TF-IDF
+vectors of the same subtokens, so the numbers have something to be read against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+import random
+import re
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..search import embed
+from ..search.chunks import Chunk, chunk_file
+from ..search.index import CodeIndex, Hit
+from ._harness import PrivateRedis, machine, percentile
+
+STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+_SENTENCE = re.compile(r"(?<=[.!?])\s|\n\s*\n")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options: the corpus, how many queries, the Redis to use."""
+    parser.add_argument("--root", default=str(STDLIB), help="folder of Python modules")
+    parser.add_argument("--modules", type=int, default=150,
+                        help="top-level modules to index, in name order (default 150)")
+    parser.add_argument("--queries", type=int, default=300, help="queries to ask (default 300)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the query sample")
+    parser.add_argument("--redis-url", default=None,
+                        help="an existing Redis (flushed!) instead of a private embedded one")
+
+
+def _first_sentence(doc: str) -> str:
+    return " ".join(_SENTENCE.split(doc.strip(), maxsplit=1)[0].split())
+
+
+def _docstring(chunk: Chunk) -> str | None:
+    try:
+        tree = ast.parse(textwrap.dedent(chunk.text))
+    except SyntaxError:
+        return None
+    node = tree.body[0] if tree.body else None
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return ast.get_docstring(node)
+    return None
+
+
+def _queries(files: list[tuple[Path, str]], count: int, seed: int) -> list[tuple[str, str, int]]:
+    """(query, file, first line) for functions with a docstring of three words or more; a
+    sentence that several functions share (``Return self.``) is ambiguous and left out."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for path, text in files:
+        for chunk in chunk_file(str(path), text, "python"):
+            if chunk.kind not in ("function", "method"):
+                continue
+            doc = _docstring(chunk)
+            query = _first_sentence(doc) if doc else ""
+            if len(query.split()) >= 3:
+                found.setdefault(query, []).append((chunk.file, chunk.start_line))
+    unique = sorted((q, places[0][0], places[0][1]) for q, places in found.items() if len(places) == 1)
+    random.Random(seed).shuffle(unique)
+    return unique[:count]
+
+
+class Lexical:
+    """The baseline: cosine of one-hot TF-IDF vectors of subtokens (sublinear tf, names
+    counted as the embedder counts them), over an inverted index."""
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        docs = [Counter(embed.subtokens(c.text) + embed.subtokens(c.name) * 2) for c in chunks]
+        df: Counter[str] = Counter()
+        for doc in docs:
+            df.update(doc.keys())
+        n = len(docs)
+        self.idf = {w: math.log((n + 1) / (d + 1)) + 1.0 for w, d in df.items()}
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        norms = np.zeros(n)
+        for i, doc in enumerate(docs):
+            for word, tf in doc.items():
+                weight = (1.0 + math.log(tf)) * self.idf[word]
+                self.postings.setdefault(word, []).append((i, weight))
+                norms[i] += weight * weight
+        self.norms = np.sqrt(np.maximum(norms, 1e-12))
+        self.chunks = chunks
+
+    def search(self, query: str, k: int) -> list[Chunk]:
+        scores = np.zeros(len(self.chunks))
+        for word, tf in Counter(embed.subtokens(query)).items():
+            q = (1.0 + math.log(tf)) * self.idf.get(word, 0.0)
+            for i, weight in self.postings.get(word, ()):
+                scores[i] += q * weight
+        scores /= self.norms
+        top = np.argsort(-scores)[:k]
+        return [self.chunks[i] for i in top if scores[i] > 0]
+
+
+def _quality(ranks: list[int | None]) -> dict[str, float]:
+    n = max(1, len(ranks))
+    return {
+        "recall_at_1": round(sum(1 for r in ranks if r == 1) / n, 3),
+        "recall_at_10": round(sum(1 for r in ranks if r is not None and r <= 10) / n, 3),
+        "mrr_at_10": round(sum(1.0 / r for r in ranks if r is not None and r <= 10) / n, 3),
+    }
+
+
+def _rank(hits: list[Hit] | list[Chunk], file: str, line: int) -> int | None:
+    for i, hit in enumerate(hits, 1):
+        where = (hit.file, hit.line) if isinstance(hit, Hit) else (hit.file, hit.start_line)
+        if where == (file, line):
+            return i
+    return None
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Index the corpus, ask every query of both backends and of the baseline; the figures."""
+    paths = sorted(p for p in Path(args.root).glob("*.py"))[: args.modules]
+    files = [(p.resolve(), p.read_text(encoding="utf-8", errors="surrogateescape")) for p in paths]
+    queries = _queries(files, args.queries, args.seed)
+    redis_ = PrivateRedis(args.redis_url)
+    client = redis_.client()
+    try:
+        client.flushall()
+        index = CodeIndex(client)
+        started = time.perf_counter()
+        for path, text in files:
+            index.index_text(str(path), text, "python", strip_docstrings=True)
+        stored = time.perf_counter()
+        model = index.rebuild()
+        done = time.perf_counter()
+        chunks = index.count()
+        figures: dict[str, Any] = {
+            "corpus": {"modules": len(files), "chunks": chunks, "lines": sum(t.count("\n") for _, t in files),
+                       "queries": len(queries), "vocabulary": len(model.words),
+                       "word_vectors": len(model.vectors), "dim": model.dim},
+            "index": {"seconds": round(done - started, 2),
+                      "chunks_per_s": round(chunks / (done - started), 1),
+                      "chunk_and_store_s": round(stored - started, 2),
+                      "learn_and_embed_s": round(done - stored, 2)},
+        }
+        for backend in (index.backend, "scan") if index.backend != "scan" else ("scan",):
+            figures[backend] = _ask(CodeIndex(client, backend=backend), queries)
+        stripped = [c for path, text in files
+                    for c in chunk_file(str(path), text, "python", strip_docstrings=True)]
+        lexical = Lexical(stripped)
+        ranks = []
+        latencies = []
+        for query, file, line in queries:
+            t0 = time.perf_counter()
+            ranks.append(_rank(lexical.search(query, 10), file, line))
+            latencies.append((time.perf_counter() - t0) * 1000)
+        figures["lexical_baseline"] = {**_quality(ranks), "p50_ms": percentile(latencies, 50)}
+        figures["machine"] = machine()
+        return figures
+    finally:
+        client.close()
+        redis_.close()
+
+
+def _ask(index: CodeIndex, queries: list[tuple[str, str, int]]) -> dict[str, Any]:
+    index.search("warm up the caches", k=10)
+    ranks = []
+    latencies = []
+    for query, file, line in queries:
+        t0 = time.perf_counter()
+        hits = index.search(query, k=10)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        ranks.append(_rank(hits, file, line))
+    return {**_quality(ranks), "p50_ms": percentile(latencies, 50),
+            "p99_ms": percentile(latencies, 99)}
