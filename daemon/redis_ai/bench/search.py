@@ -21,6 +21,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def _quality(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def _rank(hits: list[Hit] | list[Chunk], file: str, line: int) -> int | None:
+def _rank(hits: Sequence[Hit | Chunk], file: str, line: int) -> int | None:
     for i, hit in enumerate(hits, 1):
         where = (hit.file, hit.line) if isinstance(hit, Hit) else (hit.file, hit.start_line)
         if where == (file, line):
