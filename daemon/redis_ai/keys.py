@@ -127,6 +127,26 @@ a search module."""
 
 
 # -- Stored Lisp programs (lisp/) -------------------------------------------------------------
+LISP_PROGRAMS = f"{PREFIX}:{{lisp}}:programs"
+"""Set of the names of the stored Lisp programs."""
+
+LISP_VERSION = f"{PREFIX}:{{lisp}}:version"
+"""Counter bumped (in the same transaction) by every define and remove: analyzers reload the
+programs when it moves."""
+
+LISP_CHANGES = f"{PREFIX}:lisp:changes"
+"""Pub/sub channel announcing each change: ``define NAME`` or ``remove NAME``."""
+
+
+def lisp_program(name: str) -> str:
+    """List of a program's top-level forms, one element per form, as source text."""
+    return f"{PREFIX}:{{lisp}}:program:{name}"
+
+
+def lisp_meta(name: str) -> str:
+    """Hash of a program's metadata: description, kind, languages, version, updated, ..."""
+    return f"{PREFIX}:{{lisp}}:meta:{name}"
+
 
 PROBE = f"{PREFIX}:probe"
 """Never written: read to learn whether the server has a command (vector sets' VCARD)."""

@@ -18,6 +18,7 @@ BUILTIN: dict[str, str] = {
     "code_analysis": "redis_ai.analyzers.code_analysis:CodeAnalysis",
     "code_index": "redis_ai.search.analyzer:CodeIndexer",
     "completion": "redis_ai.analyzers.completion:Completion",
+    "lisp": "redis_ai.lisp.analyzer:LispDiagnostics", "lisp_hints": "redis_ai.lisp.analyzer:LispHints",
     "performance_optimization": "redis_ai.analyzers.performance:PerformanceOptimization",
     "test_generation": "redis_ai.analyzers.test_generation:TestGeneration",
 }

@@ -1,0 +1,86 @@
+"""The analyzers that run the stored Lisp programs: ``lisp`` (diagnostics) and ``lisp_hints``.
+
+A result carries one kind, and each editor keeps one result per analyzer and kind, so the
+programs are split by the ``kind`` in their metadata between two analyzers (two consumer
+groups) that share this code. Each runs, for every event, every program of its kind that
+defines ``analyze`` and applies to the event's language, and returns the union of their items.
+
+Programs change while the daemon runs: at most every ``CHECK_S`` the analyzer reads the version
+counter (one GET) and, when it moved, reloads every program. Nothing else is read per event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+import redis as redis_errors
+
+from ..analyzers.base import Analyzer, Event, Item
+from . import store
+from .program import Program, compile_library, run_program
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger(__name__)
+
+CHECK_S = 0.1
+"""How often, at most, the version counter is read."""
+
+
+class LispDiagnostics(Analyzer):
+    """Runs the stored programs of kind ``diagnostics``."""
+
+    name = "lisp"
+    kind = "diagnostics"
+    check_s: ClassVar[float] = CHECK_S
+
+    def __init__(self, redis: Redis | None = None) -> None:
+        super().__init__(redis)
+        self.version = -1
+        self.programs: list[Program] = []
+        self.had_programs = False
+        self._next_check = 0.0
+
+    def refresh(self) -> None:
+        """Reload the programs if their version moved (read at most every ``check_s``)."""
+        now = time.monotonic()
+        if self.redis is None or now < self._next_check:
+            return
+        self._next_check = now + self.check_s
+        try:
+            if store.version(self.redis) == self.version:
+                return
+            version, library = store.library(self.redis)
+        except redis_errors.RedisError as exc:
+            log.warning("%s: cannot read the stored programs (%s); keeping the loaded ones",
+                        self.name, exc)
+            return
+        programs = [p for p in compile_library(library) if p.kind == self.kind]
+        self.version, self.programs = version, programs
+        self.had_programs = self.had_programs or bool(programs)
+        log.info("%s: loaded programs version %d: %s", self.name, version,
+                 ", ".join(p.name + (" (broken)" if p.error else "") for p in programs) or "none")
+
+    def analyze(self, event: Event) -> list[Item] | None:
+        """The union of the items of every program that applies; None until a program of this
+        kind has existed (so an unused analyzer publishes nothing), [] after one was removed."""
+        self.refresh()
+        if not self.programs:
+            return [] if self.had_programs else None
+        language = event.get("language", "")
+        cache: dict[str, object] = {}
+        items: list[Item] = []
+        for program in self.programs:
+            if program.applies_to(language):
+                items += run_program(program, event, cache)
+        return items
+
+
+class LispHints(LispDiagnostics):
+    """Runs the stored programs of kind ``hints``."""
+
+    name = "lisp_hints"
+    kind = "hints"

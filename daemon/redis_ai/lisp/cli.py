@@ -1,0 +1,199 @@
+"""``redis-ai lisp define|list|show|remove|run|eval``: manage and try the stored Lisp programs.
+
+``register(subparsers)`` adds the ``lisp`` command; each subcommand sets ``func`` to a handler
+that takes the parsed arguments and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..schema import language_of
+from ..store.connection import connect
+from . import store
+from .data import LispError
+from .program import Program, compile_library, evaluate_text, run_program
+from .reader import to_string
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``lisp`` command to the ``redis-ai`` subparsers."""
+    p = subparsers.add_parser("lisp", help="stored Lisp programs: user-defined analyzers",
+                              description="Define, inspect and try the Lisp programs the "
+                              "lisp and lisp_hints analyzers run (docs/lisp.md).")
+    sub = p.add_subparsers(dest="lisp_command", required=True)
+
+    q = sub.add_parser("define", help="store (or replace) a program after checking it")
+    _common(q)
+    q.add_argument("name")
+    q.add_argument("file", help="source file, or - for standard input")
+    q.add_argument("--description", default="")
+    q.add_argument("--languages", default="", help="comma-separated (default: every language)")
+    q.add_argument("--kind", choices=["diagnostics", "hints"], default="diagnostics",
+                   help="what its items are (default diagnostics)")
+    q.set_defaults(func=cmd_define)
+
+    q = sub.add_parser("list", help="every stored program")
+    _common(q)
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_list)
+
+    q = sub.add_parser("show", help="print a program's forms")
+    _common(q)
+    q.add_argument("name")
+    q.set_defaults(func=cmd_show)
+
+    q = sub.add_parser("remove", help="delete a program")
+    _common(q)
+    q.add_argument("name")
+    q.set_defaults(func=cmd_remove)
+
+    q = sub.add_parser("run", help="run a program's analyze on a file, as the daemon would")
+    _common(q)
+    q.add_argument("name")
+    q.add_argument("--file", required=True, help="the file to analyze (the whole of it)")
+    q.add_argument("--line", type=int, default=1, help="cursor line (default 1)")
+    q.add_argument("--json", action="store_true", help="print the items as JSON")
+    q.set_defaults(func=cmd_run)
+
+    q = sub.add_parser("eval", help="evaluate an expression and print its value")
+    q.add_argument("--redis-url", default=None,
+                   help="Redis holding the programs that require loads (only if it is used)")
+    q.add_argument("expr")
+    q.set_defaults(func=cmd_eval)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", default=None,
+                   help="Redis to use (default: $REDIS_AI_REDIS_URL, else the running daemon's)")
+
+
+def _fail(message: str) -> int:
+    print(f"redis-ai lisp: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_define(args: argparse.Namespace) -> int:
+    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    client = connect(args.redis_url)
+    try:
+        meta = store.define(client, args.name, source, description=args.description,
+                            languages=args.languages.split(","), kind=args.kind)
+    except LispError as exc:
+        return _fail(f"{args.name} not defined: {exc}")
+    finally:
+        client.close()
+    note = "" if meta["analyze"] == "1" else " (no analyze: a helper for other programs)"
+    print(f"defined {args.name} version {meta['version']}: {meta['forms']} forms, "
+          f"{meta['kind']}{note}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    client = connect(args.redis_url)
+    try:
+        _, programs = store.library(client)
+    finally:
+        client.close()
+    rows = [{"name": name, **meta} for name, (_, meta) in programs.items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no programs; define one with 'redis-ai lisp define NAME FILE'")
+    for row in rows:
+        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(row.get("updated", 0))))
+        role = "analyzer" if row.get("analyze") == "1" else "helper"
+        print(f"{row['name']:<24} v{row.get('version', '?'):<4} {row.get('kind', ''):<12} "
+              f"{role:<9} {row.get('languages') or 'all':<16} {updated}  "
+              f"{row.get('description', '')}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    client = connect(args.redis_url)
+    try:
+        found = store.get(client, args.name)
+    finally:
+        client.close()
+    if found is None:
+        return _fail(f"no program named {args.name}")
+    print("\n\n".join(found[0]))
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    client = connect(args.redis_url)
+    try:
+        _, programs = store.library(client)
+        if not store.remove(client, args.name):
+            return _fail(f"no program named {args.name}")
+    finally:
+        client.close()
+    users = store.dependents(programs, args.name)
+    if users:
+        print(f"warning: {', '.join(users)} require {args.name} and will fail to load",
+              file=sys.stderr)
+    print(f"removed {args.name}")
+    return 0
+
+
+def file_event(path: Path, line: int) -> dict[str, Any]:
+    """The event an editor would send for the whole of ``path`` with the cursor on ``line``."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return {"v": 1, "editor": "cli", "buffer": str(path), "file": str(path.resolve()),
+            "language": language_of("", str(path)), "line": line, "col": 0, "tick": 1,
+            "text": text, "first_line": 1, "whole": True, "intent": "request"}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    client = connect(args.redis_url)
+    try:
+        _, programs = store.library(client)
+    finally:
+        client.close()
+    if args.name not in programs:
+        return _fail(f"no program named {args.name}")
+    loaded = [p for p in compile_library(programs)
+              if p.name == args.name]
+    if not loaded:
+        return _fail(f"{args.name} defines no analyze function")
+    program: Program = loaded[0]
+    event = file_event(Path(args.file), args.line)
+    started = time.perf_counter()
+    items = run_program(program, event, {})
+    elapsed = (time.perf_counter() - started) * 1000
+    if args.json:
+        print(json.dumps({"program": args.name, "kind": program.kind, "items": items,
+                          "elapsed_ms": round(elapsed, 3)}, indent=2))
+    else:
+        for item in items:
+            severity = item.get("severity", "hint")
+            print(f"{args.file}:{item['line']}:{item['col']}: {severity}: {item['message']} "
+                  f"[{item['code']}]")
+        print(f"{len(items)} {program.kind} from {args.name} in {elapsed:.1f} ms",
+              file=sys.stderr)
+    return 1 if program.error is not None or any(
+        str(i.get("code", "")).startswith("lisp-") for i in items) else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    def sources(name: str) -> list[str] | None:
+        client = connect(args.redis_url)
+        try:
+            found = store.get(client, name)
+        finally:
+            client.close()
+        return found[0] if found else None
+
+    try:
+        print(to_string(evaluate_text(args.expr, sources)))
+    except LispError as exc:
+        return _fail(str(exc))
+    return 0
+
