@@ -1,6 +1,6 @@
 """Semantic code search from Emacs: tests/emacs/redis-ai-search-test.el in a real batch Emacs,
 against a real daemon on a real Redis, the sample folder indexed by the real ``redis-ai index``
-when the ERT test asks for it (so it first sees an empty index).
+(when the ERT test asks for it, so that it first sees an empty index).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.test_emacs import daemon_actions, run_ert
+from tests.test_emacs import EMACS, ROOT, daemon_actions, load_path, run_ert
 
 # A small project: a few files whose functions say in plain words what they do, so a query in
 # other words can only find them by meaning. Tests look lines up in the files, never hard-code
@@ -44,7 +44,7 @@ def close_quietly(connection):
         pass
 ''',
     "config/settings.py": '''\
-"""Settings: read and write the user's options file."""
+"""User preferences, kept on disk as JSON."""
 
 import json
 import os
@@ -62,7 +62,7 @@ def load_settings(path):
 
 
 def save_settings(path, options):
-    """Write the options to the settings file at path, as JSON."""
+    """Store the options at path, as indented JSON."""
     with open(path, "w", encoding="utf-8") as options_file:
         json.dump(options, options_file, indent=2)
 ''',
@@ -124,3 +124,19 @@ def test_ert_search_with_daemon(daemon: Any, tmp_path: Path) -> None:
     actions = {**daemon_actions(daemon), "index": lambda: index(daemon, samples)}
     env = {**daemon.env, "REDIS_AI_TEST_SAMPLES": str(samples)}
     run_ert(["redis-ai-search-test"], "(tag daemon)", env, actions)
+
+
+def test_ert_search_prompt(daemon: Any, tmp_path: Path) -> None:
+    samples = write_samples(tmp_path / "project")
+    index(daemon, samples)
+    env = {**daemon.env, "REDIS_AI_TEST_SAMPLES": str(samples)}
+    assert EMACS is not None
+    # Batch Emacs reads what the minibuffer asks from its standard input: one query a line.
+    proc = subprocess.run(
+        [EMACS, "-Q", "--batch", *load_path(), "--eval", "(setq backtrace-on-error-noninteractive nil)",
+         "-l", "redis-ai-search-test", "--eval", "(ert-run-tests-batch-and-exit '(tag prompt))"],
+        input=b"retry the connection with backoff\nread the settings file\n", env=env, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    output = proc.stdout.decode(errors="replace")
+    print(output)
+    assert proc.returncode == 0 and " 0 unexpected" in output, output

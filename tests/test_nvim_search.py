@@ -73,7 +73,9 @@ def test_search_fills_the_quickfix_list(start_nvim: Any, daemon: Any, tmp_path: 
     assert first["text"].endswith("def connect_with_retry(host, port, attempts=5, delay=0.1):")
     assert qf["winid"] != 0 and 1 <= len(qf["items"]) <= 10
 
-    # No argument: the word under the cursor.
+    # No argument: the word under the cursor. (The list's window has the cursor: go back.)
+    assert nvim.eval("&buftype") == "quickfix"
+    nvim.command("wincmd p")
     nvim.command(f"edit {settings}")
     nvim.call("cursor", line_of(settings, r"^def load_settings"), 6)
     nvim.command("RedisAI search")
@@ -83,9 +85,10 @@ def test_search_fills_the_quickfix_list(start_nvim: Any, daemon: Any, tmp_path: 
 
     # No argument from a visual-mode mapping: the selection.
     nvim.exec_lua("vim.keymap.set('x', '<F5>', function() require('redis_ai.search').run() end)")
+    nvim.command("wincmd p")
     nvim.command("enew")
     nvim.current.buffer[:] = ["# then read the settings file, once"]
-    nvim.input("0fsvt,<F5>")
+    nvim.input("0frvt,<F5>")
     qf = quickfix(nvim, "redis-ai search: read the settings file")
     assert qf["items"][0]["filename"] == str(settings)
     assert nvim.eval("mode()") == "n"

@@ -11,6 +11,7 @@
 
 (require 'ert)
 (require 'project)
+(require 'seq)
 (require 'xref)
 (require 'redis-ai-test-helpers)
 (require 'redis-ai-search)
@@ -98,53 +99,90 @@
 
 ;;; With a daemon
 
+(defun redis-ai-search-test--sample (file regexp)
+  "Return (PATH . LINE): FILE of the sample folder and its first line matching REGEXP."
+  (let ((path (expand-file-name file (getenv "REDIS_AI_TEST_SAMPLES"))))
+    (cons path (redis-ai-search-test--line-of path regexp))))
+
+(defun redis-ai-search-test--await-xrefs ()
+  "Wait for the *xref* buffer, return its places and kill it."
+  (redis-ai-test-wait (lambda () (get-buffer xref-buffer-name)))
+  (prog1 (redis-ai-search-test--xref-places)
+    (kill-buffer xref-buffer-name)))
+
+(defun redis-ai-search-test--in-project (folder)
+  "Return `project-find-functions' making FOLDER the current project."
+  (list (lambda (_dir) (cons 'transient (file-name-as-directory folder)))))
+
 (ert-deftest redis-ai-search-daemon ()
-  "Search from the key map: nothing indexed, then the sample's places in xref."
+  "Nothing indexed, then the sample's places in xref; `next-error' visits them."
   :tags '(daemon)
-  (let* ((samples (file-name-as-directory (getenv "REDIS_AI_TEST_SAMPLES")))
-         (target (expand-file-name "net/retry.py" samples))
-         (target-line (redis-ai-search-test--line-of target "^def connect_with_retry"))
-         (settings (expand-file-name "config/settings.py" samples))
-         (settings-line (redis-ai-search-test--line-of settings "^def load_settings"))
-         (query (vconcat (kbd "C-c r S") "retry the connection with backoff" (kbd "RET")))
+  (let* ((retry (redis-ai-search-test--sample "net/retry.py" "^def connect_with_retry"))
+         (settings (redis-ai-search-test--sample "config/settings.py" "^def load_settings"))
+         (config (file-name-directory (car settings)))
          origin)
     (when (get-buffer xref-buffer-name)
       (kill-buffer xref-buffer-name))
     (redis-ai-test-with-buffer #'fundamental-mode "x = 1\n"
-      (redis-ai-mode 1)
       (setq origin (current-buffer))
+      (redis-ai-mode 1)
       (redis-ai-test-wait (lambda () (eq redis-ai--state 'ready)))
       ;; Nothing indexed yet: the user is told how to index.
       (redis-ai-search-test--clear-messages)
-      (redis-ai-test-type query)
-      (should-not redis-ai-test-command-errors)
+      (redis-ai-search "retry the connection with backoff")
       (redis-ai-test-wait (lambda () (string-match-p "nothing is indexed yet: run redis-ai index"
                                                      (redis-ai-search-test--messages))))
       (should-not (get-buffer xref-buffer-name))
       (redis-ai-test-ask "index")
       ;; Indexed: the plain-words query finds the retrying function first.
-      (redis-ai-test-type query)
+      (redis-ai-search "retry the connection with backoff")
       (redis-ai-test-wait (lambda () (get-buffer xref-buffer-name)))
       (let ((places (redis-ai-search-test--xref-places)))
-        (should (equal (car places) (cons target target-line)))
+        (should (equal (car places) retry))
         (should (<= (length places) redis-ai-search-results)))
-      ;; next-error, from the buffer the search started in, goes to the first place.
+      ;; next-error (M-g n), from the buffer the search started in, goes to the first place.
       (switch-to-buffer origin)
-      (next-error)
-      (should (equal (buffer-file-name) target))
-      (should (= (line-number-at-pos) target-line))
+      (redis-ai-test-type "M-g n")
+      (with-current-buffer (window-buffer (selected-window))
+        (should (equal (buffer-file-name) (car retry)))
+        (should (= (line-number-at-pos (window-point)) (cdr retry))))
       (switch-to-buffer origin)
-      ;; With a prefix argument, only the current project is searched.
       (kill-buffer xref-buffer-name)
-      (let ((project-find-functions
-             (list (lambda (_dir) (cons 'transient (expand-file-name "config/" samples))))))
-        (redis-ai-test-type (vconcat (kbd "C-u C-c r S") "read the settings file"
-                                     (kbd "RET")))
-        (redis-ai-test-wait (lambda () (get-buffer xref-buffer-name)))
-        (let ((places (redis-ai-search-test--xref-places)))
-          (should (equal (car places) (cons settings settings-line)))
-          (dolist (place places)
-            (should (string-prefix-p (expand-file-name "config/" samples) (car place))))))
+      ;; Under a root, only its files.
+      (redis-ai-search "read the settings file" (directory-file-name config))
+      (let ((places (redis-ai-search-test--await-xrefs)))
+        (should (equal (car places) settings))
+        (dolist (place places)
+          (should (string-prefix-p config (car place)))))
+      ;; The daemon's refusal is shown as it is.
+      (redis-ai-search-test--clear-messages)
+      (let ((redis-ai-search-results 51))
+        (redis-ai-search "anything"))
+      (redis-ai-test-wait (lambda () (string-match-p "redis-ai: search failed: .*k must be between 1 and 50"
+                                                     (redis-ai-search-test--messages)))))))
+
+(ert-deftest redis-ai-search-prompt ()
+  "The key map's command prompts for the query; a prefix argument keeps to the project.
+Batch Emacs reads the minibuffer from standard input, where pytest writes the queries."
+  :tags '(prompt)
+  (let* ((retry (redis-ai-search-test--sample "net/retry.py" "^def connect_with_retry"))
+         (settings (redis-ai-search-test--sample "config/settings.py" "^def load_settings"))
+         (config (file-name-directory (car settings))))
+    (when (get-buffer xref-buffer-name)
+      (kill-buffer xref-buffer-name))
+    (redis-ai-test-with-buffer #'fundamental-mode "x = 1\n"
+      (redis-ai-mode 1)
+      (redis-ai-test-wait (lambda () (eq redis-ai--state 'ready)))
+      (should (eq (key-binding (kbd "C-c r S")) #'redis-ai-search))
+      ;; First line of stdin: "retry the connection with backoff".
+      (redis-ai-test-type "C-c r S")
+      (should (equal (car (redis-ai-search-test--await-xrefs)) retry))
+      ;; Second line: "read the settings file", in the project of the config folder only.
+      (let ((project-find-functions (redis-ai-search-test--in-project config)))
+        (redis-ai-test-type "C-u C-c r S"))
+      (let ((places (redis-ai-search-test--await-xrefs)))
+        (should (equal (car places) settings))
+        (should (seq-every-p (lambda (place) (string-prefix-p config (car place))) places)))
       (should-not redis-ai-test-command-errors))))
 
 (provide 'redis-ai-search-test)

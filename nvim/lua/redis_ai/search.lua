@@ -124,7 +124,7 @@ local function answered(query, err, reply)
     return
   end
   vim.fn.setqflist({}, ' ', { title = 'redis-ai search: ' .. query, items = items })
-  vim.cmd('botright copen')
+  vim.cmd('copen')
 end
 
 --- Search for `query` (nil or '': the visual selection or the word under the cursor), only
