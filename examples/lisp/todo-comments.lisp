@@ -5,15 +5,18 @@
 
 (define markers '("TODO" "FIXME" "XXX"))
 
-;; The first marker in the comment part of TEXT, or nil.
+;; The first marker in TEXT that sits inside its comment, or nil. Most lines hold no marker,
+;; so three literal searches come first and the comment is looked for only when one is found.
 (define (marker-in text)
-  (let ((start (comment-start text)))
-    (and start
-         (let ((comment (substring text start)))
-           (let loop ((left markers))
-             (cond ((null left) nil)
-                   ((string-contains comment (car left)) (car left))
-                   (t (loop (cdr left)))))))))
+  (and (or (string-contains text "TODO") (string-contains text "FIXME")
+           (string-contains text "XXX"))
+       (let ((start (comment-start text)))
+         (and start
+              (let loop ((left markers))
+                (cond ((null left) nil)
+                      ((let ((at (string-contains text (car left)))) (and at (< start at)))
+                       (car left))
+                      (t (loop (cdr left)))))))))
 
 (define (todo-hint entry marker)
   (let ((text (line-text entry)))

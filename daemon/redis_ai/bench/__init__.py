@@ -10,5 +10,6 @@ BENCHES: dict[str, str] = {
     "nvim": "redis_ai.bench.nvim",
     "emacs": "redis_ai.bench.emacs",
     "analyzers": "redis_ai.bench.analyzers",
+    "lisp": "redis_ai.bench.lisp",
     "search": "redis_ai.bench.search",
 }

@@ -37,10 +37,13 @@ def builtin(name: str, min_args: int, max_args: int | None = -1) -> Callable[[An
 
 
 def global_env() -> Env:
-    """A read-only environment holding every builtin and ``t``; programs' globals sit on it."""
+    """A fresh global environment for one program: every builtin and ``t``.
+
+    The builtins are copied into it rather than kept in an outer frame, which saves a dict
+    lookup on every call of a builtin; a program that redefines one changes only its own copy.
+    """
     env = Env({Symbol.of(name): fn for name, fn in BUILTINS.items()})
     env.vars[T] = T
-    env.frozen = True
     return env
 
 

@@ -77,7 +77,7 @@ _MISSING = object()
 class Closure:
     """A lambda with the environment it was made in."""
 
-    __slots__ = ("params", "required", "optional", "rest", "body", "env", "name")
+    __slots__ = ("params", "required", "optional", "rest", "body", "env", "name", "simple")
 
     def __init__(self, params: Value, body: Value, env: Env, name: str = "lambda") -> None:
         self.required: list[Symbol] = []
@@ -96,6 +96,7 @@ class Closure:
             else:
                 (self.optional if mode == "&optional" else self.required).append(p)
         self.params = params
+        self.simple = not self.optional and self.rest is None
         self.body = _body_form(body)
         self.env = env
         self.name = name
@@ -103,6 +104,8 @@ class Closure:
     def bind(self, args: list[Value]) -> Env:
         n = len(args)
         req = len(self.required)
+        if self.simple and n == req:
+            return Env(dict(zip(self.required, args, strict=False)), self.env)
         if n < req or (self.rest is None and n > req + len(self.optional)):
             raise LispError(f"{self.name} takes {self._arity()} arguments, given {n}")
         bindings = dict(zip(self.required, args, strict=False))
@@ -327,13 +330,15 @@ def _if(rest: Value, env: Env, run: Run) -> Tail:
 
 
 def _cond(rest: Value, env: Env, run: Run) -> Tail:
-    for clause in _proper(rest, "cond"):
+    while type(rest) is Cons:
+        clause = rest.car
         if type(clause) is not Cons:
             raise LispError("bad cond clause")
         test = clause.car
         value = T if test is T or test is ELSE else evaluate(test, env, run)
         if value is not NIL:
             return (value, None) if clause.cdr is NIL else _progn(clause.cdr, env, run)
+        rest = rest.cdr
     return NIL, None
 
 
@@ -352,24 +357,24 @@ def _unless(rest: Value, env: Env, run: Run) -> Tail:
 
 
 def _and(rest: Value, env: Env, run: Run) -> Tail:
-    items = _proper(rest, "and")
-    if not items:
+    if rest is NIL:
         return T, None
-    for form in items[:-1]:
-        if evaluate(form, env, run) is NIL:
+    while type(rest.cdr) is Cons:
+        if evaluate(rest.car, env, run) is NIL:
             return NIL, None
-    return items[-1], env
+        rest = rest.cdr
+    return rest.car, env
 
 
 def _or(rest: Value, env: Env, run: Run) -> Tail:
-    items = _proper(rest, "or")
-    if not items:
+    if rest is NIL:
         return NIL, None
-    for form in items[:-1]:
-        value = evaluate(form, env, run)
+    while type(rest.cdr) is Cons:
+        value = evaluate(rest.car, env, run)
         if value is not NIL:
             return value, None
-    return items[-1], env
+        rest = rest.cdr
+    return rest.car, env
 
 
 def _binding(spec: Value) -> tuple[Symbol, Value]:
@@ -386,9 +391,17 @@ def _let(rest: Value, env: Env, run: Run) -> Tail:
     if type(rest.car) is Symbol:  # named let: (let loop ((i 0)) ... (loop (+ i 1)))
         return _named_let(rest, env, run)
     bindings = {}
-    for spec in _proper(rest.car, "let bindings"):
-        sym, form = _binding(spec)
-        bindings[sym] = evaluate(form, env, run)
+    specs = rest.car
+    while type(specs) is Cons:
+        spec = specs.car
+        if type(spec) is Cons and type(spec.cdr) is Cons and spec.cdr.cdr is NIL:
+            bindings[check_bindable(spec.car)] = evaluate(spec.cdr.car, env, run)
+        else:
+            sym, form = _binding(spec)
+            bindings[sym] = evaluate(form, env, run)
+        specs = specs.cdr
+    if specs is not NIL:
+        raise LispError("let bindings is not a proper list")
     return _progn(rest.cdr, Env(bindings, env), run)
 
 

@@ -22,7 +22,6 @@ from .reader import read
 log = logging.getLogger(__name__)
 
 ANALYZE = Symbol.of("analyze")
-BUILTIN_ENV = global_env()
 LOAD_FUEL = 200_000
 """Steps loading a program (with what it requires) may take."""
 MAX_ITEMS = 1000
@@ -66,7 +65,7 @@ class Loader:
             raise LispError(f"require cycle: {chain}")
         run = run or Run(fuel=LOAD_FUEL)
         saved = run.globals, run.program, run.require
-        env = Env({}, BUILTIN_ENV)
+        env = global_env()
         run.globals, run.program, run.require = env, name, self.require
         self.loading.append(name)
         try:
@@ -230,7 +229,7 @@ def evaluate_text(text: str, sources: Sources | None = None, **limits: Any) -> V
     the last value. ``sources`` lets ``require`` find stored programs."""
     from .reader import read_all
 
-    env = Env({}, BUILTIN_ENV)
+    env = global_env()
     run = Run(**limits)
     run.globals = env
     loader = Loader(sources or (lambda name: None))
