@@ -11,6 +11,7 @@ import time
 import pytest
 
 from redis_ai import keys
+from redis_ai.lisp import analyzer as lisp_analyzer
 from redis_ai.lisp import store
 from redis_ai.lisp.analyzer import LispDiagnostics, LispHints
 from redis_ai.lisp.data import LispError
@@ -112,6 +113,7 @@ def test_deep_nesting_is_an_error_not_a_crash():
     ("(string-trim \"  x \")", "\"x\""), ("(number-to-string 1.5)", "\"1.5\""),
     ("(string-to-number \"42\")", "42"), ("(string-to-number \"4x\")", "nil"),
     ("(format \"%s is %d, %S %%\" 'x 42 \"q\")", "\"x is 42, \\\"q\\\" %\""),
+    ("(format \"%d %d\" 2.7 (/ 1.0 0))", "\"2 1.0e+INF\""),
     ("(equal '(1 (2 \"x\")) (list 1 (list 2 \"x\")))", "t"), ("(eq 'a 'a)", "t"),
 ])
 def test_evaluator_semantics(source, value):
@@ -176,8 +178,8 @@ def test_the_host_is_out_of_reach(name):
 
 
 def test_loaded_programs_keep_no_state_between_events():
-    loader = Loader({"p": ["(define n 0)", "(define (analyze) (set! n (+ n 1)) nil)"]}.get)
-    [program] = compile_library({"p": (loader.sources("p") or [], {})})
+    forms = ["(define n 0)", "(define (analyze) (set! n (+ n 1)) nil)"]
+    [program] = compile_library({"p": (forms, {})})
     [item] = run_program(program, event(), {})
     assert item["code"] == "lisp-error" and "read-only" in item["message"]
 
@@ -298,8 +300,9 @@ def test_cli_defines_lists_shows_runs_and_removes(redis_server, redis_client, tm
     assert [(p["name"], p["analyze"]) for p in listed] == [("long-lines", "1"), ("text-helpers", "0")]
     assert "lines over 100" in cli("list", env=env).stdout
     shown = cli("show", "long-lines", env=env).stdout
-    assert read_all(shown) == [] or [to_string(f) for f in read_all(shown)] == [
+    assert [to_string(f) for f in read_all(shown)] == [
         to_string(f) for f in read_all((EXAMPLES / "long-lines.lisp").read_text())]
+    assert shown.startswith(";;; long-lines: a warning")
 
     sample = tmp_path / "sample.py"
     sample.write_text("x = 1\n" + "y = '" + "z" * 120 + "'\n")
@@ -359,6 +362,17 @@ def test_analyzer_reloads_when_the_version_moves(redis_client):
     store.remove(redis_client, "one")
     store.remove(redis_client, "lua-only")
     assert analyzer.analyze(event()) == []  # cleared once programs existed
+
+
+def test_one_event_has_a_budget_for_all_programs(redis_client, monkeypatch):
+    monkeypatch.setattr(lisp_analyzer, "EVENT_FUEL", 300_000)
+    for name in ("a-spin", "b-spin", "c-late"):
+        store.define(redis_client, name, "(define (analyze) (let loop () (loop)))")
+    items = LispDiagnostics(redis_client).analyze(event()) or []
+    assert [(i["source"], i["code"]) for i in items] == [
+        ("lisp:a-spin", "lisp-fuel"), ("lisp:b-spin", "lisp-fuel"), ("lisp:c-late", "lisp-fuel")]
+    assert "200000 steps" in items[0]["message"] and "100000 steps" in items[1]["message"]
+    assert "skipped: the programs before it spent this event's 300000 steps" in items[2]["message"]
 
 
 def is_result(analyzer: str, tick: int):

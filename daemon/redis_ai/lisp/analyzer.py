@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis as redis_errors
 
 from ..analyzers.base import Analyzer, Event, Item
 from . import store
-from .program import Program, compile_library, run_program
+from .data import LispError
+from .eval import FUEL
+from .program import Program, compile_library, error_item, run_program
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 
 CHECK_S = 0.1
 """How often, at most, the version counter is read."""
+EVENT_FUEL = 1_000_000
+"""Steps all the programs together may take on one event (each also has its own FUEL): past
+it the remaining programs are skipped, each with an error item, so a slow set of programs
+delays an event by about a second at most."""
 
 
 class LispDiagnostics(Analyzer):
@@ -71,11 +77,18 @@ class LispDiagnostics(Analyzer):
         if not self.programs:
             return [] if self.had_programs else None
         language = event.get("language", "")
-        cache: dict[str, object] = {}
+        cache: dict[str, Any] = {}
         items: list[Item] = []
         for program in self.programs:
-            if program.applies_to(language):
-                items += run_program(program, event, cache)
+            if not program.applies_to(language):
+                continue
+            left = EVENT_FUEL - cache.get("steps", 0)
+            if left <= 0:
+                items.append(error_item(LispError(
+                    f"skipped: the programs before it spent this event's {EVENT_FUEL} steps",
+                    kind="fuel", program=program.name), self.kind, program.name, event))
+                continue
+            items += run_program(program, event, cache, fuel=min(FUEL, left))
         return items
 
 

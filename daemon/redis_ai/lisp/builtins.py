@@ -567,7 +567,8 @@ def _format(run: Run, args: list[Value]) -> Value:
             elif directive == "S":
                 text = to_string(value, limit=run.max_string)
             elif directive == "d":
-                text = str(int(_num("format", value)))
+                number = _num("format", value)
+                text = str(int(number)) if math.isfinite(number) else to_string(number)
             else:
                 raise LispError(f"format: unknown directive %{directive} (use %s %S %d %%)")
             out.append(text)

@@ -143,19 +143,24 @@ def compile_library(programs: Mapping[str, tuple[list[str], Mapping[str, str]]])
 def run_program(program: Program, event: dict[str, Any], cache: dict[str, Any],
                 fuel: int | None = None) -> list[dict[str, Any]]:
     """The items ``program`` gives for ``event``; a failure becomes one error item (and a log
-    line, once per program version and kind of failure). Never raises."""
+    line, once per program version and kind of failure). Never raises. The steps it took are
+    added to ``cache["steps"]`` (the analyzer's budget per event)."""
+    run = Run(program=program.name, event=event, cache=cache)
+    if fuel is not None:
+        run.fuel = fuel
     try:
         if program.error is not None:
             raise program.error
-        run = Run(program=program.name, event=event, cache=cache)
-        if fuel is not None:
-            run.fuel = fuel
         try:
             value = call(program.analyze, [], run)
+            return to_items(value, program.kind, program.name)
         except LispError as exc:
             exc.program = exc.program or program.name
             raise
-        return to_items(value, program.kind, program.name)
+        except Exception as exc:  # noqa: BLE001 - a bug in a builtin must not stop the worker
+            log.exception("lisp program %s hit an internal error", program.name)
+            raise LispError(f"internal error: {type(exc).__name__}: {exc}",
+                            program=program.name) from None
     except LispError as exc:
         key = f"{exc.kind}:{exc.message}"
         if key not in program.logged and len(program.logged) < 100:
@@ -163,6 +168,8 @@ def run_program(program: Program, event: dict[str, Any], cache: dict[str, Any],
             log.warning("lisp program %s (version %d) failed: %s", program.name,
                         program.version, exc)
         return [error_item(exc, program.kind, program.name, event)]
+    finally:
+        cache["steps"] = cache.get("steps", 0) + min(run.steps, run.fuel)
 
 
 def error_item(exc: LispError, kind: str, name: str, event: dict[str, Any]) -> dict[str, Any]:
