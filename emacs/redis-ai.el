@@ -36,6 +36,7 @@
 ;;   C-c r n   next suggestion              C-c r t   generate tests
 ;;   C-c r d   dismiss it                   C-c r c   reconnect
 ;;   C-c r p   previous suggestion          C-c r D   diagnose (bug reports)
+;;                                          C-c r S   search code by meaning
 ;;
 ;; While ghost text shows, TAB accepts it, M-<right> accepts a word,
 ;; M-<down> the rest of its line, and M-n / M-p cycle (see

@@ -8,7 +8,7 @@ vim.api.nvim_create_user_command('RedisAI', function(o)
   require('redis_ai').command(o.fargs)
 end, {
   nargs = '?',
-  desc = 'redis-ai: status | start | stop | analyze | log | hints | fix | tests',
+  desc = 'redis-ai: status | start | stop | analyze | log | hints | fix | tests | search',
   complete = function(lead)
     return require('redis_ai').complete(lead)
   end,
