@@ -171,6 +171,21 @@ def test_string_list_and_number_bombs_end_on_size(bomb):
     assert lisp_error(bomb, fuel=10**7).kind == "size"
 
 
+def test_symbols_are_not_made_from_data_and_huge_windows_are_refused():
+    from redis_ai.lisp.data import Symbol
+
+    ev("(map string-to-number (split-string \"\"))")
+    before = len(Symbol._table)
+    assert ev("(map string-to-number (split-string \"zq1 zq2 zq3 7\"))") == "(nil nil nil 7)"
+    assert len(Symbol._table) == before  # a long-running worker's symbol table cannot grow
+    [program] = compile_library({"p": (["(define (analyze) (length (buffer-lines)) nil)"], {})})
+    [item] = run_program(program, event(text="\n" * 300_000), {})
+    assert item["code"] == "lisp-size" and "300001 lines is over the limit" in item["message"]
+    [program] = compile_library({"q": (["(define (analyze) (list (number-sequence 1 5000)))"], {})})
+    [item] = run_program(program, event(), {})
+    assert "which is not an item" in item["message"] and len(item["message"]) < 300
+
+
 @pytest.mark.parametrize("name", ["__import__", "open", "eval", "exec", "getattr", "os",
                                   "system", "print", "load", "read-file", "current-time"])
 def test_the_host_is_out_of_reach(name):

@@ -16,7 +16,7 @@ from typing import Any
 
 from .data import NIL, Cons, LispError, Symbol, T, truth
 from .eval import Builtin, Closure, Env, Run, Value, call
-from .reader import INT_LIMIT, _atom, to_string
+from .reader import INT_LIMIT, parse_number, to_string
 
 BUILTINS: dict[str, Builtin] = {}
 
@@ -533,10 +533,11 @@ def _string_to_number(run: Run, args: list[Value]) -> Value:
     s = _str("string-to-number", args[0]).strip()
     if not s or len(s) > 40:
         return NIL
-    value = _atom(s)
-    if type(value) is int and not -INT_LIMIT <= value <= INT_LIMIT:
+    # parse_number, not the reader: reading would intern a symbol for every string tried.
+    value = parse_number(s)
+    if value is None or (type(value) is int and not -INT_LIMIT <= value <= INT_LIMIT):
         return NIL
-    return value if type(value) in (int, float) else NIL
+    return value
 
 
 @builtin("format", 1, None)
@@ -627,6 +628,9 @@ def _buffer_lines(run: Run, args: list[Value]) -> Value:
     built = run.cache.get("buffer-lines")
     if built is None:
         lines = event_lines(run)
+        if len(lines) > run.max_list:
+            raise LispError(f"buffer-lines: {len(lines)} lines is over the limit of "
+                            f"{run.max_list}", kind="size")
         first = run.event.get("first_line", 1)
         first = first if type(first) is int else 1
         built = NIL

@@ -26,7 +26,7 @@ MAX_DEPTH = 600
 MAX_STRING = 2 << 20
 """Longest string a run may build, in characters (the event's text is at most 1 MiB)."""
 MAX_LIST = 200_000
-"""Longest list a builtin may build (``buffer-lines`` itself is exempt)."""
+"""Longest list a builtin may build, and most lines ``buffer-lines`` gives."""
 
 Value = Any
 Tail = tuple[Value, "Env | None"]

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .builtins import global_env
-from .data import NIL, Cons, LispError, Symbol, T
+from .data import NIL, Cons, LispError, Symbol
 from .eval import Env, Run, Value, call, evaluate
-from .reader import read
+from .reader import read, to_string
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def error_item(exc: LispError, kind: str, name: str, event: dict[str, Any]) -> d
     """The item that reports a failed program where the user is looking (the cursor's line)."""
     line = event.get("line", 1)
     item = {"line": line, "col": 0, "end_line": line, "end_col": 0,
-            "message": f"lisp program {name} failed: {exc}", "code": f"lisp-{exc.kind}"}
+            "message": f"lisp program {name} failed: {exc}"[:2000], "code": f"lisp-{exc.kind}"}
     if kind == "diagnostics":
         item.update(severity="error", source=f"lisp:{name}")
     return item
@@ -208,13 +208,13 @@ def to_items(value: Value, kind: str, name: str) -> list[dict[str, Any]]:
 
 def _item(value: Value, kind: str, name: str) -> dict[str, Any]:
     if not _is_item(value):
-        raise LispError(f"analyze returned {value!r}, which is not an item "
+        raise LispError(f"analyze returned {to_string(value, limit=80)}, which is not an item "
                         "(an alist as built by diagnostic or hint)")
     fields = {pair.car.name: _plain(pair.cdr) for pair in value
               if type(pair) is Cons and type(pair.car) is Symbol}
     line, message = fields.get("line"), fields.get("message")
     if type(line) is not int or line < 1 or type(message) is not str:
-        raise LispError(f"item {value!r} needs a line (an integer >= 1) and a message")
+        raise LispError(f"item {to_string(value, limit=80)} needs a line (an integer >= 1) and a message")
     col = fields.get("col") if type(fields.get("col")) is int else 0
     end_line = fields.get("end_line") if type(fields.get("end_line")) is int else line
     end_col = fields.get("end_col") if type(fields.get("end_col")) is int else col
@@ -247,5 +247,5 @@ def evaluate_text(text: str, sources: Sources | None = None, **limits: Any) -> V
     return value
 
 
-__all__ = ["T", "Loader", "Program", "compile_library", "evaluate_text", "run_program",
+__all__ = ["Loader", "Program", "compile_library", "evaluate_text", "run_program",
            "to_items"]

@@ -50,17 +50,25 @@ class _Frame:
         self.dot = False  # a "." was read; the next datum is the tail
 
 
-def _atom(token: str) -> Any:
+def parse_number(token: str) -> int | float | None:
+    """The number ``token`` spells, or None (never makes a symbol)."""
     if token in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[token]
-    body = token[1:] if token[0] in "+-" else token
+    body = token[1:] if token[:1] in ("+", "-") else token
     if body.isascii() and body.isdigit():
         return int(token)
     if any(c.isdigit() for c in token) and all(c in _NUMBER_CHARS for c in token):
         try:
             return float(token)
         except ValueError:
-            pass
+            return None
+    return None
+
+
+def _atom(token: str) -> Any:
+    number = parse_number(token)
+    if number is not None:
+        return number
     if token == "nil":
         return NIL
     return Symbol.of(token)
