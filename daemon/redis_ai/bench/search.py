@@ -5,8 +5,9 @@ Quality is measured on questions the code cannot have seen: for --queries sample
 methods that have a docstring, the query is the docstring's first sentence and the answer is
 that function, indexed WITHOUT its docstring (every function's docstring is left out of the
 index and of what the embedder learns from). recall@1 and recall@10 count the queries whose
-function is first, or among the first ten; MRR@10 is the mean of 1/rank (0 past ten). Beside
-the learned embedder, a lexical baseline ranks the same chunks by the cosine of one-hot TF-IDF
+function is first, or among the first ten; MRR@10 is the mean of 1/rank (0 past ten). Each
+backend is measured as search answers (the vectors' candidates reordered with the lexical match)
+and with the vectors alone ("_vectors_only"). Beside them, a lexical baseline ranks the same chunks by the cosine of one-hot TF-IDF
 vectors of the same subtokens, so the numbers have something to be read against.
 """
 
@@ -155,7 +156,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       "learn_and_embed_s": round(done - stored, 2)},
         }
         for backend in (index.backend, "scan") if index.backend != "scan" else ("scan",):
-            figures[backend] = _ask(CodeIndex(client, backend=backend), queries)
+            figures[backend] = _ask(CodeIndex(client, backend=backend), queries, rerank=True)
+            figures[f"{backend}_vectors_only"] = _ask(CodeIndex(client, backend=backend), queries,
+                                                      rerank=False)
         stripped = [c for path, text in files
                     for c in chunk_file(str(path), text, "python", strip_docstrings=True)]
         lexical = Lexical(stripped)
@@ -173,13 +176,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         redis_.close()
 
 
-def _ask(index: CodeIndex, queries: list[tuple[str, str, int]]) -> dict[str, Any]:
-    index.search("warm up the caches", k=10)
+def _ask(index: CodeIndex, queries: list[tuple[str, str, int]], *, rerank: bool) -> dict[str, Any]:
+    index.search("warm up the caches", k=10, rerank=rerank)
     ranks = []
     latencies = []
     for query, file, line in queries:
         t0 = time.perf_counter()
-        hits = index.search(query, k=10)
+        hits = index.search(query, k=10, rerank=rerank)
         latencies.append((time.perf_counter() - t0) * 1000)
         ranks.append(_rank(hits, file, line))
     return {**_quality(ranks), "p50_ms": percentile(latencies, 50),

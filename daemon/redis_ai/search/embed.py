@@ -113,6 +113,17 @@ class Model:
         np.divide(out, norms, out=out, where=norms > 1e-9)
         return out
 
+    def lexical(self, tokens: list[str]) -> dict[str, float]:
+        """The one-hot TF-IDF vector of ``tokens`` as a sparse map, unit length (a word the
+        model never saw weighs as much as the rarest it knows)."""
+        rarest = float(self.idf.max()) if len(self.idf) else 1.0
+        weights = {}
+        for token, count in Counter(tokens).items():
+            i = self.index.get(token)
+            weights[token] = (1.0 + math.log(count)) * (float(self.idf[i]) if i is not None else rarest)
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {t: w / norm for t, w in weights.items()}
+
     def _weights(self, tokens: list[str], known: int) -> tuple[list[int], list[float]]:
         ids: list[int] = []
         weights: list[float] = []

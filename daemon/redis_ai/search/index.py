@@ -32,6 +32,10 @@ from .chunks import Chunk, chunk_file
 MAX_K = 50
 PREVIEW_LINES = 4
 PREVIEW_CHARS = 400
+RERANK = 50
+"""Candidates the vectors propose, which the lexical match then reorders."""
+LEXICAL_WEIGHT = 1.0
+"""Weight of the lexical cosine beside the vectors' cosine in a hit's score (see ``search``)."""
 REBUILD_CHANGE = 0.2
 """The embedder is learned again when the number of chunks moved this much since it was."""
 
@@ -49,6 +53,7 @@ class Hit:
     name: str
     score: float
     preview: str
+    id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "end_line": self.end_line, "name": self.name,
@@ -62,7 +67,7 @@ class _Matrix:
     generation: bytes | None
     model: str
     vectors: np.ndarray
-    meta: list[tuple[str, int, int, str, str]] = field(default_factory=list)
+    meta: list[tuple[str, int, int, str, str, str]] = field(default_factory=list)
 
 
 def _text(value: Any) -> str:
@@ -114,6 +119,9 @@ class CodeIndex:
         self._model: embed.Model | None = None
         self._matrix: _Matrix | None = None
         self._index_dim = 0
+        # Lexical vectors of chunks already reranked, valid for one (generation, model).
+        self._lexical: dict[str, dict[str, float]] = {}
+        self._lexical_of: tuple[Any, str] | None = None
 
     # -- what is there ---------------------------------------------------------------------
     @property
@@ -302,19 +310,59 @@ class CodeIndex:
             time.sleep(0.02)
 
     # -- reading ---------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, root: str | None = None) -> list[Hit]:
-        """The ``k`` chunks nearest to ``query``, best first, only under folder ``root`` if given."""
+    def search(self, query: str, k: int = 10, root: str | None = None, *,
+               rerank: bool = True) -> list[Hit]:
+        """The ``k`` chunks nearest to ``query``, best first, only under path ``root`` if given.
+
+        The vectors propose RERANK candidates (the search module's KNN, or the scan); their
+        score is then the mean of the vectors' cosine and the lexical cosine (TF-IDF of the
+        same subtokens, weighted by LEXICAL_WEIGHT), which puts a chunk that uses the query's
+        own words above one that is only about the same thing. ``rerank=False`` keeps the
+        vectors' order and cosine (the benchmark compares both).
+        """
         model = self.model()
         if model is None:
             return []
-        vector = model.embed([query])[0]
+        tokens = embed.subtokens(query)
+        vector = model.embed_tokens([tokens])[0]
         if not vector.any():
             return []  # no word of the query is known to the model: nothing is near it
         k = max(1, min(k, MAX_K))
+        wanted = max(k, RERANK) if rerank else k
         if self.backend == "redis-search":
             self._ensure_index(model.dim)
-            return self._knn(vector, k, root)
-        return self._scan(model, vector, k, root)
+            hits = self._knn(vector, wanted, root)
+        else:
+            hits = self._scan(model, vector, wanted, root)
+        if rerank:
+            hits = self._rerank(model, tokens, hits)
+        return hits[:k]
+
+    def _rerank(self, model: embed.Model, tokens: list[str], hits: list[Hit]) -> list[Hit]:
+        chunks = self._lexical_vectors(model, [hit.id for hit in hits])
+        query = model.lexical(tokens)
+        for hit in hits:
+            chunk = chunks.get(hit.id, {})
+            lexical = sum(w * chunk.get(t, 0.0) for t, w in query.items())
+            hit.score = (hit.score + LEXICAL_WEIGHT * lexical) / (1.0 + LEXICAL_WEIGHT)
+        return sorted(hits, key=lambda h: -h.score)
+
+    def _lexical_vectors(self, model: embed.Model, ids: list[str]) -> dict[str, dict[str, float]]:
+        """The chunks' lexical vectors, from the cache or from their stored text."""
+        valid = (self.redis.get(keys.CODE_GENERATION), model.id)
+        with self._lock:
+            if self._lexical_of != valid:
+                self._lexical, self._lexical_of = {}, valid
+            cache = self._lexical
+            missing = [cid for cid in ids if cid not in cache]
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in missing:
+                pipe.hmget(keys.code_chunk(cid), "text", "name")
+            for cid, (text, name) in zip(missing, pipe.execute(), strict=True):
+                cache[cid] = model.lexical(embed.subtokens(_text(text)) +
+                                           embed.subtokens(_text(name)) * 2)
+        return {cid: cache[cid] for cid in ids if cid in cache}
 
     def _knn(self, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
         where = f"@scope:{{{_escape_tag(root)}}}" if root else "*"
@@ -324,11 +372,12 @@ class CodeIndex:
             "RETURN", str(len(_FIELDS) + 1), *_FIELDS, "dist", "LIMIT", "0", str(k),
             "DIALECT", "2")
         hits = []
-        for doc in _documents(reply):
+        for key, doc in _documents(reply):
             hits.append(Hit(file=_text(doc.get("file")), line=int(doc.get("start_line") or 0),
                             end_line=int(doc.get("end_line") or 0), name=_text(doc.get("name")),
                             score=1.0 - float(doc.get("dist") or 1.0),
-                            preview=_text(doc.get("preview"))))
+                            preview=_text(doc.get("preview")),
+                            id=key.removeprefix(keys.CODE_CHUNK_PREFIX)))
         return hits
 
     def _scan(self, model: embed.Model, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
@@ -343,7 +392,7 @@ class CodeIndex:
         top = np.argpartition(-scores, min(k, len(scores)) - 1)[:k]
         top = top[np.argsort(-scores[top])]
         return [Hit(file=m[0], line=m[1], end_line=m[2], name=m[3], score=float(scores[i]),
-                    preview=m[4])
+                    preview=m[4], id=m[5])
                 for i in top if np.isfinite(scores[i]) for m in (matrix.meta[i],)]
 
     def _load_matrix(self, model: embed.Model) -> _Matrix:
@@ -354,16 +403,18 @@ class CodeIndex:
             return cached
         ids = [_text(c) for c in self.redis.smembers(keys.CODE_CHUNKS)]
         rows: list[bytes] = []
-        meta: list[tuple[str, int, int, str, str]] = []
+        meta: list[tuple[str, int, int, str, str, str]] = []
         for start in range(0, len(ids), _BATCH):
+            batch = ids[start:start + _BATCH]
             pipe = self.redis.pipeline(transaction=False)
-            for cid in ids[start:start + _BATCH]:
+            for cid in batch:
                 pipe.hmget(keys.code_chunk(cid), "vec", "model", *_FIELDS)
-            for vec, made_by, file, first, last, name, prev in pipe.execute():
+            for cid, (vec, made_by, file, first, last, name, prev) in zip(
+                    batch, pipe.execute(), strict=True):
                 if vec is None or _text(made_by) != model.id:
                     continue
                 rows.append(vec)
-                meta.append((_text(file), int(first), int(last), _text(name), _text(prev)))
+                meta.append((_text(file), int(first), int(last), _text(name), _text(prev), cid))
         vectors = (np.frombuffer(b"".join(rows), dtype=np.float32).reshape(-1, model.dim)
                    if rows else np.zeros((0, model.dim), dtype=np.float32))
         matrix = _Matrix(generation, model.id, vectors, meta)
@@ -391,19 +442,19 @@ def _index_dim(info: Any) -> int:
     return 0
 
 
-def _documents(reply: Any) -> list[dict[str, Any]]:
-    """The documents of an FT.SEARCH reply as maps of field -> value, RESP2 or RESP3."""
-    if isinstance(reply, dict):
-        results = reply.get(b"results") or reply.get("results") or []
-        docs = []
-        for result in results:
-            attrs = result.get(b"extra_attributes") or result.get("extra_attributes") or {}
-            docs.append({_text(k): v for k, v in attrs.items()})
-        return docs
+def _documents(reply: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(key, map of field -> value) of each document of an FT.SEARCH reply, RESP2 or RESP3."""
     docs = []
+    if isinstance(reply, dict):
+        for result in reply.get(b"results") or reply.get("results") or []:
+            attrs = result.get(b"extra_attributes") or result.get("extra_attributes") or {}
+            key = result.get(b"id") or result.get("id")
+            docs.append((_text(key), {_text(k): v for k, v in attrs.items()}))
+        return docs
     for i in range(1, len(reply) - 1, 2):
         fields = reply[i + 1]
-        docs.append({_text(fields[j]): fields[j + 1] for j in range(0, len(fields) - 1, 2)})
+        docs.append((_text(reply[i]),
+                     {_text(fields[j]): fields[j + 1] for j in range(0, len(fields) - 1, 2)}))
     return docs
 
 
