@@ -108,10 +108,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no programs; define one with 'redis-ai lisp define NAME FILE'")
     for row in rows:
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(row.get("updated", 0))))
-        role = "analyzer" if row.get("analyze") == "1" else "helper"
-        print(f"{row['name']:<24} v{row.get('version', '?'):<4} {row.get('kind', ''):<12} "
-              f"{role:<9} {row.get('languages') or 'all':<16} {updated}  "
-              f"{row.get('description', '')}")
+        # A helper's kind and languages matter only once it is an analyzer.
+        role = row.get("kind", "") if row.get("analyze") == "1" else "helper"
+        print(f"{row['name']:<24} v{row.get('version', '?'):<4} {role:<12} "
+              f"{row.get('languages') or 'all':<16} {updated}  {row.get('description', '')}"
+              .rstrip())
     return 0
 
 
