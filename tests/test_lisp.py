@@ -242,6 +242,10 @@ def test_items_take_the_shape_of_the_program_kind():
                                      " (buffer-lines)))"], {"kind": "hints"})})[0]
     got = run_program(window, event(text="x\ny", first_line=40, whole=False), {})
     assert [(i["line"], i["message"]) for i in got] == [(40, "x"), (41, "y")]
+    some = compile_library({"s": (["(define (analyze) (map (lambda (e) (hint (car e) (cdr e)))"
+                                   " (buffer-lines-with \"b\" \"c\")))"], {"kind": "hints"})})[0]
+    got = run_program(some, event(text="a\nb\nc\nabc\nd", first_line=7, whole=False), {})
+    assert [(i["line"], i["message"]) for i in got] == [(8, "b"), (9, "c"), (10, "abc")]
 
 
 # -- Programs stored in Redis -----------------------------------------------------------------

@@ -7,11 +7,7 @@
         (string-prefix-p "print (" code))))
 
 (define (analyze)
-  (let loop ((entries (buffer-lines)) (found nil))
-    (cond ((null entries) (reverse found))
-          ((print-call-p (cdr (car entries)))
-           (loop (cdr entries)
-                 (cons (hint (car (car entries)) "print() left in the code: use logging, or remove it"
-                             "print-left")
-                       found)))
-          (t (loop (cdr entries) found)))))
+  (map (lambda (entry)
+         (hint (car entry) "print() left in the code: use logging, or remove it" "print-left"))
+       (filter (lambda (entry) (print-call-p (cdr entry)))
+               (buffer-lines-with "print"))))
