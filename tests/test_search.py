@@ -172,6 +172,18 @@ def test_a_new_model_reembeds_every_chunk(indexed, redis_client):
         assert int(fields[b"num_docs"]) == index.count()
 
 
+def test_the_model_is_learned_again_when_a_fifth_of_the_corpus_changed(indexed, project):
+    index, first = indexed
+    assert first.chunks == 18 and not index.needs_rebuild()
+    cache, connection = project / "app" / "cache.py", project / "app" / "connection.py"
+    cache.write_text(cache.read_text().replace("ttl=60", "ttl=30"))
+    report = index_paths(index, [project])  # 3 chunks of 18 written again: not yet
+    assert (report.indexed, report.rebuilt) == (1, False)
+    connection.write_text(connection.read_text().replace("attempts=5", "attempts=3"))
+    report = index_paths(index, [project])  # 3 + 5 > 18 / 5
+    assert (report.indexed, report.rebuilt) == (1, True) and not index.needs_rebuild()
+
+
 def test_cli_index_and_search(redis_server, redis_client, project, capsys):
     url = ["--redis-url", redis_server.url]
     assert cli_main(["index", str(project), "--json", *url]) == 0

@@ -3,9 +3,12 @@
 A whole buffer of a file that the editor saved or opened replaces that file's chunks with the
 chunks of the text the editor sent (the file on disk may already differ again). Typing does not:
 the file is indexed as it was last saved, and its chunks do not churn at every pause. A buffer
-too large to send whole (a window of it) is left to ``redis-ai index``. It publishes nothing. The embedder is not learned again here, which takes seconds on a large
-project; ``redis-ai index`` does that when the corpus has changed enough. Only when no model
-exists yet does the first indexed buffer start one, so search works before any ``index`` run.
+too large to send whole (a window of it) is left to ``redis-ai index``. It publishes nothing.
+
+When the corpus has changed enough (index.REBUILD_CHANGE), the embedder is learned again here
+only while the corpus is small (SELF_LEARN_MAX chunks, about a second of learning): a project
+that is only ever opened and saved gets a model and keeps it current, and a larger one waits
+for ``redis-ai index``, which does not hold up a consumer group.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import os
 from ..analyzers.base import Analyzer, Event, Item
 from .corpus import LANGUAGES, MAX_FILE_BYTES
 from .index import shared
+
+SELF_LEARN_MAX = 3000
+"""Largest corpus, in chunks, for which the analyzer learns the embedder again itself."""
 
 
 class CodeIndexer(Analyzer):
@@ -39,6 +45,6 @@ class CodeIndexer(Analyzer):
         path = os.path.realpath(event["file"])
         if not index.is_current(path, text):
             index.index_text(path, text, event["language"])
-        if index.model() is None:
+        if index.count() <= SELF_LEARN_MAX and index.needs_rebuild():
             index.rebuild()
         return None

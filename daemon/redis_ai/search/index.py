@@ -37,7 +37,8 @@ RERANK = 50
 LEXICAL_WEIGHT = 1.0
 """Weight of the lexical cosine beside the vectors' cosine in a hit's score (see ``search``)."""
 REBUILD_CHANGE = 0.2
-"""The embedder is learned again when the number of chunks moved this much since it was."""
+"""The embedder is learned again when this share of the chunks it was learned from changed:
+chunks written since (new or re-indexed) plus the change in their number."""
 
 _BATCH = 500
 _FIELDS = ("file", "start_line", "end_line", "name", "preview")
@@ -197,6 +198,8 @@ class CodeIndex:
             pipe.sadd(keys.CODE_CHUNKS, *ids)
             pipe.sadd(keys.code_file(path), *ids)
         pipe.hset(keys.CODE_FILES, path, content_hash(text))
+        if model is not None:
+            pipe.hincrby(keys.CODE_MODEL, "changed", len(chunks))
         pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
         pipe.execute()
         if model is not None:
@@ -220,12 +223,14 @@ class CodeIndex:
         pipe.delete(keys.code_file(path))
 
     def needs_rebuild(self) -> bool:
-        """Whether there is no model yet, or the chunks changed in number by REBUILD_CHANGE."""
+        """Whether there is no model yet, or REBUILD_CHANGE of the corpus changed since it was
+        learned."""
         model = self.model()
         count = self.count()
         if model is None:
             return count > 0
-        return abs(count - model.chunks) > REBUILD_CHANGE * max(1, model.chunks)
+        changed = int(self.redis.hget(keys.CODE_MODEL, "changed") or 0)
+        return changed + abs(count - model.chunks) > REBUILD_CHANGE * max(1, model.chunks)
 
     def rebuild(self, dim: int = embed.DIM) -> embed.Model:
         """Learn the embedder from every stored chunk, store it, and re-embed every chunk."""
