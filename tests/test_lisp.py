@@ -151,6 +151,13 @@ def test_infinite_loop_ends_on_fuel_in_bounded_time():
     exc = lisp_error("(define s (concat \"x\" (substring (format \"%S\" (number-sequence 1 9000)) 0)))"
                      "(let loop ((i 0)) (loop (+ i (length (split-string s \" \")))))")
     assert exc.kind == "fuel"
+    for loop in ("(equal big big)", "(member 20000 big)", "(sort big <)",
+                 "(string= text text)", "(string-prefix-p text text)"):
+        started = time.monotonic()
+        exc = lisp_error("(define big (number-sequence 1 20000))"
+                         "(define text (format \"%S\" big))"
+                         f"(let loop () {loop} (loop))")
+        assert exc.kind == "fuel" and time.monotonic() - started < 10
 
 
 def test_deep_recursion_ends_on_depth():

@@ -220,17 +220,26 @@ def _eql(a: Value, b: Value) -> bool:
     return type(a) is type(b) and type(a) in (int, float, str) and a == b
 
 
-def equal(a: Value, b: Value) -> bool:
-    """Structural equality, without recursion (lists may be long or deep)."""
+def equal(a: Value, b: Value, run: Run | None = None) -> bool:
+    """Structural equality, without recursion (lists may be long or deep); with ``run``, one
+    step of fuel per 8 pairs compared and per 1,024 characters of strings compared."""
     todo = [(a, b)]
-    while todo:
-        x, y = todo.pop()
-        if type(x) is Cons and type(y) is Cons:
-            todo.append((x.cdr, y.cdr))
-            todo.append((x.car, y.car))
-        elif not _eql(x, y):
-            return False
-    return True
+    visited = 0
+    try:
+        while todo:
+            x, y = todo.pop()
+            visited += 1
+            if type(x) is Cons and type(y) is Cons:
+                todo.append((x.cdr, y.cdr))
+                todo.append((x.car, y.car))
+            elif not _eql(x, y):
+                return False
+            elif type(x) is str:
+                visited += len(x) >> 7
+        return True
+    finally:
+        if run is not None:
+            run.charge(visited >> 3)
 
 
 @builtin("eq", 2)
@@ -243,7 +252,7 @@ BUILTINS["eql"] = Builtin("eql", _eq, 2, 2)
 
 @builtin("equal", 2)
 def _equal(run: Run, args: list[Value]) -> Value:
-    return truth(equal(args[0], args[1]))
+    return truth(equal(args[0], args[1], run))
 
 
 # -- Lists ------------------------------------------------------------------------------------
@@ -332,7 +341,7 @@ def _member(run: Run, args: list[Value]) -> Value:
     v = args[1]
     while type(v) is Cons:
         run.charge(1)
-        if equal(args[0], v.car):
+        if equal(args[0], v.car, run):
             return v
         v = v.cdr
     return NIL
@@ -341,7 +350,7 @@ def _member(run: Run, args: list[Value]) -> Value:
 @builtin("assoc", 2)
 def _assoc(run: Run, args: list[Value]) -> Value:
     for pair in _walk(run, "assoc", args[1]):
-        if type(pair) is Cons and equal(args[0], pair.car):
+        if type(pair) is Cons and equal(args[0], pair.car, run):
             return pair
     return NIL
 
@@ -383,6 +392,7 @@ def _funcall(run: Run, args: list[Value]) -> Value:
 def _sort(run: Run, args: list[Value]) -> Value:
     items = _walk(run, "sort", args[0])
     fn = args[1]
+    run.charge(len(items) * max(len(items), 1).bit_length())  # one step per comparison
 
     def compare(a: Value, b: Value) -> int:
         if call(fn, [a, b], run) is not NIL:
@@ -446,12 +456,16 @@ def _string_contains(run: Run, args: list[Value]) -> Value:
 
 @builtin("string-prefix-p", 2)
 def _prefix(run: Run, args: list[Value]) -> Value:
-    return truth(_str("string-prefix-p", args[1]).startswith(_str("string-prefix-p", args[0])))
+    prefix = _str("string-prefix-p", args[0])
+    run.charge(len(prefix) >> 10)
+    return truth(_str("string-prefix-p", args[1]).startswith(prefix))
 
 
 @builtin("string-suffix-p", 2)
 def _suffix(run: Run, args: list[Value]) -> Value:
-    return truth(_str("string-suffix-p", args[1]).endswith(_str("string-suffix-p", args[0])))
+    suffix = _str("string-suffix-p", args[0])
+    run.charge(len(suffix) >> 10)
+    return truth(_str("string-suffix-p", args[1]).endswith(suffix))
 
 
 @builtin("split-string", 1, 2)
@@ -505,12 +519,16 @@ def _string_trim(run: Run, args: list[Value]) -> Value:
 
 @builtin("string=", 2)
 def _string_eq(run: Run, args: list[Value]) -> Value:
-    return truth(_str("string=", args[0]) == _str("string=", args[1]))
+    a, b = _str("string=", args[0]), _str("string=", args[1])
+    run.charge(min(len(a), len(b)) >> 10)
+    return truth(a == b)
 
 
 @builtin("string<", 2)
 def _string_lt(run: Run, args: list[Value]) -> Value:
-    return truth(_str("string<", args[0]) < _str("string<", args[1]))
+    a, b = _str("string<", args[0]), _str("string<", args[1])
+    run.charge(min(len(a), len(b)) >> 10)
+    return truth(a < b)
 
 
 @builtin("symbol-name", 1)
