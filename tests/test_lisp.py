@@ -160,6 +160,18 @@ def test_infinite_loop_ends_on_fuel_in_bounded_time():
         assert exc.kind == "fuel" and time.monotonic() - started < 10
 
 
+def test_shared_structure_cannot_multiply_work():
+    # c is 1,000 references to b, itself 1,000 references to a list of 1,000: a billion
+    # elements to walk or print, built in a few thousand steps.
+    shared = ("(define a (number-sequence 1 1000)) (define b (map (lambda (x) a) a))"
+              "(define c (map (lambda (x) b) b))")
+    for work in ("(equal c (map (lambda (x) b) b))", "(format \"%s\" c)", "(format \"%S\" c)",
+                 "(error \"%s\" c)"):
+        started = time.monotonic()
+        assert lisp_error(f"{shared} {work}").kind in ("fuel", "size")
+        assert time.monotonic() - started < 10
+
+
 def test_deep_recursion_ends_on_depth():
     exc = lisp_error("(define (f n) (+ 1 (f n))) (f 0)")
     assert exc.kind == "depth" and exc.form == "(f n)"

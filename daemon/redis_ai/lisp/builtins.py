@@ -222,24 +222,30 @@ def _eql(a: Value, b: Value) -> bool:
 
 def equal(a: Value, b: Value, run: Run | None = None) -> bool:
     """Structural equality, without recursion (lists may be long or deep); with ``run``, one
-    step of fuel per 8 pairs compared and per 1,024 characters of strings compared."""
+    step of fuel per 8 pairs compared (lists may share structure, so the walk can be far
+    longer than any list: it is paid for as it goes)."""
     todo = [(a, b)]
     visited = 0
-    try:
-        while todo:
-            x, y = todo.pop()
-            visited += 1
-            if type(x) is Cons and type(y) is Cons:
-                todo.append((x.cdr, y.cdr))
-                todo.append((x.car, y.car))
-            elif not _eql(x, y):
-                return False
-            elif type(x) is str:
-                visited += len(x) >> 7
-        return True
-    finally:
+    while todo:
+        x, y = todo.pop()
+        visited += 1
+        if type(x) is Cons and type(y) is Cons:
+            todo.append((x.cdr, y.cdr))
+            todo.append((x.car, y.car))
+        elif not _eql(x, y):
+            break
+        elif type(x) is str:
+            visited += len(x) >> 7
+        if visited >= 1024 and run is not None:
+            run.charge(visited >> 3)
+            visited = 0
+    else:
         if run is not None:
             run.charge(visited >> 3)
+        return True
+    if run is not None:
+        run.charge(visited >> 3)
+    return False
 
 
 @builtin("eq", 2)
@@ -414,9 +420,10 @@ def _number_sequence(run: Run, args: list[Value]) -> Value:
 
 # -- Strings and symbols ----------------------------------------------------------------------
 
-def display(v: Value) -> str:
-    """``v`` as ``%s`` and ``concat`` show it: strings without quotes."""
-    return v if type(v) is str else to_string(v, readable=False)
+def display(v: Value, limit: int) -> str:
+    """``v`` as ``%s`` shows it: strings without quotes; printing stops past ``limit``
+    characters (a list may share structure and print far longer than its size)."""
+    return v if type(v) is str else to_string(v, readable=False, limit=limit)
 
 
 @builtin("concat", 0, None)
@@ -582,7 +589,7 @@ def _format(run: Run, args: list[Value]) -> Value:
             if value is _NO_ARG:
                 raise LispError("format: not enough arguments")
             if directive == "s":
-                text = display(value)
+                text = display(value, run.max_string)
             elif directive == "S":
                 text = to_string(value, limit=run.max_string)
             elif directive == "d":
@@ -590,6 +597,8 @@ def _format(run: Run, args: list[Value]) -> Value:
                 text = str(int(number)) if math.isfinite(number) else to_string(number)
             else:
                 raise LispError(f"format: unknown directive %{directive} (use %s %S %d %%)")
+            if type(value) is not str:
+                run.charge(len(text) >> 3)  # printing works token by token, in Python
             out.append(text)
             size += len(text)
             if size > run.max_string:
@@ -603,7 +612,7 @@ _NO_ARG = object()
 
 @builtin("error", 1, None)
 def _error(run: Run, args: list[Value]) -> Value:
-    raise LispError(display(_format(run, args)))
+    raise LispError(_format(run, args))
 
 
 # -- The event being analyzed -----------------------------------------------------------------
