@@ -205,6 +205,24 @@ def test_symbols_are_not_made_from_data_and_huge_windows_are_refused():
     assert "which is not an item" in item["message"] and len(item["message"]) < 300
 
 
+def test_results_are_bounded():
+    def run(body: str) -> list[dict]:
+        [program] = compile_library({"p": ([f"(define (analyze) {body})"], {"kind": "hints"})})
+        return run_program(program, event(), {})
+
+    [item] = run("(map (lambda (i) (hint 1 \"m\")) (number-sequence 0 1000))")
+    assert item["code"] == "lisp-size" and "more than 1000 items" in item["message"]
+    [item] = run("(let ((r (format \"%S\" (number-sequence 1 500))))"
+                 " (map (lambda (i) (list (cons 'line 1) (cons 'message \"m\") (cons 'rewrite r)))"
+                 " (number-sequence 1 1000)))")
+    assert item["code"] == "lisp-size" and "rewrites" in item["message"]
+    # A thousand items sharing one long alist tail: only the head of each is read.
+    items = run("(let ((tail (number-sequence 1 150000)))"
+                " (map (lambda (i) (cons (cons 'line i) (cons (cons 'message \"m\") tail)))"
+                " (number-sequence 1 1000)))")
+    assert len(items) == 1000 and items[-1]["line"] == 1000
+
+
 @pytest.mark.parametrize("name", ["__import__", "open", "eval", "exec", "getattr", "os",
                                   "system", "print", "load", "read-file", "current-time"])
 def test_the_host_is_out_of_reach(name):

@@ -26,6 +26,10 @@ LOAD_FUEL = 200_000
 """Steps loading a program (with what it requires) may take."""
 MAX_ITEMS = 1000
 """Most items one program may return for one event."""
+MAX_FIELDS = 32
+"""Pairs of an item's alist that are read."""
+MAX_REWRITES = 1 << 20
+"""Most characters of hint rewrites in one program's result (the size of a text window)."""
 KINDS = ("diagnostics", "hints")
 
 Sources = Callable[[str], list[str] | None]
@@ -199,26 +203,44 @@ def to_items(value: Value, kind: str, name: str) -> list[dict[str, Any]]:
     or a list of items, each an alist such as ``(diagnostic ...)`` and ``(hint ...)`` build."""
     if value is NIL:
         return []
-    values = [value] if _is_item(value) else list(value) if type(value) is Cons else [value]
-    if len(values) > MAX_ITEMS:
-        raise LispError(f"analyze returned {len(values)} items, more than {MAX_ITEMS}",
+    values: list[Value] = [value]
+    if not _is_item(value) and type(value) is Cons:
+        values = []
+        for v in value:
+            if len(values) == MAX_ITEMS:
+                raise LispError(f"analyze returned more than {MAX_ITEMS} items", kind="size")
+            values.append(v)
+    items = [_item(v, kind, name) for v in values]
+    if sum(len(item.get("rewrite", "")) for item in items) > MAX_REWRITES:
+        raise LispError(f"the rewrites of the items hold more than {MAX_REWRITES} characters",
                         kind="size")
-    return [_item(v, kind, name) for v in values]
+    return items
+
+
+def _fields(value: Value) -> dict[str, Any]:
+    """An item alist's fields: the first of each key, among its first MAX_FIELDS pairs (items
+    may share one long list: reading it whole for each would multiply the work)."""
+    fields: dict[str, Any] = {}
+    for k, pair in enumerate(value):
+        if k == MAX_FIELDS:
+            break
+        if type(pair) is Cons and type(pair.car) is Symbol:
+            fields.setdefault(pair.car.name, _plain(pair.cdr))
+    return fields
 
 
 def _item(value: Value, kind: str, name: str) -> dict[str, Any]:
     if not _is_item(value):
         raise LispError(f"analyze returned {to_string(value, limit=80)}, which is not an item "
                         "(an alist as built by diagnostic or hint)")
-    fields = {pair.car.name: _plain(pair.cdr) for pair in value
-              if type(pair) is Cons and type(pair.car) is Symbol}
+    fields = _fields(value)
     line, message = fields.get("line"), fields.get("message")
     if type(line) is not int or line < 1 or type(message) is not str:
         raise LispError(f"item {to_string(value, limit=80)} needs a line (an integer >= 1) and a message")
     col = fields.get("col") if type(fields.get("col")) is int else 0
     end_line = fields.get("end_line") if type(fields.get("end_line")) is int else line
     end_col = fields.get("end_col") if type(fields.get("end_col")) is int else col
-    code = fields.get("code") if type(fields.get("code")) is str else "lisp"
+    code = fields["code"][:200] if type(fields.get("code")) is str else "lisp"
     item: dict[str, Any] = {"line": line, "col": col, "end_line": end_line, "end_col": end_col,
                             "message": message[:2000], "code": code}
     if kind == "diagnostics":
