@@ -255,6 +255,8 @@ def test_require_loads_definitions_and_detects_cycles():
     [item] = run_program(programs["top"], event(text="x\n"), {})
     assert item == {"line": 1, "col": 0, "end_line": 1, "end_col": 1, "severity": "warning",
                     "message": "42", "code": "lisp", "source": "lisp:top"}
+    late = compile_library({"late": (["(define (analyze) (require 'base))"], {})})[0]
+    assert "only while a program loads" in run_program(late, event(), {})[0]["message"]
     assert str(programs["a"].error) == "c: require cycle: a -> b -> c -> a in (require 'a)"
     assert "no program named nowhere" in str(programs["lost"].error)
     with pytest.raises(LispError, match="require cycle: b -> c -> a -> b"):

@@ -727,6 +727,6 @@ def _hint(run: Run, args: list[Value]) -> Value:
 def _require(run: Run, args: list[Value]) -> Value:
     name = _field(args[0])
     if run.require is None:
-        raise LispError("require: only stored programs can require others")
+        raise LispError("require: only while a program loads (at its top level), not in analyze")
     run.require(name, run)
     return T
