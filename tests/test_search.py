@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from redis_ai import keys
 from redis_ai.cli import main as cli_main
+from redis_ai.models import registry
 from redis_ai.search import chunks
 from redis_ai.search.corpus import index_paths
+from redis_ai.search.embed import subtokens
 from redis_ai.search.index import CodeIndex
+from redis_ai.search.remote import RemoteEmbedder
 from tests.support.clients import EPCTestClient, RPCClient, event
 
 SAMPLE = Path(__file__).parent / "samples" / "search"
@@ -282,3 +290,90 @@ def test_code_index_analyzer_indexes_saved_buffers(make_daemon, redis_client, pr
     assert result["hits"][0]["name"] == "rotate_logs" and result["hits"][0]["file"] == str(path)
     assert result["chunks"] == len(chunks.chunk_file(str(path), text, "python"))
     assert redis_client.hget(keys.CODE_FILES, str(path)) is not None
+
+
+class EmbeddingServer:
+    """A local server speaking OpenAI's ``POST /v1/embeddings`` wire format. Its "model" hashes
+    each word of a text into one of 48 dimensions: crude, but a real other embedding."""
+
+    DIM = 48
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[dict[str, str], dict[str, Any]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.seen.append((dict(self.headers), body))
+                if self.path != "/v1/embeddings" or not isinstance(body.get("input"), list):
+                    self._send(404, {"error": {"message": "no such route", "type": "invalid_request_error"}})
+                    return
+                data = [{"object": "embedding", "index": i, "embedding": outer.vector(text)}
+                        for i, text in enumerate(body["input"])]
+                self._send(200, {"object": "list", "data": data, "model": body["model"],
+                                 "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+            def _send(self, status: int, reply: dict[str, Any]) -> None:
+                raw = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def vector(self, text: str) -> list[float]:
+        out = [0.0] * self.DIM
+        for word in subtokens(text):
+            out[zlib.crc32(word.encode()) % self.DIM] += 1.0
+        return out
+
+
+@pytest.fixture
+def embedding_server() -> Iterator[EmbeddingServer]:
+    server = EmbeddingServer()
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def test_a_registry_model_with_capability_embed_makes_the_vectors(
+        redis_client, project, embedding_server, monkeypatch):
+    index = CodeIndex(redis_client)
+    learned = index_paths(index, [project])
+    assert learned.rebuilt and index.model().dim == 192
+    monkeypatch.setenv("RAI_TEST_EMBED_KEY", "sk-test")
+    registry.add(redis_client, registry.Model(
+        id="embedder", provider="openai", endpoint=embedding_server.url, model="hash-embed",
+        capabilities=["embed"], api_key_env="RAI_TEST_EMBED_KEY"))
+    assert index.needs_rebuild()  # the vectors must all come from the new model
+    report = index_paths(index, [project])
+    assert report.rebuilt and report.indexed == 0
+    model = index.model()
+    assert isinstance(model, RemoteEmbedder) and model.dim == EmbeddingServer.DIM
+    headers, body = embedding_server.seen[0]
+    assert headers["Authorization"] == "Bearer sk-test" and body["model"] == "hash-embed"
+    assert sum(len(b["input"]) for _, b in embedding_server.seen) == report.chunks
+    vecs = [redis_client.hget(keys.code_chunk(c.decode()), "vec")
+            for c in redis_client.smembers(keys.CODE_CHUNKS)]
+    assert {len(v) for v in vecs if v} == {EmbeddingServer.DIM * 4}
+    hits = index.search("hash a password with salt", k=3)
+    assert hits[0].name == "hash_password"
+    assert embedding_server.seen[-1][1]["input"] == ["hash a password with salt"]
+    # A saved file is embedded by the registry model too.
+    config = project / "app" / "config.py"
+    index.index_text(str(config), config.read_text() + "\n\ndef zebra_stripes():\n    pass\n", "python")
+    assert index.search("zebra stripes", k=1)[0].name == "zebra_stripes"
+    # The registry model goes: the learned model comes back, and the vector index with it.
+    registry.remove(redis_client, "embedder")
+    assert index.model() is None and index.search("hash a password", k=3) == []
+    assert index_paths(index, [project]).rebuilt and index.model().dim == 192
+    assert index.search("hash a password with salt", k=1)[0].name == "hash_password"

@@ -114,7 +114,8 @@ CODE_FILES = f"{PREFIX}:{{code}}:files"
 """Hash of indexed file path -> hash of the content indexed."""
 
 CODE_MODEL = f"{PREFIX}:{{code}}:model"
-"""Hash: the embedder learned from the indexed chunks (id, dim, words, idf, vectors, mean)."""
+"""Hash: the embedder (id, kind, dim, chunks, changed, built; learned: words, idf, vectors,
+mean; remote: registry, the id of the registry model that makes the vectors)."""
 
 CODE_GENERATION = f"{PREFIX}:{{code}}:generation"
 """String: a random token replaced on every change of the chunks, so readers know when a copy

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from ..errors import BadEvent
+from ..models.providers.base import ProviderError
 from ..store.connection import connect
 from .corpus import index_paths
 from .index import shared
@@ -47,6 +48,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     client = connect(args.redis_url)
     try:
         report = index_paths(shared(client), args.paths, rebuild=args.rebuild).as_dict()
+    except ProviderError as exc:
+        print(f"redis-ai index: the embedding model failed: {exc}", file=sys.stderr)
+        return 1
     finally:
         client.close()
     if args.json:
@@ -72,6 +76,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     except BadEvent as exc:
         print(f"redis-ai search: {exc.message}", file=sys.stderr)
         return 2
+    except ProviderError as exc:
+        print(f"redis-ai search: the embedding model failed: {exc}", file=sys.stderr)
+        return 1
     finally:
         client.close()
     if args.json:

@@ -25,9 +25,13 @@ import numpy as np
 import redis
 
 from .. import keys
+from ..models import registry
 from ..store.connection import capabilities
-from . import embed
+from . import embed, remote
 from .chunks import Chunk, chunk_file
+
+Embedder = embed.Model | remote.RemoteEmbedder
+"""What makes the vectors: the model learned from the code, or a registry model's endpoint."""
 
 MAX_K = 50
 PREVIEW_LINES = 4
@@ -144,15 +148,22 @@ class CodeIndex:
         """Indexed file path -> hash of the content indexed."""
         return {_text(k): _text(v) for k, v in self.redis.hgetall(keys.CODE_FILES).items()}
 
-    def model(self) -> embed.Model | None:
+    def model(self) -> Embedder | None:
         """The stored embedder, re-read only when another process has replaced it."""
         current = self.redis.hget(keys.CODE_MODEL, "id")
         if current is None:
             return None
         with self._lock:
-            if self._model is not None and self._model.id == _text(current):
-                return self._model
+            cached = self._model
+        if isinstance(cached, embed.Model) and cached.id == _text(current):
+            return cached
         raw: Any = self.redis.hgetall(keys.CODE_MODEL)
+        if raw.get(b"kind") == b"remote":
+            # Read each time: the user may have changed its endpoint or removed it.
+            configured = registry.get(self.redis, _text(raw.get(b"registry")))
+            if configured is None:
+                return None
+            return remote.RemoteEmbedder(configured, _text(raw[b"id"]), int(raw[b"dim"]))
         if not raw or b"vectors" not in raw:
             return None
         dim = int(raw[b"dim"])
@@ -165,9 +176,12 @@ class CodeIndex:
             self._model = model
         return model
 
+    def _stored_chunks(self) -> int:
+        return int(self.redis.hget(keys.CODE_MODEL, "chunks") or 0)
+
     # -- writing ---------------------------------------------------------------------------
     def index_text(self, path: str, text: str, language: str,
-                   model: embed.Model | None = None, *, strip_docstrings: bool = False) -> int:
+                   model: Embedder | None = None, *, strip_docstrings: bool = False) -> int:
         """Replace the chunks of file ``path`` by those of ``text``; return how many it has.
 
         Vectors are made with ``model`` (default: the stored one); without any model the
@@ -224,16 +238,25 @@ class CodeIndex:
 
     def needs_rebuild(self) -> bool:
         """Whether there is no model yet, or REBUILD_CHANGE of the corpus changed since it was
-        learned."""
+        made, or a registry model offering ``embed`` appeared, went or was replaced."""
         model = self.model()
         count = self.count()
         if model is None:
             return count > 0
+        wanted = remote.configured(self.redis)
+        if isinstance(model, remote.RemoteEmbedder):
+            if wanted is None or wanted.id != model.model.id:
+                return True
+        elif wanted is not None:
+            return True
+        chunks = self._stored_chunks()
         changed = int(self.redis.hget(keys.CODE_MODEL, "changed") or 0)
-        return changed + abs(count - model.chunks) > REBUILD_CHANGE * max(1, model.chunks)
+        return changed + abs(count - chunks) > REBUILD_CHANGE * max(1, chunks)
 
-    def rebuild(self, dim: int = embed.DIM) -> embed.Model:
-        """Learn the embedder from every stored chunk, store it, and re-embed every chunk."""
+    def rebuild(self, dim: int = embed.DIM) -> Embedder:
+        """Make the embedder again from every stored chunk, store it, and re-embed every chunk:
+        the registry's ``embed`` model when there is one, else a model learned from the chunks
+        (of ``dim`` dimensions)."""
         ids = sorted(_text(c) for c in self.redis.smembers(keys.CODE_CHUNKS))
         texts: list[str] = []
         names: list[str] = []
@@ -244,12 +267,19 @@ class CodeIndex:
             for text, name in pipe.execute():
                 texts.append(_text(text))
                 names.append(_text(name))
-        model = embed.learn(texts, dim)
-        self._store_model(model)
+        configured = remote.configured(self.redis)
+        model: Embedder
+        if configured is not None:
+            model = remote.RemoteEmbedder(configured, f"remote-{secrets.token_hex(6)}")
+            vectors = model.embed(texts, names)
+            self._store_model(model, len(texts))
+        else:
+            model = embed.learn(texts, dim)
+            self._store_model(model, len(texts))
+            vectors = model.embed(texts, names)
         # An index made now takes each vector as it is written, rather than in a background
         # scan afterwards.
         self._ensure_index(model.dim)
-        vectors = model.embed(texts, names)
         for start in range(0, len(ids), _BATCH):
             pipe = self.redis.pipeline(transaction=False)
             for cid, vec in zip(ids[start:start + _BATCH], vectors[start:start + _BATCH],
@@ -261,24 +291,29 @@ class CodeIndex:
                     pipe.hdel(key, "vec", "model")
             pipe.execute()
         self.redis.set(keys.CODE_GENERATION, secrets.token_hex(8))
-        self._ensure_index(model.dim)
         return model
 
-    def _store_model(self, model: embed.Model) -> None:
+    def _store_model(self, model: Embedder, chunks: int) -> None:
+        fields: Any  # (redis-py's stubs take no dict[str, Any] for a mapping)
+        if isinstance(model, remote.RemoteEmbedder):
+            fields = {"kind": "remote", "registry": model.model.id}
+        else:
+            fields = {
+                "kind": "learned",
+                "words": zlib.compress("\n".join(model.words).encode()),
+                "idf": model.idf.astype(np.float32).tobytes(),
+                "vectors": np.ascontiguousarray(model.vectors, dtype=np.float32).tobytes(),
+                "mean": model.mean.astype(np.float32).tobytes(),
+            }
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(keys.CODE_MODEL)
-        pipe.hset(keys.CODE_MODEL, mapping={
-            "dim": model.dim, "chunks": model.chunks, "built": time.time(),
-            "words": zlib.compress("\n".join(model.words).encode()),
-            "idf": model.idf.astype(np.float32).tobytes(),
-            "vectors": np.ascontiguousarray(model.vectors, dtype=np.float32).tobytes(),
-            "mean": model.mean.astype(np.float32).tobytes(),
-            # Last: readers take the model by its id, and the pipeline is one transaction.
-            "id": model.id,
-        })
+        # "id" last: readers take the model by its id, and the pipeline is one transaction.
+        pipe.hset(keys.CODE_MODEL, mapping={**fields, "dim": model.dim, "chunks": chunks,
+                                            "built": time.time(), "id": model.id})
         pipe.execute()
-        with self._lock:
-            self._model = model
+        if isinstance(model, embed.Model):
+            with self._lock:
+                self._model = model
 
     def _ensure_index(self, dim: int) -> None:
         """Create the search module's index, or make it again if its dimension changed."""
@@ -328,19 +363,20 @@ class CodeIndex:
         model = self.model()
         if model is None:
             return []
-        tokens = embed.subtokens(query)
-        vector = model.embed_tokens([tokens])[0]
+        vector = model.embed([query])[0]
         if not vector.any():
             return []  # no word of the query is known to the model: nothing is near it
         k = max(1, min(k, MAX_K))
+        # Reordering needs the learned model's IDF; a registry model's vectors answer alone.
+        rerank = rerank and isinstance(model, embed.Model)
         wanted = max(k, RERANK) if rerank else k
         if self.backend == "redis-search":
             self._ensure_index(model.dim)
             hits = self._knn(vector, wanted, root)
         else:
             hits = self._scan(model, vector, wanted, root)
-        if rerank:
-            hits = self._rerank(model, tokens, hits)
+        if rerank and isinstance(model, embed.Model):
+            hits = self._rerank(model, embed.subtokens(query), hits)
         return hits[:k]
 
     def _rerank(self, model: embed.Model, tokens: list[str], hits: list[Hit]) -> list[Hit]:
@@ -385,7 +421,7 @@ class CodeIndex:
                             id=key.removeprefix(keys.CODE_CHUNK_PREFIX)))
         return hits
 
-    def _scan(self, model: embed.Model, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
+    def _scan(self, model: Embedder, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
         matrix = self._load_matrix(model)
         if not matrix.meta:
             return []
@@ -400,7 +436,7 @@ class CodeIndex:
                     preview=m[4], id=m[5])
                 for i in top if np.isfinite(scores[i]) for m in (matrix.meta[i],)]
 
-    def _load_matrix(self, model: embed.Model) -> _Matrix:
+    def _load_matrix(self, model: Embedder) -> _Matrix:
         generation: Any = self.redis.get(keys.CODE_GENERATION)
         with self._lock:
             cached = self._matrix
