@@ -271,14 +271,16 @@ def test_search_method_rejects_bad_params(daemon):
 def test_code_index_analyzer_indexes_saved_buffers(make_daemon, redis_client, project):
     daemon = make_daemon(analyzers=["code_index"])
     path = project / "app" / "config.py"
+    library = project / ".venv" / "lib" / "settings.py"
     text = path.read_text() + (
         "\n\ndef rotate_logs(folder):\n    \"\"\"Rename old log files and compress them.\"\"\"\n"
         "    for name in sorted(folder.iterdir()):\n        name.rename(name.with_suffix('.gz'))\n")
     client = RPCClient(daemon.discovery["rpc_socket"])
     try:
         client.hello()
-        # An edit is not indexed; a save of the whole buffer is.
+        # An edit is not indexed, nor a library's file in a virtual environment; a save is.
         client.notify("event", event(file=str(path), text=text, intent="edit", tick=1))
+        client.notify("event", event(file=str(library), text=text, intent="open", buffer="2"))
         client.notify("event", event(file=str(path), text=text, intent="save", tick=2))
         deadline = time.monotonic() + 10
         while redis_client.hget(keys.CODE_MODEL, "id") is None and time.monotonic() < deadline:
@@ -289,7 +291,7 @@ def test_code_index_analyzer_indexes_saved_buffers(make_daemon, redis_client, pr
     assert err is None, err
     assert result["hits"][0]["name"] == "rotate_logs" and result["hits"][0]["file"] == str(path)
     assert result["chunks"] == len(chunks.chunk_file(str(path), text, "python"))
-    assert redis_client.hget(keys.CODE_FILES, str(path)) is not None
+    assert list(redis_client.hkeys(keys.CODE_FILES)) == [str(path).encode()]
 
 
 class EmbeddingServer:

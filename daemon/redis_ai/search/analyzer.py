@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from ..analyzers.base import Analyzer, Event, Item
-from .corpus import LANGUAGES, MAX_FILE_BYTES
+from .corpus import LANGUAGES, MAX_FILE_BYTES, indexable
 from .index import shared
 
 SELF_LEARN_MAX = 3000
@@ -43,6 +43,8 @@ class CodeIndexer(Analyzer):
         # `redis-ai index` knows files by their resolved path; so must the editor's events.
         index = shared(self.redis)
         path = os.path.realpath(event["file"])
+        if not indexable(path) and not index.is_indexed(path):
+            return None  # a library's file, opened by a jump to a definition: not the user's code
         if not index.is_current(path, text):
             index.index_text(path, text, event["language"])
         if index.count() <= SELF_LEARN_MAX and index.needs_rebuild():

@@ -44,6 +44,13 @@ def source_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path
                     yield Path(folder) / name, language
 
 
+def indexable(path: str) -> bool:
+    """Whether ``path`` lies outside the folders the walk skips (hidden ones, environments,
+    dependencies, build output), so that opening a library's file does not index it."""
+    parts = Path(path).parts[:-1]
+    return not any(p in SKIP_DIRS or (p.startswith(".") and p not in (".", "..")) for p in parts)
+
+
 @dataclass
 class IndexReport:
     """What one ``index_paths`` did."""

@@ -140,6 +140,10 @@ class CodeIndex:
         """How many chunks are indexed."""
         return int(self.redis.scard(keys.CODE_CHUNKS))
 
+    def is_indexed(self, path: str) -> bool:
+        """Whether file ``path`` is indexed (in whatever version)."""
+        return bool(self.redis.hexists(keys.CODE_FILES, path))
+
     def is_current(self, path: str, text: str) -> bool:
         """Whether ``text`` is what is indexed for ``path`` already."""
         return _text(self.redis.hget(keys.CODE_FILES, path)) == content_hash(text)
