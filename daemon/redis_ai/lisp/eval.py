@@ -310,8 +310,10 @@ def _args(rest: Value, low: int, high: int | None, name: str) -> list[Value]:
 
 
 def _progn(body: Value, env: Env, run: Run) -> Tail:
-    if body is NIL:
-        return NIL, None
+    if type(body) is not Cons:
+        if body is NIL:
+            return NIL, None
+        raise LispError("a body is not a proper list")
     while type(body.cdr) is Cons:
         evaluate(body.car, env, run)
         body = body.cdr
@@ -357,8 +359,10 @@ def _unless(rest: Value, env: Env, run: Run) -> Tail:
 
 
 def _and(rest: Value, env: Env, run: Run) -> Tail:
-    if rest is NIL:
-        return T, None
+    if type(rest) is not Cons:
+        if rest is NIL:
+            return T, None
+        raise LispError("bad and form")
     while type(rest.cdr) is Cons:
         if evaluate(rest.car, env, run) is NIL:
             return NIL, None
@@ -367,8 +371,10 @@ def _and(rest: Value, env: Env, run: Run) -> Tail:
 
 
 def _or(rest: Value, env: Env, run: Run) -> Tail:
-    if rest is NIL:
-        return NIL, None
+    if type(rest) is not Cons:
+        if rest is NIL:
+            return NIL, None
+        raise LispError("bad or form")
     while type(rest.cdr) is Cons:
         value = evaluate(rest.car, env, run)
         if value is not NIL:
