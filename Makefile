@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 # Editors for the plugin tests, Debian's Redis 7.0 for the plain-Redis run and redis-benchmark.
 APT_PKGS := emacs-nox elpa-epc neovim redis-server redis-tools
 CORE_TESTS := tests/test_schema.py tests/test_daemon.py tests/test_runner.py tests/test_ingest.py \
-              tests/test_analytics.py tests/test_cli.py
+              tests/test_analytics.py tests/test_cli.py tests/test_lisp.py tests/test_search.py
 
 .PHONY: run test lint bench deps system-deps python-deps venv clean
 
@@ -32,6 +32,8 @@ bench: deps
 	$(BIN)/redis-ai bench completion --json | tee .bench/completion.json
 	$(BIN)/redis-ai bench emacs --json | tee .bench/emacs.json
 	$(BIN)/redis-ai bench nvim --json | tee .bench/nvim.json
+	$(BIN)/redis-ai bench lisp --json | tee .bench/lisp.json
+	$(BIN)/redis-ai bench search --json | tee .bench/search.json
 
 deps: system-deps python-deps venv
 
