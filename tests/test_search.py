@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from redis_ai import keys
 from redis_ai.cli import main as cli_main
@@ -23,6 +24,7 @@ from redis_ai.search import chunks
 from redis_ai.search.corpus import index_paths
 from redis_ai.search.embed import subtokens
 from redis_ai.search.index import CodeIndex
+from redis_ai.search.index import _index_dim as index_dim
 from redis_ai.search.remote import RemoteEmbedder
 from tests.support.clients import EPCTestClient, RPCClient, event
 
@@ -121,6 +123,21 @@ def test_plain_words_find_the_right_function(indexed):
     assert hit.file.endswith("/app/connection.py") and (hit.line, hit.end_line) == (17, 29)
     assert hit.preview.startswith("def connect_with_retry(self):")
     assert index.search("zzyzx qqq", k=3) == []  # no known word: nothing is near
+
+
+def test_a_resp3_client_gets_the_same_answers(indexed, redis_server):
+    index, _ = indexed
+    resp3 = redis.Redis(unix_socket_path=str(redis_server.socket), protocol=3)
+    try:
+        other = CodeIndex(resp3)
+        for query in ("retry the connection", "html table", "jobs queue"):
+            assert [(h.file, h.line, round(h.score, 4)) for h in other.search(query, k=5)] == \
+                [(h.file, h.line, round(h.score, 4)) for h in index.search(query, k=5)]
+        if index.backend == "redis-search":
+            info = resp3.execute_command("FT.INFO", keys.CODE_SEARCH_INDEX)
+            assert isinstance(info, dict) and index_dim(info) == index.model().dim
+    finally:
+        resp3.close()
 
 
 def test_root_limits_hits_to_a_folder(indexed, project):
