@@ -40,6 +40,8 @@ RERANK = 50
 """Candidates the vectors propose, which the lexical match then reorders."""
 LEXICAL_WEIGHT = 1.0
 """Weight of the lexical cosine beside the vectors' cosine in a hit's score (see ``search``)."""
+LEXICAL_CACHE = 20_000
+"""Chunks whose lexical vectors a process keeps (a few kB each) before it starts afresh."""
 REBUILD_CHANGE = 0.2
 """The embedder is learned again when this share of the chunks it was learned from changed:
 chunks written since (new or re-indexed) plus the change in their number."""
@@ -396,7 +398,7 @@ class CodeIndex:
         """The chunks' lexical vectors, from the cache or from their stored text."""
         valid = (self.redis.get(keys.CODE_GENERATION), model.id)
         with self._lock:
-            if self._lexical_of != valid:
+            if self._lexical_of != valid or len(self._lexical) > LEXICAL_CACHE:
                 self._lexical, self._lexical_of = {}, valid
             cache = self._lexical
             missing = [cid for cid in ids if cid not in cache]
