@@ -1,11 +1,10 @@
-"""The code index in Redis: chunks as hashes, the learned embedder, and the two ways to query.
+"""The code index in Redis: chunks as hashes, the embedder beside them, and search.
 
 Each chunk is a hash under ``keys.CODE_CHUNK_PREFIX`` holding its place, a preview, its text
 and its vector; a set per file holds its chunks' ids, so re-indexing a file replaces them in one
-transaction. Where the server has the search module, an HNSW index (COSINE) over those hashes
-answers ``FT.SEARCH ... KNN``; elsewhere (plain Redis 7) every vector is read once into a numpy
-matrix, kept until the chunks change, and scanned. The embedder (embed.Model) is stored in Redis
-too, so every process that indexes or searches uses the same one.
+transaction. The embedder (a learned embed.Model, or a registry model's endpoint) is stored in
+Redis too, so every process that indexes or searches uses the same one. A search asks one of
+the two backends (backends.py) for candidates and reorders them by the query's own words.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import threading
 import time
 import weakref
 import zlib
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +26,8 @@ from .. import keys
 from ..models import registry
 from ..store.connection import capabilities
 from . import embed, remote
+from .backends import Hit, Scan, SearchModule
+from .backends import text as _text
 from .chunks import Chunk, chunk_file
 
 Embedder = embed.Model | remote.RemoteEmbedder
@@ -47,38 +47,6 @@ REBUILD_CHANGE = 0.2
 chunks written since (new or re-indexed) plus the change in their number."""
 
 _BATCH = 500
-_FIELDS = ("file", "start_line", "end_line", "name", "preview")
-
-
-@dataclass
-class Hit:
-    """One search answer: where the chunk is, what it is called, how well it matched."""
-
-    file: str
-    line: int
-    end_line: int
-    name: str
-    score: float
-    preview: str
-    id: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "end_line": self.end_line, "name": self.name,
-                "score": round(self.score, 4), "preview": self.preview}
-
-
-@dataclass
-class _Matrix:
-    """The scan backend's copy of every vector, valid while the generation token is unchanged."""
-
-    generation: bytes | None
-    model: str
-    vectors: np.ndarray
-    meta: list[tuple[str, int, int, str, str, str]] = field(default_factory=list)
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 
 def preview(text: str) -> str:
@@ -111,10 +79,6 @@ def _scope(path: str) -> str:
     return "|".join(parts)
 
 
-def _escape_tag(value: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "\\" + c for c in value)
-
-
 class CodeIndex:
     """Index and search the chunks kept in one Redis. Thread-safe; one per process is enough
     (``shared``), since it caches the model and, for the scan backend, the vectors."""
@@ -124,8 +88,8 @@ class CodeIndex:
         self._backend = backend
         self._lock = threading.Lock()
         self._model: embed.Model | None = None
-        self._matrix: _Matrix | None = None
-        self._index_dim = 0
+        self._search_module = SearchModule(client)
+        self._scan = Scan(client)
         # Lexical vectors of chunks already reranked, valid for one (generation, model).
         self._lexical: dict[str, dict[str, float]] = {}
         self._lexical_of: tuple[Any, str] | None = None
@@ -322,38 +286,8 @@ class CodeIndex:
                 self._model = model
 
     def _ensure_index(self, dim: int) -> None:
-        """Create the search module's index, or make it again if its dimension changed."""
-        if self.backend != "redis-search" or self._index_dim == dim:
-            return
-        try:
-            info = self.redis.execute_command("FT.INFO", keys.CODE_SEARCH_INDEX)
-        except redis.ResponseError:
-            info = None
-        if info is not None and _index_dim(info) == dim:
-            self._index_dim = dim
-            return
-        if info is not None:
-            # Dropping the index keeps the hashes; the new one indexes them again.
-            self.redis.execute_command("FT.DROPINDEX", keys.CODE_SEARCH_INDEX)
-        self.redis.execute_command(
-            "FT.CREATE", keys.CODE_SEARCH_INDEX, "ON", "HASH", "PREFIX", "1", keys.CODE_CHUNK_PREFIX,
-            "SCHEMA", "name", "TEXT", "language", "TAG", "scope", "TAG", "SEPARATOR", "|",
-            "vec", "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", str(dim),
-            "DISTANCE_METRIC", "COSINE")
-        self._index_dim = dim
-        self._wait_indexed()
-
-    def _wait_indexed(self, timeout: float = 60.0) -> None:
-        """Wait while the new index takes in the hashes that were already there (the module
-        does that in the background, and a query meanwhile sees only part of them)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = self.redis.execute_command("FT.INFO", keys.CODE_SEARCH_INDEX)
-            fields = info if isinstance(info, dict) else dict(zip(info[::2], info[1::2], strict=False))
-            indexing = fields.get(b"indexing", fields.get("indexing", 0))
-            if not int(indexing or 0):
-                return
-            time.sleep(0.02)
+        if self.backend == "redis-search":
+            self._search_module.ensure(dim)
 
     # -- reading ---------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, root: str | None = None, *,
@@ -377,10 +311,10 @@ class CodeIndex:
         rerank = rerank and isinstance(model, embed.Model)
         wanted = max(k, RERANK) if rerank else k
         if self.backend == "redis-search":
-            self._ensure_index(model.dim)
-            hits = self._knn(vector, wanted, root)
+            self._search_module.ensure(model.dim)
+            hits = self._search_module.nearest(vector, wanted, root)
         else:
-            hits = self._scan(model, vector, wanted, root)
+            hits = self._scan.nearest(model.id, model.dim, vector, wanted, root)
         if rerank and isinstance(model, embed.Model):
             hits = self._rerank(model, embed.subtokens(query), hits)
         return hits[:k]
@@ -410,99 +344,6 @@ class CodeIndex:
                 cache[cid] = model.lexical(embed.subtokens(_text(text)) +
                                            embed.subtokens(_text(name)) * 2)
         return {cid: cache[cid] for cid in ids if cid in cache}
-
-    def _knn(self, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
-        where = f"@scope:{{{_escape_tag(root)}}}" if root else "*"
-        reply = self.redis.execute_command(
-            "FT.SEARCH", keys.CODE_SEARCH_INDEX, f"{where}=>[KNN {k} @vec $blob AS dist]",
-            "PARAMS", "2", "blob", vector.astype(np.float32).tobytes(), "SORTBY", "dist", "ASC",
-            "RETURN", str(len(_FIELDS) + 1), *_FIELDS, "dist", "LIMIT", "0", str(k),
-            "DIALECT", "2")
-        hits = []
-        for key, doc in _documents(reply):
-            hits.append(Hit(file=_text(doc.get("file")), line=int(doc.get("start_line") or 0),
-                            end_line=int(doc.get("end_line") or 0), name=_text(doc.get("name")),
-                            score=1.0 - float(doc.get("dist") or 1.0),
-                            preview=_text(doc.get("preview")),
-                            id=key.removeprefix(keys.CODE_CHUNK_PREFIX)))
-        return hits
-
-    def _scan(self, model: Embedder, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
-        matrix = self._load_matrix(model)
-        if not matrix.meta:
-            return []
-        scores = matrix.vectors @ vector
-        if root:
-            inside = np.array([m[0] == root or m[0].startswith(root.rstrip("/") + "/")
-                               for m in matrix.meta])
-            scores = np.where(inside, scores, -np.inf)
-        top = np.argpartition(-scores, min(k, len(scores)) - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [Hit(file=m[0], line=m[1], end_line=m[2], name=m[3], score=float(scores[i]),
-                    preview=m[4], id=m[5])
-                for i in top if np.isfinite(scores[i]) for m in (matrix.meta[i],)]
-
-    def _load_matrix(self, model: Embedder) -> _Matrix:
-        generation: Any = self.redis.get(keys.CODE_GENERATION)
-        with self._lock:
-            cached = self._matrix
-        if cached is not None and cached.generation == generation and cached.model == model.id:
-            return cached
-        ids = [_text(c) for c in self.redis.smembers(keys.CODE_CHUNKS)]
-        rows: list[bytes] = []
-        meta: list[tuple[str, int, int, str, str, str]] = []
-        for start in range(0, len(ids), _BATCH):
-            batch = ids[start:start + _BATCH]
-            pipe = self.redis.pipeline(transaction=False)
-            for cid in batch:
-                pipe.hmget(keys.code_chunk(cid), "vec", "model", *_FIELDS)
-            for cid, (vec, made_by, file, first, last, name, prev) in zip(
-                    batch, pipe.execute(), strict=True):
-                if vec is None or _text(made_by) != model.id:
-                    continue
-                rows.append(vec)
-                meta.append((_text(file), int(first), int(last), _text(name), _text(prev), cid))
-        vectors = (np.frombuffer(b"".join(rows), dtype=np.float32).reshape(-1, model.dim)
-                   if rows else np.zeros((0, model.dim), dtype=np.float32))
-        matrix = _Matrix(generation, model.id, vectors, meta)
-        with self._lock:
-            self._matrix = matrix
-        return matrix
-
-
-def _index_dim(info: Any) -> int:
-    """The vector field's DIM in an FT.INFO reply (RESP2 flat lists or RESP3 maps)."""
-    stack = [info]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if _text(key).lower() == "dim":
-                    return int(value)
-                stack.append(value)
-        elif isinstance(item, (list, tuple)):
-            for i, value in enumerate(item):
-                if _text(value).lower() == "dim" and i + 1 < len(item):
-                    return int(item[i + 1])
-                if isinstance(value, (list, tuple, dict)):
-                    stack.append(value)
-    return 0
-
-
-def _documents(reply: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(key, map of field -> value) of each document of an FT.SEARCH reply, RESP2 or RESP3."""
-    docs = []
-    if isinstance(reply, dict):
-        for result in reply.get(b"results") or reply.get("results") or []:
-            attrs = result.get(b"extra_attributes") or result.get("extra_attributes") or {}
-            key = result.get(b"id") or result.get("id")
-            docs.append((_text(key), {_text(k): v for k, v in attrs.items()}))
-        return docs
-    for i in range(1, len(reply) - 1, 2):
-        fields = reply[i + 1]
-        docs.append((_text(reply[i]),
-                     {_text(fields[j]): fields[j + 1] for j in range(0, len(fields) - 1, 2)}))
-    return docs
 
 
 _SHARED: weakref.WeakKeyDictionary[redis.Redis, CodeIndex] = weakref.WeakKeyDictionary()
