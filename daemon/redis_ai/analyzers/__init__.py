@@ -18,15 +18,19 @@ BUILTIN: dict[str, str] = {
     "code_analysis": "redis_ai.analyzers.code_analysis:CodeAnalysis",
     "code_index": "redis_ai.search.analyzer:CodeIndexer",
     "completion": "redis_ai.analyzers.completion:Completion",
-    "lisp": "redis_ai.lisp.analyzer:LispDiagnostics", "lisp_hints": "redis_ai.lisp.analyzer:LispHints",
+    "lisp": "redis_ai.lisp.analyzer:LispDiagnostics",
+    "lisp_hints": "redis_ai.lisp.analyzer:LispHints",
     "performance_optimization": "redis_ai.analyzers.performance:PerformanceOptimization",
     "test_generation": "redis_ai.analyzers.test_generation:TestGeneration",
 }
 
 DEFAULT: tuple[str, ...] = (
     "code_analysis", "completion", "performance_optimization", "test_generation",
+    "code_index", "lisp", "lisp_hints",
 )
-"""Analyzers the daemon runs when none are named."""
+"""Analyzers the daemon runs when none are named. code_index and the two Lisp ones cost nearly
+nothing until there is something for them (a saved file; a stored program), and with them in
+the default set search stays fresh and a program defined while the daemon runs takes effect."""
 
 
 def load(spec: str, redis: Redis | None = None) -> Analyzer:
