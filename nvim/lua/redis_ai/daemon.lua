@@ -94,17 +94,19 @@ function M.stop()
   return false
 end
 
---- Ask the daemon `hello` (with `hello_params`) and `status` over a separate connection,
---- without waiting: `done(answer)` runs (in the main loop) with {hello=, status=}, or nil and
---- the reason, within `timeout_ms`.
-function M.probe_async(socket, hello_params, timeout_ms, done)
+--- Ask the daemon `method` with `params` on a short-lived connection of its own (hello, the
+--- request, close), without waiting: `done(err, hello, result)` runs in the main loop with the
+--- two replies, or with err {code, message[, method]} (the daemon's error for `method`, or
+--- `timeout` / `disconnected`) within `timeout_ms`. The editor's own channel is never used for
+--- this: vim.rpcrequest on it would freeze the editor until the answer.
+function M.ask(socket, hello_params, method, params, timeout_ms, done)
   local mpack = vim.mpack
   local pipe = vim.loop.new_pipe(false)
   local clock = vim.loop.new_timer()
   local replies = {}
   local finished = false
   local unpack = mpack.Unpacker()
-  local function finish(answer, why)
+  local function finish(err, hello, result)
     if finished then
       return
     end
@@ -115,7 +117,7 @@ function M.probe_async(socket, hello_params, timeout_ms, done)
       pipe:close()
     end
     vim.schedule(function()
-      done(answer, why)
+      done(err, hello, result)
     end)
   end
   local function on_reply(msg)
@@ -123,26 +125,27 @@ function M.probe_async(socket, hello_params, timeout_ms, done)
     if not (replies[1] and replies[2]) then
       return
     end
-    for id, name in ipairs({ 'hello', 'status' }) do
+    for id, name in ipairs({ 'hello', method }) do
       local err = replies[id].err
       if err ~= nil and err ~= mpack.NIL then
-        return finish(nil, ('%s failed: %s'):format(name, vim.inspect(err)))
+        local e = type(err) == 'table' and err or { message = tostring(err) }
+        return finish({ code = e.code or 'error', message = e.message or vim.inspect(err), method = name })
       end
     end
-    finish({ hello = replies[1].result, status = replies[2].result })
+    finish(nil, replies[1].result, replies[2].result)
   end
   clock:start(timeout_ms, 0, function()
-    finish(nil, ('no answer within %d ms'):format(timeout_ms))
+    finish({ code = 'timeout', message = ('no answer within %d ms'):format(timeout_ms) })
   end)
-  local hello = mpack.encode({ 0, 1, 'hello', { hello_params } })
-  local status = mpack.encode({ 0, 2, 'status', { vim.empty_dict() } })
+  local frames = mpack.encode({ 0, 1, 'hello', { hello_params } }) .. mpack.encode({ 0, 2, method, { params } })
   pipe:connect(socket, function(err)
     if err then
-      return finish(nil, 'cannot connect: ' .. err)
+      return finish({ code = 'disconnected', message = 'cannot connect: ' .. err })
     end
     pipe:read_start(function(rerr, chunk)
       if rerr or not chunk then
-        return finish(nil, 'the daemon closed the connection' .. (rerr and (': ' .. rerr) or ''))
+        local why = 'the daemon closed the connection' .. (rerr and (': ' .. rerr) or '')
+        return finish({ code = 'disconnected', message = why })
       end
       local pos = 1
       while pos <= #chunk and not finished do
@@ -151,12 +154,25 @@ function M.probe_async(socket, hello_params, timeout_ms, done)
         if msg == nil then
           break
         end
+        -- Replies only: the status push that follows hello is not for us.
         if type(msg) == 'table' and msg[1] == 1 then
           on_reply(msg)
         end
       end
     end)
-    pipe:write(hello .. status)
+    pipe:write(frames)
+  end)
+end
+
+--- Ask the daemon `hello` (with `hello_params`) and `status` over a separate connection,
+--- without waiting: `done(answer)` runs (in the main loop) with {hello=, status=}, or nil and
+--- the reason, within `timeout_ms`.
+function M.probe_async(socket, hello_params, timeout_ms, done)
+  M.ask(socket, hello_params, 'status', vim.empty_dict(), timeout_ms, function(err, hello, status)
+    if err then
+      return done(nil, err.method and ('%s failed: %s'):format(err.method, err.message) or err.message)
+    end
+    done({ hello = hello, status = status })
   end)
 end
 

@@ -247,64 +247,15 @@ end
 
 --- Ask the daemon `method` with `params` without waiting: `done(err, result)` runs in the main
 --- loop with the reply, or with err {code, message} when none comes within `timeout_ms`. False
---- when not connected. vim.rpcrequest on the channel would freeze the editor until the answer,
---- so the request goes on a short-lived connection of its own (hello, the request, close).
+--- when not connected. The request goes on a short-lived connection of its own (daemon.ask).
 function M.request(method, params, timeout_ms, done)
   local d = state.discovery
   if not state.chan or not d then
     return false
   end
-  local mpack = vim.mpack
-  local pipe = vim.loop.new_pipe(false)
-  local clock = vim.loop.new_timer()
-  local unpack = mpack.Unpacker()
-  local finished = false
-  local function finish(err, result)
-    if finished then
-      return
-    end
-    finished = true
-    clock:stop()
-    clock:close()
-    if not pipe:is_closing() then
-      pipe:close()
-    end
-    vim.schedule(function()
-      done(err, result)
-    end)
-  end
-  clock:start(timeout_ms, 0, function()
-    finish({ code = 'timeout', message = ('no answer within %d ms'):format(timeout_ms) })
-  end)
   -- A fresh client id (nil): this connection must not take the editor's results.
-  local frames = mpack.encode({ 0, 1, 'hello', { M.hello_params(d, nil) } })
-    .. mpack.encode({ 0, 2, method, { params } })
-  pipe:connect(d.rpc_socket, function(cerr)
-    if cerr then
-      return finish({ code = 'disconnected', message = 'cannot connect: ' .. cerr })
-    end
-    pipe:read_start(function(rerr, chunk)
-      if rerr or not chunk then
-        return finish({ code = 'disconnected', message = 'the daemon closed the connection' })
-      end
-      local pos = 1
-      while pos <= #chunk and not finished do
-        local msg, nextpos = unpack(chunk, pos)
-        pos = nextpos
-        if msg == nil then
-          break
-        end
-        -- Replies only: the status push that follows hello is not for us.
-        if type(msg) == 'table' and msg[1] == 1 then
-          if msg[3] ~= nil and msg[3] ~= mpack.NIL then
-            return finish(msg[3])
-          elseif msg[2] == 2 then
-            return finish(nil, msg[4])
-          end
-        end
-      end
-    end)
-    pipe:write(frames)
+  daemon.ask(d.rpc_socket, M.hello_params(d, nil), method, params, timeout_ms, function(err, _, result)
+    done(err, result)
   end)
   return true
 end
