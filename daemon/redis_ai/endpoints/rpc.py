@@ -32,7 +32,8 @@ MAX_FRAME = 4 << 20  # a 1 MiB text window, escaped, fits several times over
 # fixarray(1). The event map follows.
 _EVENT_HEAD = msgpack.packb([2, "event", [None]])[:-1]
 # Requests that read Redis and whose order relative to events does not matter.
-_SLOW_REQUESTS = frozenset({"status", "search"})
+_SLOW_REQUESTS = frozenset({"status", "search", "lisp_define", "lisp_list", "lisp_show",
+                            "lisp_remove", "lisp_run"})
 
 
 class _Connection(socketserver.BaseRequestHandler):

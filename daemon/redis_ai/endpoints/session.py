@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadEvent
+from ..lisp import service
 from ..schema import StreamEvent, stream_event
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ PROTOCOL = 1
 OUTBOX = 256
 _CLIENT_ID = re.compile(r"^c-[0-9a-f]{6,32}$")
 _FEEDBACK = frozenset({"accepted", "accepted_partial", "dismissed"})
+_LISP_METHODS = frozenset({"lisp_define", "lisp_list", "lisp_show", "lisp_remove", "lisp_run"})
 
 
 class Session:
@@ -68,6 +70,8 @@ class Session:
             return self.daemon.status(connection=self.describe())
         if method == "search":
             return self.search(params)
+        if method in _LISP_METHODS:
+            return self.lisp(method, params)
         if method == "bye":
             self.close()
             return {}
@@ -138,6 +142,13 @@ class Session:
         from ..search.service import search_request
 
         return search_request(self.daemon.client, params)
+
+    def lisp(self, method: str, params: Any) -> dict[str, Any]:
+        """Define, list, show, remove or try a stored Lisp program (docs/lisp.md)."""
+        handler = {"lisp_define": service.define_request, "lisp_list": service.list_request,
+                   "lisp_show": service.show_request, "lisp_remove": service.remove_request,
+                   "lisp_run": service.run_request}[method]
+        return handler(self.daemon.client, params)
 
     def describe(self) -> dict[str, Any]:
         return {"client": self.client, "transport": self.transport, "editor": self.editor,

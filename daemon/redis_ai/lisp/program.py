@@ -148,7 +148,8 @@ def run_program(program: Program, event: dict[str, Any], cache: dict[str, Any],
                 fuel: int | None = None) -> list[dict[str, Any]]:
     """The items ``program`` gives for ``event``; a failure becomes one error item (and a log
     line, once per program version and kind of failure). Never raises. The steps it took are
-    added to ``cache["steps"]`` (the analyzer's budget per event)."""
+    added to ``cache["steps"]`` (the analyzer's budget per event), and a failure's text is kept
+    in ``cache["errors"][NAME]`` (for ``lisp_run``)."""
     run = Run(program=program.name, event=event, cache=cache)
     if fuel is not None:
         run.fuel = fuel
@@ -166,6 +167,7 @@ def run_program(program: Program, event: dict[str, Any], cache: dict[str, Any],
             raise LispError(f"internal error: {type(exc).__name__}: {exc}",
                             program=program.name) from None
     except LispError as exc:
+        cache.setdefault("errors", {})[program.name] = str(exc)
         key = f"{exc.kind}:{exc.message}"
         if key not in program.logged and len(program.logged) < 100:
             program.logged.add(key)
