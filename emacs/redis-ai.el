@@ -36,7 +36,8 @@
 ;;   C-c r n   next suggestion              C-c r t   generate tests
 ;;   C-c r d   dismiss it                   C-c r c   reconnect
 ;;   C-c r p   previous suggestion          C-c r D   diagnose (bug reports)
-;;                                          C-c r S   search code by meaning
+;;   C-c r L   define a Lisp program        C-c r S   search code by meaning
+;;   C-c r P   list the Lisp programs
 ;;
 ;; While ghost text shows, TAB accepts it, M-<right> accepts a word,
 ;; M-<down> the rest of its line, and M-n / M-p cycle (see
@@ -53,6 +54,8 @@
 (require 'redis-ai-overlay)
 (require 'redis-ai-flymake)
 (autoload 'redis-ai-search "redis-ai-search" nil t)
+(autoload 'redis-ai-lisp-define "redis-ai-lisp" nil t)
+(autoload 'redis-ai-lisp-list "redis-ai-lisp" nil t)
 (require 'seq)
 (require 'subr-x)
 
@@ -157,6 +160,8 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
     (define-key map "c" #'redis-ai-reconnect)
     (define-key map "D" #'redis-ai-diagnose)
     (define-key map "S" #'redis-ai-search)
+    (define-key map "L" #'redis-ai-lisp-define)
+    (define-key map "P" #'redis-ai-lisp-list)
     map)
   "Keymap of the redis-ai commands, under `redis-ai-keymap-prefix'.")
 (fset 'redis-ai-command-map redis-ai-command-map)
