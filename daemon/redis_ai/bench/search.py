@@ -9,6 +9,11 @@ function is first, or among the first ten; MRR@10 is the mean of 1/rank (0 past 
 backend is measured as search answers (the vectors' candidates reordered with the lexical match)
 and with the vectors alone ("_vectors_only"). Beside them, a lexical baseline ranks the same chunks by the cosine of one-hot TF-IDF
 vectors of the same subtokens, so the numbers have something to be read against.
+
+``--embedder static:PATH`` measures a pretrained static model (search/static.py) on the same
+chunks and queries, in process with an exact scan: alone, reordered by the lexical match as search
+reorders, and averaged with the learned vectors (then reordered). Search does not use it: these
+rows are how docs/search.md decided that.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ..search import embed
+from ..search import embed, static
 from ..search.chunks import Chunk, chunk_file
-from ..search.index import CodeIndex, Hit
+from ..search.index import RERANK, CodeIndex, Hit
 from ._harness import PrivateRedis, machine, percentile
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -46,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="seed of the query sample")
     parser.add_argument("--redis-url", default=None,
                         help="an existing Redis (flushed!) instead of a private embedded one")
+    parser.add_argument("--embedder", default="learned",
+                        help="learned (default), or static:PATH to measure a static model beside it")
 
 
 def _first_sentence(doc: str) -> str:
@@ -178,6 +185,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ranks.append(_rank(lexical.search(query, 10), file, line))
             latencies.append((time.perf_counter() - t0) * 1000)
         figures["lexical_baseline"] = {**_quality(ranks), "p50_ms": percentile(latencies, 50)}
+        if args.embedder.startswith("static:"):
+            figures.update(_static_figures(args.embedder[len("static:"):], model, stripped, queries))
+        elif args.embedder != "learned":
+            raise SystemExit(f"--embedder: learned or static:PATH, not {args.embedder!r}")
         figures["machine"] = machine()
         return figures
     finally:
@@ -196,3 +207,62 @@ def _ask(index: CodeIndex, queries: list[tuple[str, str, int]], *, rerank: bool)
         ranks.append(_rank(hits, file, line))
     return {**_quality(ranks), "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99)}
+
+
+def _static_figures(path: str, model: embed.Model, chunks: list[Chunk],
+                    queries: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """The static model's rows: alone, reordered, and averaged with the learned vectors."""
+    t0 = time.perf_counter()
+    static_model = static.StaticModel.load(path)
+    loaded = time.perf_counter()
+    texts = [c.text for c in chunks]
+    names = [c.name for c in chunks]
+    vectors = static_model.embed(texts, names)
+    embedded = time.perf_counter()
+    learned = model.embed(texts, names)
+    lexical: dict[int, dict[str, float]] = {}
+
+    def reorder(query: str, scores: np.ndarray) -> list[int]:
+        # What CodeIndex.search does: RERANK candidates, then the mean with the lexical cosine.
+        candidates = _top(scores, RERANK)
+        words = model.lexical(embed.subtokens(query))
+        for i in candidates:
+            if i not in lexical:
+                lexical[i] = model.lexical(embed.subtokens(texts[i]) + embed.subtokens(names[i]) * 2)
+        score = {i: (scores[i] + sum(w * lexical[i].get(t, 0.0) for t, w in words.items())) / 2
+                 for i in candidates}
+        return sorted(candidates, key=lambda i: -score[i])
+
+    rows: dict[str, list[int | None]] = {"static": [], "static_reordered": [],
+                                          "static_learned_reordered": []}
+    for query, file, line in queries:
+        s = _scores(vectors, static_model.embed([query])[0])
+        combined = _scores(learned, model.embed([query])[0])
+        if s is not None and combined is not None:
+            combined = (s + combined) / 2
+        combined = s if combined is None else combined
+        for row, order in (("static", _top(s, 10) if s is not None else []),
+                           ("static_reordered", reorder(query, s) if s is not None else []),
+                           ("static_learned_reordered",
+                            reorder(query, combined) if combined is not None else [])):
+            rows[row].append(_rank([chunks[i] for i in order[:10]], file, line))
+    out: dict[str, Any] = {name: _quality(ranks) for name, ranks in rows.items()}
+    out["static"].update({"path": path, "id": static_model.id, "dim": static_model.dim,
+                          "tokens": len(static_model.vectors),
+                          "load_s": round(loaded - t0, 3),
+                          "chunks_per_s": round(len(texts) / max(embedded - loaded, 1e-9), 1)})
+    return out
+
+
+def _scores(vectors: np.ndarray, query: np.ndarray) -> np.ndarray | None:
+    """Cosines of unit rows with a unit query; chunks with no vector rank last (as unindexed)."""
+    if not query.any():
+        return None
+    scores = vectors @ query
+    scores[~vectors.any(axis=1)] = -np.inf
+    return scores
+
+
+def _top(scores: np.ndarray, k: int) -> list[int]:
+    best = np.argsort(-scores, kind="stable")[:k]
+    return [int(i) for i in best if np.isfinite(scores[i])]
