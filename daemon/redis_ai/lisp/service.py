@@ -128,7 +128,10 @@ def run_request(client: redis.Redis, params: Any) -> dict[str, Any]:
     name = _name(params)
     text = _string(params, "text", MAX_TEXT)
     file = _string(params, "file", 4096, "")
-    language = _string(params, "language", 64, "") or language_of("", file)
+    given = _string(params, "language", 64, "")
+    # An editor may name its mode or filetype (as events do); the file's extension is the last
+    # resort.
+    language = (language_of(given, "") or given) if given else language_of("", file)
     line = params.get("line", 1)
     if type(line) is not int or line < 1:
         raise BadEvent("bad_value", "line must be an integer >= 1")

@@ -224,6 +224,9 @@ M.subcommands = {
   search = function(query)
     require('redis_ai.search').run(query)
   end,
+  lisp = function(rest)
+    require('redis_ai.lisp').command(rest)
+  end,
 }
 
 --- :RedisAI {subcommand} [{argument}]; the argument is the rest of the line (a search query).
@@ -243,6 +246,11 @@ end
 
 --- Completion for :RedisAI.
 function M.complete(prefix)
+  -- The lead is only the word being typed: the command line tells whether it follows `lisp`.
+  local rest = vim.fn.getcmdline():match('^%s*%S+%s+lisp%s+(.*)$')
+  if rest then
+    return require('redis_ai.lisp').complete(rest)
+  end
   local names = {}
   for name in pairs(M.subcommands) do
     if name:sub(1, #prefix) == prefix then

@@ -1,0 +1,380 @@
+-- The stored Lisp programs (docs/lisp.md) from the editor: `:RedisAI lisp define [{name}]` sends
+-- the current buffer to the daemon as a program, which its `lisp`/`lisp_hints` analyzers run on
+-- the next keystroke; `list`, `show {name}`, `remove {name}` and `run {name}` manage and try
+-- them (methods lisp_* of docs/protocol.md). Requests never block the editor. Every string of
+-- an answer is data: shown as text, never run.
+--
+-- A program's settings may sit in the comment lines before its first form:
+--   ;; kind: hints
+--   ;; languages: python, lua
+--   ;; description: a hint on every TODO comment
+-- A setting without a line keeps the stored program's value (a new program: diagnostics, every
+-- language, no description).
+local rpc = require('redis_ai.rpc')
+
+local M = {}
+
+M.timeout_ms = 10000
+M.kinds = { 'diagnostics', 'hints' }
+M.subcommands = { 'define', 'list', 'remove', 'run', 'show' }
+
+local LIST_NAME = 'redis-ai://lisp'
+
+-- Names seen in the latest answers, for completion.
+local known = {}
+
+local function str(value)
+  return type(value) == 'string' and value or ''
+end
+
+local function notify(message, level)
+  vim.notify('redis-ai: ' .. message, level or vim.log.levels.INFO)
+end
+
+local function error_text(err)
+  if type(err) == 'table' then
+    return str(err.message) ~= '' and err.message or vim.inspect(err)
+  end
+  return tostring(err)
+end
+
+local function request(method, params, done)
+  -- (rpc.request calls back on the main loop: the callback may touch buffers.)
+  local sent = rpc.request(method, params, M.timeout_ms, done)
+  if not sent then
+    notify('not connected to the daemon (:RedisAI status)', vim.log.levels.WARN)
+  end
+  return sent
+end
+
+--- The settings in the header of a program given as lines: { kind = 'hints', languages =
+--- {'python'}, description = '...' }, only the keys that have a line.
+function M.header(lines)
+  local settings = {}
+  for _, line in ipairs(lines) do
+    local key, value = line:match('^;+%s*(%a+):%s*(.-)%s*$')
+    if key == 'kind' or key == 'languages' or key == 'description' then
+      if settings[key] == nil then
+        if key == 'languages' then
+          local list = {}
+          for lang in value:gmatch('[^,%s]+') do
+            list[#list + 1] = lang
+          end
+          settings[key] = list
+        else
+          settings[key] = value
+        end
+      end
+    elseif not line:match('^%s*$') and not line:match('^%s*;') then
+      break
+    end
+  end
+  return settings
+end
+
+--- The name of buffer `buf`'s program: the one it was opened or defined as, else its file
+--- name without extension; nil when it has neither.
+function M.default_name(buf)
+  buf = buf or vim.api.nvim_get_current_buf()
+  local ok, name = pcall(vim.api.nvim_buf_get_var, buf, 'redis_ai_lisp_name')
+  if ok and str(name) ~= '' then
+    return name
+  end
+  local file = vim.api.nvim_buf_get_name(buf)
+  if file == '' then
+    return nil
+  end
+  return vim.fn.fnamemodify(file, ':t:r')
+end
+
+--- (line, col) from the daemon's refusal of a program that does not read (line 1-based, col
+--- 0-based in characters), or nil.
+function M.error_position(message)
+  local line, col = str(message):match('^%S+ not defined: line (%d+), col (%d+): ')
+  if line then
+    return tonumber(line), tonumber(col)
+  end
+  return nil
+end
+
+-- The byte offset in `text` of its character number `chars` (0-based), at most #text.
+local function byte_of(text, chars)
+  local count, i = 0, 1
+  while i <= #text and count < chars do
+    i = i + 1
+    while i <= #text do
+      local b = text:byte(i)
+      if b < 0x80 or b >= 0xC0 then
+        break
+      end
+      i = i + 1
+    end
+    count = count + 1
+  end
+  return i - 1
+end
+
+--- Put the cursor of every window showing `buf` at the reader's `line` and `col`.
+function M.goto_position(buf, line, col)
+  if not vim.api.nvim_buf_is_valid(buf) then
+    return
+  end
+  line = math.max(1, math.min(line, vim.api.nvim_buf_line_count(buf)))
+  local text = vim.api.nvim_buf_get_lines(buf, line - 1, line, false)[1] or ''
+  local byte = byte_of(text, col)
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    vim.api.nvim_win_set_cursor(win, { line, byte })
+  end
+end
+
+--- :RedisAI lisp define [{name}]: the current buffer as program `name` (default its name).
+function M.define(name)
+  local buf = vim.api.nvim_get_current_buf()
+  name = (name ~= nil and name ~= '') and name or M.default_name(buf)
+  if not name then
+    notify('name the program: :RedisAI lisp define {name}', vim.log.levels.WARN)
+    return false
+  end
+  local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+  local settings = M.header(lines)
+  local params = { name = name, source = table.concat(lines, '\n') .. '\n' }
+  local ok, kind = pcall(vim.api.nvim_buf_get_var, buf, 'redis_ai_lisp_kind')
+  params.kind = settings.kind or (ok and str(kind) ~= '' and kind) or nil
+  params.description = settings.description
+  if settings.languages then
+    -- An empty list would go out as a map: a list of none is every language.
+    params.languages = #settings.languages > 0 and settings.languages or {}
+  end
+  return request('lisp_define', params, function(err, reply)
+    if err then
+      local message = error_text(err)
+      local line, col = M.error_position(message)
+      if line then
+        M.goto_position(buf, line, col)
+      end
+      notify(message, vim.log.levels.ERROR)
+      return
+    end
+    known[name] = true
+    if vim.api.nvim_buf_is_valid(buf) then
+      vim.api.nvim_buf_set_var(buf, 'redis_ai_lisp_name', name)
+    end
+    notify(('defined %s version %s: %s forms, %s%s'):format(name, tostring(reply.version),
+      tostring(reply.forms), str(reply.kind),
+      reply.analyzer == true and '' or ' (no analyze: a helper for other programs)'))
+  end)
+end
+
+local function list_lines(programs)
+  local lines = { ('%-24s %-5s %-12s %-16s %-16s %-16s %s'):format('NAME', 'VER', 'KIND',
+    'LANGUAGES', 'REQUIRES', 'UPDATED', 'DESCRIPTION') }
+  local names = {}
+  for _, p in ipairs(type(programs) == 'table' and programs or {}) do
+    if type(p) == 'table' and str(p.name) ~= '' then
+      local langs = type(p.languages) == 'table' and table.concat(p.languages, ',') or ''
+      local requires = type(p.requires) == 'table' and table.concat(p.requires, ',') or ''
+      local updated = type(p.updated) == 'number' and os.date('%Y-%m-%d %H:%M', math.floor(p.updated))
+        or ''
+      lines[#lines + 1] = ('%-24s %-5s %-12s %-16s %-16s %-16s %s'):format(p.name,
+        tostring(p.version), p.analyzer == true and str(p.kind) or 'helper',
+        langs == '' and 'all' or langs, requires, updated, (str(p.description):gsub('\n', ' ')))
+      names[#names + 1] = p.name
+      known[p.name] = true
+    end
+  end
+  return lines, names
+end
+
+-- The buffer of :RedisAI lisp list, made when missing.
+local function list_buffer()
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(buf) == LIST_NAME then
+      return buf
+    end
+  end
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_name(buf, LIST_NAME)
+  vim.bo[buf].bufhidden = 'hide'
+  vim.api.nvim_buf_set_keymap(buf, 'n', '<CR>', '', {
+    noremap = true, desc = 'redis-ai: open this program',
+    callback = function() M.show(M.list_name_at(vim.api.nvim_win_get_cursor(0)[1])) end,
+  })
+  vim.api.nvim_buf_set_keymap(buf, 'n', 'R', '', {
+    noremap = true, desc = 'redis-ai: refresh the list',
+    callback = function() M.list() end,
+  })
+  return buf
+end
+
+local listed = {}
+
+--- The name of the program on line `row` of the list buffer, or nil.
+function M.list_name_at(row)
+  return listed[row - 1]
+end
+
+--- :RedisAI lisp list: the stored programs in a scratch buffer (<CR> opens one, R refreshes).
+function M.list()
+  return request('lisp_list', vim.empty_dict(), function(err, reply)
+    if err then
+      notify('lisp list failed: ' .. error_text(err), vim.log.levels.ERROR)
+      return
+    end
+    local lines, names = list_lines(type(reply) == 'table' and reply.programs)
+    listed = names
+    local buf = list_buffer()
+    vim.bo[buf].modifiable = true
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    vim.bo[buf].modifiable = false
+    if #vim.fn.win_findbuf(buf) == 0 then
+      vim.cmd('botright split')
+      vim.api.nvim_win_set_buf(0, buf)
+    end
+    if #names == 0 then
+      notify('no Lisp programs: define one with :RedisAI lisp define')
+    end
+  end)
+end
+
+--- :RedisAI lisp show {name}: the program's source in a new scratch buffer (filetype lisp);
+--- :RedisAI lisp define there stores it back under the same name.
+function M.show(name)
+  if str(name) == '' then
+    notify('which program? :RedisAI lisp show {name}', vim.log.levels.WARN)
+    return false
+  end
+  return request('lisp_show', { name = name }, function(err, reply)
+    if err then
+      notify('lisp show failed: ' .. error_text(err), vim.log.levels.ERROR)
+      return
+    end
+    vim.cmd('new')
+    local buf = vim.api.nvim_get_current_buf()
+    vim.bo[buf].buftype = 'nofile'
+    vim.bo[buf].bufhidden = 'wipe'
+    vim.bo[buf].swapfile = false
+    pcall(vim.api.nvim_buf_set_name, buf, 'redis-ai://lisp/' .. name)
+    local source = str(type(reply) == 'table' and reply.source):gsub('\n$', '')
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(source, '\n', { plain = true }))
+    vim.bo[buf].filetype = 'lisp'
+    vim.bo[buf].modified = false
+    vim.api.nvim_buf_set_var(buf, 'redis_ai_lisp_name', name)
+  end)
+end
+
+--- :RedisAI lisp remove {name}.
+function M.remove(name)
+  if str(name) == '' then
+    notify('which program? :RedisAI lisp remove {name}', vim.log.levels.WARN)
+    return false
+  end
+  return request('lisp_remove', { name = name }, function(err, reply)
+    if err then
+      notify('lisp remove failed: ' .. error_text(err), vim.log.levels.ERROR)
+      return
+    end
+    known[name] = nil
+    if type(reply) ~= 'table' or reply.removed ~= true then
+      notify('no program named ' .. name, vim.log.levels.WARN)
+      return
+    end
+    local users = type(reply.required_by) == 'table' and reply.required_by or {}
+    notify(('removed %s%s'):format(name, #users > 0
+      and (' (%s require it and will fail to load)'):format(table.concat(users, ', ')) or ''))
+  end)
+end
+
+local QF_TYPE = { error = 'E', warning = 'W', info = 'I', hint = 'N' }
+
+--- Quickfix items for the items of a `lisp_run` reply on buffer `buf`.
+function M.run_items(buf, reply)
+  local out = {}
+  local items = type(reply) == 'table' and reply.items
+  for _, item in ipairs(type(items) == 'table' and items or {}) do
+    if type(item) == 'table' and type(item.line) == 'number' then
+      local col = type(item.col) == 'number' and item.col or 0
+      out[#out + 1] = {
+        bufnr = buf,
+        lnum = item.line,
+        col = col + 1,
+        type = QF_TYPE[str(item.severity)] or 'N',
+        text = ('%s [%s]'):format(str(item.message), str(item.code)),
+      }
+    end
+  end
+  return out
+end
+
+--- :RedisAI lisp run {name}: the stored program on the whole current buffer (cursor line as
+--- the event's), its items in the quickfix list.
+function M.run(name)
+  if str(name) == '' then
+    notify('which program? :RedisAI lisp run {name}', vim.log.levels.WARN)
+    return false
+  end
+  local buf = vim.api.nvim_get_current_buf()
+  local params = {
+    name = name,
+    text = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') .. '\n',
+    file = vim.api.nvim_buf_get_name(buf),
+    line = vim.api.nvim_win_get_cursor(0)[1],
+  }
+  local ft = vim.bo[buf].filetype
+  if ft ~= '' then
+    params.language = ft
+  end
+  return request('lisp_run', params, function(err, reply)
+    if err then
+      notify('lisp run failed: ' .. error_text(err), vim.log.levels.ERROR)
+      return
+    end
+    local items = M.run_items(buf, reply)
+    vim.fn.setqflist({}, ' ', { title = 'redis-ai lisp run: ' .. name, items = items })
+    if str(reply.error) ~= '' then
+      notify(('%s failed: %s'):format(name, reply.error), vim.log.levels.WARN)
+    else
+      notify(('%s gave %d items in %s steps'):format(name, #items, tostring(reply.steps)))
+    end
+    if #items > 0 then
+      vim.cmd('copen')
+    end
+  end)
+end
+
+--- :RedisAI lisp {subcommand} [{name}].
+function M.command(rest)
+  local sub, arg = str(rest):match('^%s*(%S*)%s*(.-)%s*$')
+  local fn = ({ define = M.define, list = M.list, show = M.show, remove = M.remove,
+    run = M.run })[sub]
+  if not fn then
+    notify(('lisp needs one of: %s'):format(table.concat(M.subcommands, ', ')),
+      vim.log.levels.ERROR)
+    return false
+  end
+  return fn(arg)
+end
+
+--- Completions for the text after `:RedisAI lisp `: a subcommand, then a program name seen.
+function M.complete(text)
+  local sub, arg = text:match('^(%S+)%s+(%S*)$')
+  local out = {}
+  if not sub then
+    for _, name in ipairs(M.subcommands) do
+      if name:sub(1, #text) == text then
+        out[#out + 1] = name
+      end
+    end
+    return out
+  end
+  if sub == 'show' or sub == 'remove' or sub == 'run' or sub == 'define' then
+    for name in pairs(known) do
+      if name:sub(1, #arg) == arg then
+        out[#out + 1] = name
+      end
+    end
+    table.sort(out)
+  end
+  return out
+end
+
+return M

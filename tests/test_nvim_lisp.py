@@ -1,0 +1,149 @@
+"""Stored Lisp programs from Neovim (0.7.2 and 0.11): `:RedisAI lisp define|list|show|run|remove`
+in a real child Neovim against a real daemon running the real ``lisp_hints`` analyzer on a real
+Redis. A program defined from one buffer hints at what is typed in another; redefined, its new
+message shows; broken, it is refused with its place (the cursor goes there) and the stored
+version keeps running.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from redis_ai.lisp import store
+from redis_ai.lisp.reader import position
+from tests.test_nvim import nvim_bin, start_nvim, wait_for
+from tests.test_nvim_search import RECORD_NOTIFY, notes
+
+# Fixtures of test_nvim.py (both Neovims), taken by name.
+__all__ = ["nvim_bin", "start_nvim"]
+
+
+def program(message: str) -> list[str]:
+    return [";; kind: hints",
+            ";; description: lines that shout",
+            "(define (analyze)",
+            f'  (map (lambda (entry) (hint (car entry) "{message}" "shout"))',
+            '       (buffer-lines-with "SHOUT")))']
+
+
+# Unreadable: the string after the non-ASCII name is never closed (columns count characters).
+BROKEN = ['(define (analyze) (hint 1 "né" "x")) ; fine so far', '(define é "open', "(more)"]
+
+HINTS = """(function()
+  local h = require('redis_ai.ui').results(0).hints.lisp_hints
+  if not h then return nil end
+  local out = {}
+  for _, item in ipairs(h.items) do out[#out + 1] = {item.line, item.message} end
+  return out
+end)()"""
+
+
+def hints_are(nvim: Any, expected: list[list[Any]]) -> None:
+    wait_for(nvim, f"vim.deep_equal({HINTS}, {lua_pairs(expected)})")
+
+
+def lua_pairs(pairs: list[list[Any]]) -> str:
+    return "{" + ", ".join(f"{{{line}, '{message}'}}" for line, message in pairs) + "}"
+
+
+def note_with(nvim: Any, text: str) -> str:
+    wait_for(nvim, "#_G.notes > 0 and _G.notes[#_G.notes][1]:find(" + repr(text) + ", 1, true)")
+    return notes(nvim)[-1]
+
+
+def test_define_redefine_refuse_list_show_run_remove(
+    start_nvim: Any, make_daemon: Any, redis_client: Any, tmp_path: Path
+) -> None:
+    daemon = make_daemon(analyzers=["lisp", "lisp_hints"])
+    source, code = tmp_path / "shout.lisp", tmp_path / "code.py"
+    source.write_text("\n".join(program("first message")) + "\n")
+    code.write_text("x = 1\n")
+    nvim = start_nvim(daemon.runtime_dir, {})
+    nvim.exec_lua(RECORD_NOTIFY)
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+
+    # Define from the program's buffer: named after its file, kind from its header.
+    nvim.command(f"edit {source}")
+    nvim.command("RedisAI lisp define")
+    assert note_with(nvim, "defined") == "redis-ai: defined shout version 1: 1 forms, hints"
+    # Typing in another buffer: the program's hint appears.
+    nvim.command(f"edit {code}")
+    nvim.input("GoSHOUT = 2<Esc>")
+    hints_are(nvim, [[2, "first message"]])
+
+    # Redefined: the next keystroke brings the new message.
+    nvim.command(f"buffer {source}")
+    nvim.current.buffer[:] = program("second message")
+    nvim.command("RedisAI lisp define")
+    note_with(nvim, "defined shout version 2")
+    nvim.command(f"buffer {code}")
+    nvim.input("oSHOUT<Esc>")
+    hints_are(nvim, [[2, "second message"], [3, "second message"]])
+
+    # Broken: refused with its place, the cursor goes there, the stored version keeps running.
+    nvim.command(f"buffer {source}")
+    nvim.current.buffer[:] = BROKEN
+    nvim.current.window.cursor = (1, 0)
+    nvim.command("RedisAI lisp define")
+    text = "\n".join(BROKEN) + "\n"
+    line, col = position(text, text.index('"open'))
+    assert note_with(nvim, "not defined") == (
+        f"redis-ai: shout not defined: line {line}, col {col}: unterminated string")
+    assert tuple(nvim.current.window.cursor) == (line, len(BROKEN[line - 1][:col].encode()))
+    assert store.get(redis_client, "shout")[1]["version"] == "2"
+    nvim.command(f"buffer {code}")
+    nvim.input("oSHOUT<Esc>")
+    hints_are(nvim, [[2, "second message"], [3, "second message"], [4, "second message"]])
+
+    # Run it on the current buffer: its items in the quickfix list.
+    nvim.command("RedisAI lisp run shout")
+    wait_for(nvim, "vim.fn.getqflist({title = 1}).title == 'redis-ai lisp run: shout'")
+    qf = nvim.eval("getqflist()")
+    assert [(i["lnum"], i["col"], i["text"]) for i in qf] == [
+        (n, 1, "second message [shout]") for n in (2, 3, 4)]
+    gave = note_with(nvim, "gave")
+    assert gave.startswith("redis-ai: shout gave 3 items in ") and gave.endswith(" steps")
+    nvim.command("cclose")
+
+    # The list, in a scratch buffer: <CR> on a program opens its source (filetype lisp).
+    nvim.command("RedisAI lisp list")
+    wait_for(nvim, "vim.api.nvim_buf_get_name(0) == 'redis-ai://lisp'")
+    rows = nvim.current.buffer[:]
+    assert rows[0].split()[:3] == ["NAME", "VER", "KIND"]
+    assert rows[1].split()[:4] == ["shout", "2", "hints", "all"]
+    assert rows[1].endswith("lines that shout")
+    nvim.current.window.cursor = (2, 0)
+    nvim.input("<CR>")
+    wait_for(nvim, "vim.bo.filetype == 'lisp'")
+    assert nvim.current.buffer[:] == program("second message")
+    assert nvim.eval("b:redis_ai_lisp_name") == "shout"
+
+    # Completion knows the subcommands, then the names seen.
+    nvim.input(":RedisAI lisp sh<Tab>")
+    assert nvim.eval("getcmdline()") == "RedisAI lisp show"
+    nvim.input("<C-u><Esc>")
+    nvim.input(":RedisAI lisp remove sh<Tab>")
+    assert nvim.eval("getcmdline()") == "RedisAI lisp remove shout"
+    nvim.input("<C-u><Esc>")
+
+    # Removed: the hints go on the next keystroke.
+    nvim.command("RedisAI lisp remove shout")
+    assert note_with(nvim, "removed") == "redis-ai: removed shout"
+    assert store.get(redis_client, "shout") is None
+    nvim.command(f"buffer {code}")
+    nvim.input("ox<Esc>")
+    hints_are(nvim, [])
+
+
+def test_lisp_without_a_daemon(start_nvim: Any, tmp_path: Path) -> None:
+    nvim = start_nvim(tmp_path, {})
+    nvim.exec_lua(RECORD_NOTIFY)
+    nvim.command("RedisAI lisp list")
+    assert notes(nvim) == ["redis-ai: not connected to the daemon (:RedisAI status)"]
+    nvim.command("RedisAI lisp frob")
+    assert notes(nvim)[-1] == "redis-ai: lisp needs one of: define, list, remove, run, show"
+    nvim.command("enew")
+    nvim.command("RedisAI lisp define")
+    assert notes(nvim)[-1] == "redis-ai: name the program: :RedisAI lisp define {name}"
+    assert "lisp" in nvim.call("getcompletion", "RedisAI li", "cmdline")
