@@ -93,13 +93,20 @@ def test_search_fills_the_quickfix_list(start_nvim: Any, daemon: Any, tmp_path: 
     assert qf["items"][0]["filename"] == str(settings)
     assert nvim.eval("mode()") == "n"
 
+    # :'<,'>RedisAI search on a linewise selection: its lines are the query.
+    nvim.command("wincmd p")
+    nvim.current.buffer[:] = ["# first retry the connection", "  with backoff", "# unrelated"]
+    nvim.input("ggVj:RedisAI search<CR>")
+    qf = quickfix(nvim, "redis-ai search: # first retry the connection with backoff")
+    assert qf["items"][0]["filename"] == str(retry)
+
     # Params the daemon refuses: its error is shown, the list stays.
     nvim.exec_lua("require('redis_ai.search').k = 51")
     nvim.command("RedisAI search anything")
     wait_for(nvim, "#_G.notes > 1")
     assert "redis-ai: search failed: k must be between 1 and 50" in notes(nvim)[1]
     assert nvim.exec_lua("return vim.fn.getqflist({title = 1}).title") == (
-        "redis-ai search: read the settings file")
+        "redis-ai search: # first retry the connection with backoff")
 
 
 def test_search_without_a_daemon(start_nvim: Any, tmp_path: Path) -> None:

@@ -221,8 +221,12 @@ M.subcommands = {
       vim.notify('redis-ai: no hint with a rewrite under the cursor', vim.log.levels.INFO)
     end
   end,
-  search = function(query)
-    require('redis_ai.search').run(query)
+  search = function(query, range)
+    local search = require('redis_ai.search')
+    if query == '' and range then
+      query = search.range_query(range[1], range[2])
+    end
+    search.run(query)
   end,
   lisp = function(rest)
     require('redis_ai.lisp').command(rest)
@@ -230,7 +234,7 @@ M.subcommands = {
 }
 
 --- :RedisAI {subcommand} [{argument}]; the argument is the rest of the line (a search query).
-function M.command(args)
+function M.command(args, range)
   local name, rest = table.concat(args, ' '):match('^%s*(%S*)%s*(.-)%s*$')
   if name == '' then
     name = 'status'
@@ -241,7 +245,7 @@ function M.command(args)
       table.concat(M.complete(''), ', ')), vim.log.levels.ERROR)
     return
   end
-  fn(rest)
+  fn(rest, range)
 end
 
 --- Completion for :RedisAI.

@@ -48,6 +48,18 @@ function M.selection()
   return table.concat(lines, '\n')
 end
 
+--- The query for `:'<,'>RedisAI search`: the selection when the range is the last visual
+--- one (the '< and '> marks, columns included), else the whole lines line1..line2.
+function M.range_query(line1, line2)
+  local s, e = vim.fn.getpos("'<"), vim.fn.getpos("'>")
+  local lines = vim.api.nvim_buf_get_lines(0, line1 - 1, line2, false)
+  if s[2] == line1 and e[2] == line2 and vim.fn.visualmode() == 'v' and #lines > 0 then
+    lines[#lines] = lines[#lines]:sub(1, char_end(lines[#lines], e[3]) - 1)
+    lines[1] = lines[1]:sub(s[3])
+  end
+  return squeeze(table.concat(lines, '\n'))
+end
+
 --- The query when none is given: the visual selection, else the word under the cursor.
 function M.default_query()
   local text = M.selection()
