@@ -30,7 +30,7 @@
 ;;
 ;;   ;; kind: hints
 ;;   ;; languages: python, lua
-;;   ;; description: a hint on every TODO comment
+;;   ;; description: a hint on comments that mark work left to do
 ;;
 ;; Without a `kind:' line, `redis-ai-lisp-define' asks for the kind
 ;; once per buffer.  A setting without a line keeps the stored value.

@@ -7,10 +7,11 @@
 -- A program's settings may sit in the comment lines before its first form:
 --   ;; kind: hints
 --   ;; languages: python, lua
---   ;; description: a hint on every TODO comment
+--   ;; description: a hint on comments that mark work left to do
 -- A setting without a line keeps the stored program's value (a new program: diagnostics, every
 -- language, no description).
 local rpc = require('redis_ai.rpc')
+local text_cols = require('redis_ai.text')
 
 local M = {}
 
@@ -97,23 +98,6 @@ function M.error_position(message)
   return nil
 end
 
--- The byte offset in `text` of its character number `chars` (0-based), at most #text.
-local function byte_of(text, chars)
-  local count, i = 0, 1
-  while i <= #text and count < chars do
-    i = i + 1
-    while i <= #text do
-      local b = text:byte(i)
-      if b < 0x80 or b >= 0xC0 then
-        break
-      end
-      i = i + 1
-    end
-    count = count + 1
-  end
-  return i - 1
-end
-
 --- Put the cursor of every window showing `buf` at the reader's `line` and `col`.
 function M.goto_position(buf, line, col)
   if not vim.api.nvim_buf_is_valid(buf) then
@@ -121,7 +105,7 @@ function M.goto_position(buf, line, col)
   end
   line = math.max(1, math.min(line, vim.api.nvim_buf_line_count(buf)))
   local text = vim.api.nvim_buf_get_lines(buf, line - 1, line, false)[1] or ''
-  local byte = byte_of(text, col)
+  local byte = text_cols.byte_col(text, col)
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
     vim.api.nvim_win_set_cursor(win, { line, byte })
   end
