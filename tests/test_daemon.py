@@ -114,6 +114,25 @@ def test_unreadable_msgpack_stream_is_answered_and_closed(daemon, rpc):
     assert bystander.wait(is_result("fixed_completion", tick=9))
 
 
+def test_a_frame_past_the_size_limit_is_answered_and_closed(daemon, rpc):
+    client = rpc(daemon.discovery["rpc_socket"])
+    client.hello()
+    # One frame that never ends: an array of arrays of nils, 12 MB of it and counting.
+    n = 4_000_000
+    client.send_raw(b"\xdd" + n.to_bytes(4, "big"))
+    for _ in range(3):
+        try:
+            client.send_raw(b"\xdd" + n.to_bytes(4, "big") + b"\xc0" * n)
+        except OSError:
+            break  # the daemon hung up while we were still sending
+    error = client.wait(lambda p: p["type"] == "error")
+    assert error["code"] == "bad_frame" and "larger than 4 MiB" in error["message"]
+    deadline = time.monotonic() + 3
+    while not client.closed and time.monotonic() < deadline:
+        client.poll()
+    assert client.closed
+
+
 def test_msgpack_requests_before_hello_and_unknown_methods(daemon, rpc):
     client = rpc(daemon.discovery["rpc_socket"])
     err, _ = client.request("event", event())

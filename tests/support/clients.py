@@ -64,6 +64,8 @@ class RPCClient:
             data = self.sock.recv(1 << 16)
         except TimeoutError:
             return
+        except ConnectionResetError:
+            data = b""  # the daemon hung up with our bytes unread: closed, as with EOF
         if not data:
             self.closed = True
             time.sleep(0.05)

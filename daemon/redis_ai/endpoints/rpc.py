@@ -85,6 +85,10 @@ class _Connection(socketserver.BaseRequestHandler):
                     done = start
                     del buffer[:done]
                     base += done
+                    if len(buffer) > MAX_FRAME:
+                        # Checked here, not left to the scanner: a frame of nested containers
+                        # can keep the scanner busy without its buffer limit ever tripping.
+                        raise ValueError(f"a frame larger than {MAX_FRAME >> 20} MiB")
                 except Exception as exc:  # msgpack raises several unrelated types on garbage
                     # A byte stream that is not msgpack cannot be resynchronised: say why, hang up.
                     self._reply_error(
