@@ -160,6 +160,22 @@ def test_infinite_loop_ends_on_fuel_in_bounded_time():
         assert exc.kind == "fuel" and time.monotonic() - started < 10
 
 
+def test_scanning_builtins_pay_for_the_text_they_scan():
+    # One 1 MiB line (minified code): a loop of buffer-lines-with over it runs out of fuel as
+    # soon as any other loop, not after many minutes of scanning for one step a call.
+    event = {"text": "x" * (1 << 20), "first_line": 1}
+    needles = " ".join(['"zq"'] * 63)
+    started = time.monotonic()
+    exc = lisp_error(f"(let loop () (buffer-lines-with {needles}) (loop))", event=event, cache={})
+    assert exc.kind == "fuel" and time.monotonic() - started < 10
+
+
+def test_huge_integer_literals_are_reader_errors():
+    for literal in ("1" * 5000, "-" + "9" * 30, "000" + "1" * 25):
+        assert "64-bit" in lisp_error(literal).message
+    assert ev("0000000000000000000000042") == "42"
+
+
 def test_shared_structure_cannot_multiply_work():
     # c is 1,000 references to b, itself 1,000 references to a list of 1,000: a billion
     # elements to walk or print, built in a few thousand steps.

@@ -675,7 +675,11 @@ def _buffer_lines_with(run: Run, args: list[Value]) -> Value:
     matter: far cheaper than a Lisp loop over every line."""
     needles = [_str("buffer-lines-with", a) for a in args]
     lines = event_lines(run)
-    run.charge(1 + (len(lines) * len(needles) >> 6))
+    # Fuel in proportion to the work: about one step per eight line tests and per KiB scanned
+    # per needle (a step is about a microsecond), so a 1 MiB single line costs what it takes.
+    text = run.event.get("text", "")
+    chars = len(text) if type(text) is str else 0
+    run.charge(1 + ((len(lines) >> 3) + (chars >> 10)) * len(needles))
     first = run.event.get("first_line", 1)
     first = first if type(first) is int else 1
     return run.list([Cons(first + n, text) for n, text in enumerate(lines)

@@ -56,6 +56,10 @@ def parse_number(token: str) -> int | float | None:
         return _SPECIAL_FLOATS[token]
     body = token[1:] if token[:1] in ("+", "-") else token
     if body.isascii() and body.isdigit():
+        if len(body.lstrip("0")) > 19:
+            # Past 64 bits whatever it is: int() of thousands of digits is slow and then
+            # refused by Python; every caller refuses a value past INT_LIMIT anyway.
+            return -(INT_LIMIT + 1) if token[0] == "-" else INT_LIMIT + 1
         return int(token)
     if any(c.isdigit() for c in token) and all(c in _NUMBER_CHARS for c in token):
         try:
