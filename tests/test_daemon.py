@@ -110,6 +110,9 @@ def test_unreadable_msgpack_stream_is_answered_and_closed(daemon, rpc):
     # So is a well-formed value Python cannot hold (a map keyed by an array): its end is known.
     bystander.send_raw(b"\x81\x91\x01\x01")
     assert bystander.wait(lambda p: p["type"] == "error")["code"] == "bad_frame"
+    # And a request whose method is not a string.
+    bystander.send_raw(msgpack.packb([0, 7, ["status"], [{}]]))
+    assert bystander.wait(lambda p: p["type"] == "error")["code"] == "bad_frame"
     bystander.notify("event", event(tick=9))
     assert bystander.wait(is_result("fixed_completion", tick=9))
 

@@ -51,6 +51,23 @@ def test_the_stream_is_trimmed_to_its_memory_budget_whatever_the_event_size(redi
     assert [ev["tick"] for ev in msgpack.unpackb(entries[-1][1][b"e"])][-1] == 399
 
 
+def test_an_event_that_cannot_be_encoded_costs_itself_not_the_writer(redis_client):
+    writer = EventWriter(lambda: redis_client, per_entry=10)
+    writer.start()
+    bad = stream_event(event(tick=1))
+    bad.text = "lone \udcff surrogate"  # what validation exists to refuse
+    writer.submit_many([stream_event(event(tick=0)), bad, stream_event(event(tick=2))])
+    wait_for(lambda: writer.written == 2, what="the good events")
+    writer.submit(stream_event(event(tick=3)))
+    wait_for(lambda: writer.written == 3, what="the writer to go on")
+    writer.stop()
+    assert writer.dropped == 1
+    ticks = [ev["tick"] for _, f in redis_client.xrange(keys.EVENTS)
+             for ev in msgpack.unpackb(f[b"e"])]
+    assert ticks == [0, 2, 3]
+    assert int(redis_client.hget(keys.COUNTERS, "dropped")) == 1
+
+
 def test_a_quiet_editor_gets_one_event_per_entry(redis_client):
     writer = EventWriter(lambda: redis_client)
     writer.start()

@@ -50,6 +50,7 @@ def test_valid_event_is_normalised():
     ({"file": "f" * (MAX_FIELD + 1)}, "too_large"),
     ({"text": "bad \udcc3"}, "bad_utf8"),
     ({"buffer": "\udcff"}, "bad_utf8"),
+    ({"analyzers": ["code_analysis", "\udcff"]}, "bad_utf8"),
 ])
 def test_misfits_get_a_named_error(change, code):
     ev = event()

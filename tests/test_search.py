@@ -147,6 +147,15 @@ def test_root_limits_hits_to_a_folder(indexed, project):
     assert index.search("jobs queue", k=5, root=str(project / "nowhere")) == []
 
 
+def test_root_tells_folders_apart_by_case(redis_client, project):
+    upper = project.parent / "PROJECT"
+    shutil.copytree(project / "lua", upper)
+    index = CodeIndex(redis_client)
+    index_paths(index, [project, upper.resolve()])
+    hits = index.search("jobs queue", k=5, root=str(upper.resolve()))
+    assert hits and {h.file for h in hits} == {str(upper.resolve() / "queue.lua")}
+
+
 def test_reindexing_a_changed_file_replaces_its_chunks_and_deleted_files_go(indexed, project,
                                                                             redis_client):
     index, _ = indexed

@@ -186,8 +186,12 @@ def _check_values(event: dict[str, Any]) -> None:
     ):
         raise BadEvent("bad_value", "region must be [start_line, end_line], 1-based")
     names = event.get("analyzers")
-    if names is not None and not all(type(x) is str and len(x) < 128 for x in names):
-        raise BadEvent("bad_value", "analyzers must be a list of analyzer names")
+    if names is not None:
+        if not all(type(x) is str and len(x) < 128 for x in names):
+            raise BadEvent("bad_value", "analyzers must be a list of analyzer names")
+        for name in names:
+            if not name.isascii():
+                _check_text("analyzers", name)
     event.setdefault("whole", False)
     for name in ("file", "mode", "keys", "command"):
         event.setdefault(name, "")

@@ -122,7 +122,8 @@ class _Connection(socketserver.BaseRequestHandler):
             # The frame's end is known, so only this frame is lost, not the connection.
             self._reply_error(None, BadEvent("bad_frame", f"undecodable msgpack value: {exc}"))
             return
-        if type(message) is list and len(message) == 4 and message[2] in _SLOW_REQUESTS:
+        if (type(message) is list and len(message) == 4 and type(message[2]) is str
+                and message[2] in _SLOW_REQUESTS):
             self._deferred.append(message)
             return
         self.dispatch(message)

@@ -41,7 +41,7 @@ class EventWriter:
         *,
         max_bytes: int = 128 << 20,
         max_entries: int = 20_000,
-        min_entries: int = 1_000,
+        min_entries: int = 64,
         capacity: int = 50_000,
         per_entry: int = 128,
         entries_per_flush: int = 8,
@@ -163,25 +163,50 @@ class EventWriter:
         if not batch:
             return True
         pipe = self._client.pipeline(transaction=False)
+        kept: list[StreamEvent] = []
         for i in range(0, len(batch), self.per_entry):
             chunk = batch[i:i + self.per_entry]
-            data = encode_events(chunk)
+            try:
+                data = encode_events(chunk)
+            except Exception:  # noqa: BLE001 - never expected (validation comes first), never fatal
+                chunk = self._encodable(chunk)
+                if not chunk:
+                    continue
+                data = encode_events(chunk)
+            kept += chunk
             pipe.xadd(keys.EVENTS, {"n": len(chunk), "e": data},
                       maxlen=self._trim_to(len(data)), approximate=True)
-        pipe.hincrby(keys.COUNTERS, "accepted", len(batch))
+        pipe.hincrby(keys.COUNTERS, "accepted", len(kept))
         dropped = self.dropped - self._dropped_counted
         if dropped:
             pipe.hincrby(keys.COUNTERS, "dropped", dropped)
         try:
             pipe.execute()
         except redis.RedisError as exc:
-            self._give_back(batch)
+            self._give_back(kept)
             self._set_state(False, exc)
             return False
-        self.written += len(batch)
+        self.written += len(kept)
         self._dropped_counted += dropped
         self._set_state(True)
         return True
+
+    def _encodable(self, chunk: list[StreamEvent]) -> list[StreamEvent]:
+        """The events of ``chunk`` that encode; the others are dropped, counted and logged.
+
+        Validation should make this unreachable; it is here so that one event it let through
+        by mistake costs that event, never the writer thread and with it all ingest."""
+        kept = []
+        for event in chunk:
+            try:
+                encode_events([event])
+            except Exception as exc:  # noqa: BLE001
+                log.error("dropped an event that cannot be encoded: %s", exc)
+                with self._cond:
+                    self.dropped += 1
+            else:
+                kept.append(event)
+        return kept
 
     def _trim_to(self, size: int) -> int:
         """The MAXLEN that keeps the stream near ``max_bytes``, given an entry of ``size``."""

@@ -62,7 +62,9 @@ class SearchModule:
             info = self.redis.execute_command("FT.INFO", keys.CODE_SEARCH_INDEX)
         except redis.ResponseError:
             info = None
-        if info is not None and index_dim(info) == dim:
+        # An index made before `scope` was case-sensitive is made again too: file paths differ
+        # by case, and a tag that ignores it lets a `root` filter match the wrong folder.
+        if info is not None and index_dim(info) == dim and _mentions(info, "CASESENSITIVE"):
             self._dim = dim
             return
         if info is not None:
@@ -71,7 +73,7 @@ class SearchModule:
         self.redis.execute_command(
             "FT.CREATE", keys.CODE_SEARCH_INDEX, "ON", "HASH", "PREFIX", "1", keys.CODE_CHUNK_PREFIX,
             "SCHEMA", "name", "TEXT", "language", "TAG", "scope", "TAG", "SEPARATOR", "|",
-            "vec", "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", str(dim),
+            "CASESENSITIVE", "vec", "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", str(dim),
             "DISTANCE_METRIC", "COSINE")
         self._dim = dim
         self._wait_indexed()
@@ -190,6 +192,21 @@ def index_dim(info: Any) -> int:
                 if isinstance(value, (list, tuple, dict)):
                     stack.append(value)
     return 0
+
+
+def _mentions(info: Any, word: str) -> bool:
+    """Whether ``word`` appears anywhere in an FT.INFO reply (RESP2 or RESP3)."""
+    stack = [info]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, (bytes, str)) and text(item).upper() == word:
+            return True
+    return False
 
 
 def documents(reply: Any) -> list[tuple[str, dict[str, Any]]]:
