@@ -136,6 +136,22 @@ def test_a_frame_past_the_size_limit_is_answered_and_closed(daemon, rpc):
     assert client.closed
 
 
+def test_a_flood_of_bad_frames_is_cut_short_after_the_good_events(daemon, rpc):
+    client = rpc(daemon.discovery["rpc_socket"])
+    client.hello()
+    good = msgpack.packb([2, "event", [event(tick=11)]])
+    client.send_raw(good + b"\xc0" * 1000)  # then a thousand nils, each a bad frame
+    error = client.wait(lambda p: p["type"] == "error" and "in one read" in p["message"])
+    assert error["code"] == "bad_frame"
+    # The good event before the flood was handed on before the hang-up.
+    entries = daemon.redis.xrange(keys.EVENTS)
+    assert [ev["tick"] for _, f in entries for ev in msgpack.unpackb(f[b"e"])] == [11]
+    deadline = time.monotonic() + 3
+    while not client.closed and time.monotonic() < deadline:
+        client.poll()
+    assert client.closed
+
+
 def test_msgpack_requests_before_hello_and_unknown_methods(daemon, rpc):
     client = rpc(daemon.discovery["rpc_socket"])
     err, _ = client.request("event", event())

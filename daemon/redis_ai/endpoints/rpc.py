@@ -32,6 +32,9 @@ MAX_FRAME = 4 << 20  # a 1 MiB text window, escaped, fits several times over
 # fixarray(1). The event map follows.
 _EVENT_HEAD = msgpack.packb([2, "event", [None]])[:-1]
 # Requests that read Redis and whose order relative to events does not matter.
+# Bad frames one read may hold before the connection is closed (well under the outbox's 256
+# pushes, so the error that explains the hang-up is not itself dropped).
+MAX_REFUSED = 64
 _SLOW_REQUESTS = frozenset({"status", "search", "lisp_define", "lisp_list", "lisp_show",
                             "lisp_remove", "lisp_run"})
 
@@ -44,6 +47,7 @@ class _Connection(socketserver.BaseRequestHandler):
         self._lock = threading.Lock()
         self._replies: list[list[Any]] = []
         self._deferred: list[list[Any]] = []
+        self._refused = 0
         self.session = Session(self.server.daemon, "msgpack-rpc", self._write, require_token=False)
 
     def _write(self, push: dict[str, Any]) -> None:
@@ -73,6 +77,7 @@ class _Connection(socketserver.BaseRequestHandler):
                     scanner.feed(data)
                     buffer += data
                     start = 0  # where the next frame starts in buffer: the last one's end
+                    self._refused = 0  # frames of this read answered with an error
                     with memoryview(buffer) as view:
                         while True:
                             try:
@@ -81,6 +86,10 @@ class _Connection(socketserver.BaseRequestHandler):
                                 break  # (and tell() is then somewhere inside the partial frame)
                             end = scanner.tell() - base
                             self._frame(buffer, view, start, end)
+                            if self._refused > MAX_REFUSED:
+                                # A flood of bad frames would hold the turn, and so every
+                                # other client, for as long as it takes to answer each one.
+                                raise ValueError(f"more than {MAX_REFUSED} bad frames in one read")
                             start = end
                     done = start
                     del buffer[:done]
@@ -90,7 +99,9 @@ class _Connection(socketserver.BaseRequestHandler):
                         # can keep the scanner busy without its buffer limit ever tripping.
                         raise ValueError(f"a frame larger than {MAX_FRAME >> 20} MiB")
                 except Exception as exc:  # msgpack raises several unrelated types on garbage
-                    # A byte stream that is not msgpack cannot be resynchronised: say why, hang up.
+                    # A byte stream that is not msgpack cannot be resynchronised: say why, hang up
+                    # (after handing on the valid events that came before the fault).
+                    self.session.flush()
                     self._reply_error(
                         None, BadEvent("bad_frame", f"not a msgpack-RPC stream: {exc}"))
                     return
@@ -135,10 +146,10 @@ class _Connection(socketserver.BaseRequestHandler):
             try:
                 self.session.event(message[2][0] if message[2] else None)
             except BadEvent as exc:
-                self.session.push(exc.as_push("event"))
+                self._reply_error(None, exc, "event")
             except (TypeError, IndexError, KeyError):
-                error = BadEvent("bad_frame", "malformed event notification")
-                self.session.push(error.as_push("event"))
+                self._reply_error(None, BadEvent("bad_frame", "malformed event notification"),
+                                  "event")
             return
         if not isinstance(message, list) or not message or message[0] not in (0, 1, 2):
             self._reply_error(None, BadEvent("bad_frame", "expected a msgpack-RPC array"))
@@ -170,6 +181,7 @@ class _Connection(socketserver.BaseRequestHandler):
             self._replies.append([1, msgid, None, result])
 
     def _reply_error(self, msgid: Any, exc: BadEvent, method: str | None = None) -> None:
+        self._refused += 1
         if msgid is not None:
             self._replies.append([1, msgid, {"code": exc.code, "message": exc.message}, None])
         else:
