@@ -405,3 +405,25 @@ def test_a_registry_model_with_capability_embed_makes_the_vectors(
     assert index.model() is None and index.search("hash a password", k=3) == []
     assert index_paths(index, [project]).rebuilt and index.model().dim == 192
     assert index.search("hash a password with salt", k=1)[0].name == "hash_password"
+
+
+def test_writers_of_the_same_file_at_once_leave_no_stray_chunks(redis_client, project):
+    # `redis-ai index` and the code_index analyzer may write one file at the same moment.
+    path = str(project / "shared.py")
+    texts = [f"def f{n}():\n    return {n}\n\n\ndef g{n}():\n    return {n}\n" for n in range(40)]
+
+    def writer(offset: int) -> None:
+        mine = CodeIndex(redis_client)  # its own index object, as another process has
+        for text in texts[offset::2]:
+            mine.index_text(path, text, "python")
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    live = {m.decode() for m in redis_client.smembers(keys.code_file(path))}
+    assert {m.decode() for m in redis_client.smembers(keys.CODE_CHUNKS)} == live
+    assert len(live) == 2
+    assert sorted(k.decode() for k in redis_client.keys(keys.code_chunk("*"))) == sorted(
+        keys.code_chunk(cid) for cid in live)

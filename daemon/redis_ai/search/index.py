@@ -161,15 +161,11 @@ class CodeIndex:
         model = model or self.model()
         chunks = chunk_file(path, text, language, strip_docstrings=strip_docstrings)
         vectors = model.embed([c.text for c in chunks], [c.name for c in chunks]) if model else None
-        old = self.redis.smembers(keys.code_file(path))
-        pipe = self.redis.pipeline(transaction=True)
-        self._remove(pipe, path, old)
         ids = []
+        mappings = []
         for i, chunk in enumerate(chunks):
-            cid = chunk_id(chunk)
-            ids.append(cid)
-            # (Any: redis-py's stubs take no dict[str, Any] for a mapping.)
-            mapping: Any = {
+            ids.append(chunk_id(chunk))
+            mapping: dict[str, Any] = {
                 "file": chunk.file, "start_line": chunk.start_line, "end_line": chunk.end_line,
                 "name": chunk.name, "kind": chunk.kind, "language": chunk.language,
                 "scope": _scope(chunk.file), "preview": preview(chunk.text), "text": chunk.text,
@@ -177,27 +173,49 @@ class CodeIndex:
             if vectors is not None and model is not None and vectors[i].any():
                 mapping["vec"] = vectors[i].tobytes()
                 mapping["model"] = model.id
-            pipe.hset(keys.code_chunk(cid), mapping=mapping)
-        if ids:
-            pipe.sadd(keys.CODE_CHUNKS, *ids)
-            pipe.sadd(keys.code_file(path), *ids)
-        pipe.hset(keys.CODE_FILES, path, content_hash(text))
-        if model is not None:
-            pipe.hincrby(keys.CODE_MODEL, "changed", len(chunks))
-        pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
-        pipe.execute()
+            mappings.append(mapping)
+
+        def write(pipe: Any, old: Any) -> None:
+            self._remove(pipe, path, old)
+            for cid, mapping in zip(ids, mappings, strict=True):
+                pipe.hset(keys.code_chunk(cid), mapping=mapping)
+            if ids:
+                pipe.sadd(keys.CODE_CHUNKS, *ids)
+                pipe.sadd(keys.code_file(path), *ids)
+            pipe.hset(keys.CODE_FILES, path, content_hash(text))
+            if model is not None:
+                pipe.hincrby(keys.CODE_MODEL, "changed", len(chunks))
+            pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
+
+        self._replace(path, write)
         if model is not None:
             self._ensure_index(model.dim)
         return len(chunks)
 
     def remove(self, path: str) -> bool:
         """Forget file ``path`` and its chunks; False if it was not indexed."""
-        old = self.redis.smembers(keys.code_file(path))
-        pipe = self.redis.pipeline(transaction=True)
-        self._remove(pipe, path, old)
-        pipe.hdel(keys.CODE_FILES, path)
-        pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
-        return bool(pipe.execute()[-2])
+        def write(pipe: Any, old: Any) -> None:
+            self._remove(pipe, path, old)
+            pipe.hdel(keys.CODE_FILES, path)
+            pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
+
+        return bool(self._replace(path, write)[-2])
+
+    def _replace(self, path: str, write: Any) -> list[Any]:
+        """Run ``write(pipe, old chunk ids of path)`` as one transaction, again if another
+        writer changed the file's chunks meanwhile (``redis-ai index`` and the code_index
+        analyzer may both write a file): otherwise both would delete the same old chunks and
+        the first writer's new ones would stay behind, unreachable."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(keys.code_file(path))
+                    old = pipe.smembers(keys.code_file(path))
+                    pipe.multi()
+                    write(pipe, old)
+                    return pipe.execute()
+                except redis.WatchError:
+                    continue
 
     @staticmethod
     def _remove(pipe: Any, path: str, old: Any) -> None:
