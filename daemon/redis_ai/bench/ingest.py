@@ -53,21 +53,20 @@ def _send(path: str, start: int, count: int, text_bytes: int, go: Any) -> None:
     text = ("    total = compute(item, factor) + offset\n" * (text_bytes // 43 + 1))[:text_bytes]
     # Pre-packed so the sender costs little CPU; past 20,000 events the same blocks repeat
     # (with repeated ticks, which ingest does not care about) to keep memory bounded.
-    blocks = [b"".join(msgpack.packb([2, "event", [_event(start + i + j, text)]])
-                       for j in range(min(500, count - i)))
-              for i in range(0, min(count, 20_000), 500)]
+
+    def block(first: int, n: int) -> bytes:
+        return b"".join(msgpack.packb([2, "event", [_event(first + j, text)]]) for j in range(n))
+
+    blocks = [block(start + i, 500) for i in range(0, min(count, 20_000) - 499, 500)]
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(path)
     sock.sendall(msgpack.packb([0, 1, "hello", [{"protocol": 1, "editor": "bench"}]]))
     go.wait()
-    sent = 0
-    while sent < count:
-        block = blocks[(sent // 500) % len(blocks)]
+    for sent in range(0, count, 500):
         if count - sent < 500:
-            block = b"".join(msgpack.packb([2, "event", [_event(start + sent + j, text)]])
-                             for j in range(count - sent))
-        sock.sendall(block)
-        sent += 500
+            sock.sendall(block(start + sent, count - sent))
+        else:
+            sock.sendall(blocks[(sent // 500) % len(blocks)])
     # Keep the connection open until the daemon has read everything (it acks nothing).
     time.sleep(0.5)
     sock.close()
