@@ -132,3 +132,17 @@ def test_sigterm_stops_the_daemon_cleanly_even_when_repeated(daemon):
     assert daemon.proc.wait(10) == 0
     assert not (daemon.runtime_dir / "daemon.json").exists()
     assert not os.path.exists(rpc_socket)
+
+
+def test_output_into_a_closed_pipe_ends_quietly(redis_server, redis_client):
+    """`redis-ai status --json | head -1` once the reader is gone: no traceback, SIGPIPE's status."""
+    for args in (["status", "--json"], ["search", "where is the stream trimmed"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader has gone before a byte is written, as `head` does after a line
+        try:
+            out = subprocess.run([sys.executable, "-m", "redis_ai", *args, "--redis-url", redis_server.url],
+                                 stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=60)
+        finally:
+            os.close(write)
+        assert out.stderr == "", out.stderr
+        assert out.returncode == 128 + signal.SIGPIPE, (args, out.returncode)

@@ -6,6 +6,9 @@ import argparse
 import importlib
 import json
 import logging
+import os
+import select
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -139,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_gone() -> bool:
+    """Whether nothing reads standard output any more (a pipe or socket whose reader closed)."""
+    poller = select.poll()
+    poller.register(sys.stdout.fileno(), select.POLLOUT)
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -147,7 +157,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("epc").setLevel(logging.CRITICAL)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit
+        return status
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise  # a socket of ours broke, not the reader of our output
+        # The reader went away (`redis-ai status | head`): stop quietly, as a Unix tool killed
+        # by SIGPIPE would, and keep the interpreter's final flush from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except (RedisAIError, redis.ConnectionError) as exc:
         print(f"redis-ai: {exc}", file=sys.stderr)
         return 1
