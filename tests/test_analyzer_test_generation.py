@@ -199,3 +199,25 @@ def test_survives_any_text(tmp_path):
         path.write_text(text)
         items = TestGeneration().analyze(event(path, 2))
         assert isinstance(items, list)
+
+
+def test_the_item_names_the_def_line_not_the_cursor(project, tmp_path):
+    # The editors draw the test marker on `line`: the function's `def`, in buffer lines, also
+    # when the event holds only a window of the buffer and the function has a decorator.
+    module = project / "src" / "shapes" / "geometry.py"
+    cursor = line_of(module, "return max(low, min(value, high))")
+    [whole] = TestGeneration().analyze(event(module, cursor))
+    assert whole["line"] == line_of(module, "def clamp(") != cursor
+    lines = module.read_text().split("\n")
+    first = line_of(module, "class GeometryError") - 1
+    [window] = TestGeneration().analyze(validate_event({
+        "v": 1, "editor": "neovim", "buffer": "4", "line": cursor, "col": 4, "tick": 9,
+        "text": "\n".join(lines[first - 1:first + 40]), "first_line": first, "whole": False,
+        "file": str(module), "intent": "request"}))
+    assert window["line"] == whole["line"]
+    decorated = tmp_path / "tool.py"
+    decorated.write_text("from functools import cache\n\n\n@cache\ndef half(n: int) -> int:\n"
+                         "    if n < 0:\n        raise ValueError('negative')\n"
+                         "    return n // 2\n")
+    [item] = TestGeneration().analyze(event(decorated, 8))
+    assert item["line"] == 5

@@ -98,8 +98,9 @@ class TestGeneration(Analyzer):
             "execute_code", "request")
 
     def analyze(self, event: Event) -> list[Item] | None:
-        """One ``{title, text, path}`` item with the generated module, or [] when there is no
-        importable function at the cursor."""
+        """One ``{title, text, path, line}`` item with the generated module (``line``: the
+        buffer line of the function's ``def``), or [] when there is no importable function at
+        the cursor."""
         if not self.wants(event):
             return None
         try:
@@ -204,8 +205,10 @@ def generate(event: Event) -> Item | None:
     if _pysource._parse(text)[0] is None:
         log.error("test_generation wrote a module that does not parse for %s", qualname)
         return None
+    # The marker goes on the `def` line (not the cursor's, nor a decorator's).
     return {"title": f"pytest tests for {module}.{qualname}", "text": text,
-            "path": str(tests_dir / f"test_{short}.py")}
+            "path": str(tests_dir / f"test_{short}.py"),
+            "line": source.buffer_line(function.lineno)}
 
 
 def _importable_function(
