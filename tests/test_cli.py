@@ -77,6 +77,21 @@ def test_benchmarks_run_and_report_their_figures():
     assert figures["code_analysis"]["analyzer_ms"]["p50"] > 0
 
 
+def test_benchmarks_print_tables_for_a_reader():
+    out = cli("bench", "roundtrip", "--events", "20")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "{" not in out.stdout and "'" not in out.stdout, out.stdout  # no dict reprs
+    tables = {block.splitlines()[0].split()[0]: block.splitlines()
+              for block in out.stdout.strip().split("\n\n")}
+    assert tables["events"][:3] == ["events     20", "transport  msgpack-rpc", "lost       0"]
+    for analyzer in ("echo", "code_analysis"):
+        header, *rows = tables[analyzer]
+        assert header.split() == [analyzer, "p50", "p99"]
+        assert [row.split()[0] for row in rows] == ["round_trip_ms", "analyzer_ms", "pipeline_ms"]
+        assert all(float(cell) >= 0 for row in rows for cell in row.split()[1:])
+    assert tables["machine"][2].split() == ["cores", str(os.cpu_count())]
+
+
 def test_a_second_daemon_in_the_same_folder_refuses_to_start(daemon):
     out = cli("daemon", "--redis-url", daemon.redis_url, env=daemon.env, timeout=30)
     assert out.returncode == 1 and f"pid {daemon.pid}" in out.stderr

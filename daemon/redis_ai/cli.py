@@ -68,6 +68,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import BENCHES
+    from .bench._harness import render
 
     # Benchmarks import editors' and models' machinery: load only the one asked for.
     module = importlib.import_module(BENCHES[args.name])
@@ -79,9 +80,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     figures = module.run(options)
     if options.json:
         print(json.dumps(figures, indent=2, default=str))
-        return 0
-    for key, value in figures.items():
-        print(f"{key:<36} {value}")
+    else:
+        print(render(figures))
     return 0
 
 

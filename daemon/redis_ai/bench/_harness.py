@@ -97,3 +97,67 @@ class DaemonProcess:
             self.proc.kill()
         self.log.close()
         shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+def render(figures: dict[str, Any]) -> str:
+    """A benchmark's figures as aligned plain-text tables, for a reader (``--json`` is for tools).
+
+    The top-level figures make the first table. Each group of figures (a dict) makes a table
+    titled by its name: one row per figure, or, when its members are groups of figures
+    themselves, one row per member and a column per figure in them. Deeper groups are split
+    into tables titled by their path.
+
+    >>> print(render({"lost": 0, "echo": {"round_trip_ms": {"p50": 1.2, "p99": 2.3}}}))
+    lost  0
+    <BLANKLINE>
+    echo           p50  p99
+    round_trip_ms  1.2  2.3
+    """
+    plain = [[str(k), _cell(v)] for k, v in figures.items() if not isinstance(v, dict)]
+    tables = [_aligned(plain)] if plain else []
+    for name, group in figures.items():
+        if isinstance(group, dict):
+            tables += _group(str(name), group)
+    return "\n\n".join(tables)
+
+
+def _group(title: str, group: dict[str, Any]) -> list[str]:
+    plain = [[str(k), _cell(v)] for k, v in group.items() if not isinstance(v, dict)]
+    nested = {str(k): v for k, v in group.items() if isinstance(v, dict)}
+    if not nested:
+        return [_aligned([[title, ""], *plain])]
+    if all(not isinstance(x, dict) for v in nested.values() for x in v.values()):
+        columns = list(dict.fromkeys(c for v in nested.values() for c in v))
+        rows = [[k, *(_cell(v[c]) if c in v else "-" for c in columns)] for k, v in nested.items()]
+        # The group's own figures go under its table, in the same block.
+        grid = _aligned([[title, *columns], *rows], numbers_right=True)
+        return [grid + ("\n" + _aligned(plain) if plain else "")]
+    out = [_aligned([[title, ""], *plain])] if plain else []
+    for name, inner in nested.items():
+        out += _group(f"{title} / {name}", inner)
+    return out
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return f"{value:,}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    return "-" if value is None else str(value)
+
+
+def _aligned(rows: list[list[str]], *, numbers_right: bool = False) -> str:
+    """Columns padded to their widest cell; numbers right-aligned in a grid of them."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [c.rjust(w) if numbers_right and i and _numeric(c) else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _numeric(cell: str) -> bool:
+    return cell.replace(",", "").replace(".", "", 1).lstrip("-").isdigit()
