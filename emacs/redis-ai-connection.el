@@ -11,10 +11,19 @@
 ;;; Commentary:
 
 ;; The transport layer of redis-ai: finds the daemon through its
-;; discovery file, connects over EPC, says `hello' with the token, and
-;; keeps the connection alive by reconnecting with backoff when the
-;; daemon goes away.  See docs/protocol.md in the repository for the
-;; wire contract: every method takes one JSON string and returns one.
+;; discovery file, connects over EPC, makes sure the server on the port
+;; is the user's daemon, says `hello', and keeps the connection alive
+;; by reconnecting with backoff when the daemon goes away.  See
+;; docs/protocol.md in the repository for the wire contract: every
+;; method takes one JSON string and returns one.
+;;
+;; The daemon listens on loopback TCP, and once it is gone any local
+;; user can bind its old port.  So before anything else the plugin
+;; sends a fresh nonce (`challenge'); the server must answer with an
+;; HMAC of it keyed with the token of the 0600 discovery file, and only
+;; then does the plugin prove itself the same way in `hello'.  The
+;; token itself never crosses the wire, and a server that cannot prove
+;; it knows the token gets nothing but the nonce.
 ;;
 ;; Nothing here ever waits for the daemon.  Calls are asynchronous, and
 ;; the bytes and calls in flight are bounded: a daemon that stops
@@ -104,6 +113,9 @@ Linux): past them, writing to a daemon that does not read blocks Emacs."
 
 (defvar redis-ai--last-error nil
   "The latest error, a string, for `redis-ai-diagnose'.")
+
+(defvar redis-ai--refused-port nil
+  "Port of the latest server that failed the handshake, told to the user once.")
 
 (defvar redis-ai--inflight (make-hash-table :test 'eql)
   "Calls awaiting an answer: call number -> (START-TIME . BYTES).")
@@ -207,6 +219,42 @@ Return nil when STRING is not JSON.  Null and false become nil."
          (insert-file-contents file)
          (buffer-string))))))
 
+(defun redis-ai-daemon-alive-p (discovery)
+  "Return non-nil if the process named by the DISCOVERY alist still exists.
+A daemon that was killed leaves its file behind, naming a port that
+anyone may now hold."
+  (let ((pid (alist-get 'pid discovery)))
+    (and (integerp pid) (process-attributes pid) t)))
+
+;;; Handshake
+
+(defun redis-ai-hmac-sha256 (key message)
+  "Return the HMAC-SHA256 of MESSAGE keyed with KEY, in lowercase hex.
+KEY and MESSAGE are strings, taken as their UTF-8 bytes (RFC 2104)."
+  (let* ((key (encode-coding-string key 'utf-8 t))
+         (key (if (> (length key) 64) (secure-hash 'sha256 key nil nil t) key))
+         (key (concat key (make-string (- 64 (length key)) 0)))
+         (pad (lambda (byte) (apply #'unibyte-string
+                                    (mapcar (lambda (c) (logxor c byte)) key)))))
+    (secure-hash 'sha256
+                 (concat (funcall pad #x5c)
+                         (secure-hash 'sha256
+                                      (concat (funcall pad #x36)
+                                              (encode-coding-string message 'utf-8 t))
+                                      nil nil t)))))
+
+(defun redis-ai--nonce ()
+  "Return a fresh nonce: 64 hex digits that no one can predict.
+Each `(random t)' seeds from the system's entropy pool, 32 bits at a
+time; eight of them, hashed, make a nonce nobody can have asked the
+real daemon to prove in advance."
+  (secure-hash 'sha256 (format "%S" (list (float-time) (emacs-pid)
+                                          (mapcar #'random (make-list 8 t))))))
+
+(defun redis-ai--proof (token role first second)
+  "Return the proof of TOKEN by ROLE over the nonces FIRST and SECOND."
+  (redis-ai-hmac-sha256 token (concat role ":" first ":" second)))
+
 ;;; State changes
 
 (defun redis-ai--set-state (state)
@@ -257,6 +305,10 @@ On failure, schedule another attempt."
      ((not (and (integerp port) (stringp token)))
       (redis-ai--failure "discovery file without epc_port or token")
       (redis-ai--schedule-reconnect))
+     ((not (redis-ai-daemon-alive-p discovery))
+      (redis-ai--log "no daemon: pid %s of %s is gone" (alist-get 'pid discovery)
+                     (redis-ai-discovery-file))
+      (redis-ai--schedule-reconnect))
      (t
       (condition-case err
           (redis-ai--open port token)
@@ -282,7 +334,9 @@ the attempts repeat for as long as the daemon is away."
                          :channel (cc:signal-channel name))))
 
 (defun redis-ai--open (port token)
-  "Connect to the daemon's EPC PORT and send `hello' with TOKEN."
+  "Connect to the EPC PORT and check that it is the daemon holding TOKEN.
+Only `challenge' is sent before the server proves it; see the
+Commentary."
   (let* ((connection (redis-ai--epc-connect port))
          (process (epc:connection-process connection))
          (manager (make-epc:manager :title "redis-ai" :port port
@@ -310,23 +364,54 @@ the attempts repeat for as long as the daemon is away."
     (setq redis-ai--manager manager)
     (redis-ai--set-state 'connecting)
     (redis-ai--log "connected to port %d" port)
-    (redis-ai--send
-     'hello
-     `((protocol . ,redis-ai-protocol-version)
-       (editor . "emacs")
-       (editor_version . ,emacs-version)
-       (plugin_version . ,redis-ai-version)
-       (token . ,token)
-       ,@(and redis-ai--client `((client . ,redis-ai--client))))
-     #'redis-ai--hello-answered
-     (lambda (err)
-       (redis-ai--failure "hello refused: %s" err)
-       (redis-ai--drop-connection)
-       (redis-ai--schedule-reconnect))
-     t)))
+    (let ((nonce (redis-ai--nonce)))
+      (redis-ai--send
+       'challenge `((nonce . ,nonce))
+       (lambda (reply) (redis-ai--challenge-answered port token nonce reply))
+       (lambda (err)
+         (when (= generation redis-ai--generation)
+           (redis-ai--unproven port (format "it refused the challenge: %s" err))))
+       t))))
+
+(defun redis-ai--challenge-answered (port token nonce reply)
+  "Check REPLY to our NONCE from PORT with TOKEN; if proven, say `hello'."
+  (let ((theirs (alist-get 'nonce reply))
+        (proof (alist-get 'proof reply)))
+    (if (not (and (stringp theirs)
+                  (string-match-p "\\`[0-9a-f]\\{32,128\\}\\'" theirs)
+                  (equal proof (redis-ai--proof token "daemon" nonce theirs))))
+        (redis-ai--unproven port "its proof of the token is wrong")
+      (redis-ai--log "port %d proved it holds the token" port)
+      (redis-ai--send
+       'hello
+       `((protocol . ,redis-ai-protocol-version)
+         (editor . "emacs")
+         (editor_version . ,emacs-version)
+         (plugin_version . ,redis-ai-version)
+         (proof . ,(redis-ai--proof token "client" theirs nonce))
+         ,@(and redis-ai--client `((client . ,redis-ai--client))))
+       #'redis-ai--hello-answered
+       (lambda (err)
+         (redis-ai--failure "hello refused: %s" err)
+         (redis-ai--drop-connection)
+         (redis-ai--schedule-reconnect))
+       t))))
+
+(defun redis-ai--unproven (port why)
+  "Hang up on PORT, whose server did not prove it is the daemon, saying WHY.
+The user is told once per port; the attempts go on, since the daemon
+may come back and write a new discovery file."
+  (redis-ai--failure "port %d is not your daemon (%s): nothing was sent to it" port why)
+  (unless (eql port redis-ai--refused-port)
+    (setq redis-ai--refused-port port)
+    (message "redis-ai: the server on port %d did not prove it is your daemon (%s); \
+nothing was sent to it.  Is %s stale?" port why (redis-ai-discovery-file)))
+  (redis-ai--drop-connection)
+  (redis-ai--schedule-reconnect))
 
 (defun redis-ai--hello-answered (reply)
   "Take the daemon's REPLY to `hello': the connection is ready."
+  (setq redis-ai--refused-port nil)
   (setq redis-ai--hello reply
         redis-ai--client (or (alist-get 'client reply) redis-ai--client)
         redis-ai--backoff nil)
@@ -457,8 +542,12 @@ Return the deferred object that the answer completes."
     overdue))
 
 (defun redis-ai--watchdog ()
-  "Mark the connection stalled if a call has gone unanswered too long."
+  "Mark the connection stalled if a call has gone unanswered too long.
+A server that leaves the handshake unanswered is hung up on."
   (setq redis-ai--watchdog-timer nil)
+  (when (and (eq redis-ai--state 'connecting) (redis-ai--overdue-p))
+    (redis-ai--unproven (epc:manager-port redis-ai--manager)
+                        (format "no answer in %s s" redis-ai-call-timeout)))
   (when (> (hash-table-count redis-ai--inflight) 0)
     (when (and (eq redis-ai--state 'ready) (redis-ai--overdue-p))
       (redis-ai--failure "daemon stalled: %d calls unanswered"

@@ -168,13 +168,23 @@
                        (epc_port . ,(alist-get 'epc_port discovery))
                        (token . "not-the-token")))))
           (with-current-buffer (get-buffer-create redis-ai--log-buffer) (erase-buffer))
+          (with-current-buffer (messages-buffer)
+            (let ((inhibit-read-only t)) (erase-buffer)))
           (redis-ai-connection-restart)
+          ;; The real daemon cannot prove a token it does not hold: no
+          ;; hello is sent to it, and the user is told once, not at
+          ;; every attempt.
           (redis-ai-test-wait
            (lambda ()
              (with-current-buffer redis-ai--log-buffer
-               (>= (how-many "hello refused" (point-min) (point-max)) 2))))
+               (>= (how-many "is not your daemon" (point-min) (point-max)) 2))))
           (should-not (redis-ai-connected-p))
-          (should (string-match-p "unauthorized" redis-ai--last-error)))
+          (should (string-match-p "proof of the token is wrong" redis-ai--last-error))
+          (with-current-buffer redis-ai--log-buffer
+            (should (= 0 (how-many "hello" (point-min) (point-max)))))
+          (with-current-buffer (messages-buffer)
+            (should (= 1 (how-many "did not prove it is your daemon"
+                                   (point-min) (point-max))))))
       (delete-directory forged t)))
   (redis-ai-connection-restart)
   (redis-ai-test-ready))

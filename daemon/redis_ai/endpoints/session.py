@@ -7,7 +7,6 @@ can never block the result router or any other client.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import queue
 import re
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BadEvent
 from ..lisp import service
 from ..schema import StreamEvent, stream_event
+from . import handshake
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -49,6 +49,7 @@ class Session:
         self.dropped_pushes = 0
         self._write = write
         self._closed = False
+        self._nonces: tuple[str, str] | None = None  # (the editor's, ours) of the last challenge
         self._pending: list[StreamEvent] = []
         self._outbox: queue.Queue[dict[str, Any] | None] = queue.Queue(OUTBOX)
         self._sender = threading.Thread(target=self._drain, name=f"{transport}-push", daemon=True)
@@ -57,6 +58,8 @@ class Session:
     # -- editor -> daemon ------------------------------------------------------------------
     def handle(self, method: str, params: Any) -> Any:
         """Run one protocol method; raises BadEvent with a protocol error code when unfit."""
+        if method == "challenge":
+            return self.challenge(params)
         if method == "hello":
             return self.hello(params)
         if self.client is None:
@@ -77,13 +80,20 @@ class Session:
             return {}
         raise BadEvent("unknown_method", f"no method {method!r}")
 
+    def challenge(self, params: Any) -> dict[str, str]:
+        """Prove to the editor that we hold the token, before it says anything (handshake.py)."""
+        nonce = params.get("nonce") if isinstance(params, dict) else None
+        if not isinstance(nonce, str) or not handshake.NONCE.match(nonce):
+            raise BadEvent("bad_value", "challenge takes {nonce: 32 to 128 lowercase hex digits}")
+        self._nonces = (nonce, handshake.new_nonce())
+        return {"nonce": self._nonces[1],
+                "proof": handshake.proof(self.daemon.token, "daemon", *self._nonces)}
+
     def hello(self, params: Any) -> dict[str, Any]:
         if not isinstance(params, dict):
             raise BadEvent("bad_type", "hello takes a map")
         if self.require_token:
-            token = params.get("token")
-            if not isinstance(token, str) or not hmac.compare_digest(token, self.daemon.token):
-                raise BadEvent("unauthorized", "missing or wrong token (see daemon.json)")
+            self._authenticate(params)
         protocol = params.get("protocol", PROTOCOL)
         if protocol != PROTOCOL:
             raise BadEvent("bad_version", f"protocol {protocol!r} is not supported (want {PROTOCOL})")
@@ -96,6 +106,21 @@ class Session:
         self.editor = editor if isinstance(editor, str) else ""
         self.push(self.daemon.status_push())
         return self.daemon.hello_info(self.client)
+
+    def _authenticate(self, params: dict[str, Any]) -> None:
+        """Take the proof answering our ``challenge`` (each nonce serves once), or the token."""
+        nonces, self._nonces = self._nonces, None
+        if "proof" in params:
+            if nonces is None:
+                raise BadEvent("unauthorized", "a proof needs a 'challenge' first")
+            client, ours = nonces
+            if not handshake.valid(handshake.proof(self.daemon.token, "client", ours, client),
+                                   params["proof"]):
+                raise BadEvent("unauthorized", "wrong proof (see daemon.json)")
+            return
+        # The raw token, for scripts; an editor must not send it to a port it has not checked.
+        if not handshake.valid(self.daemon.token, params.get("token")):
+            raise BadEvent("unauthorized", "missing or wrong token (see daemon.json)")
 
     def event(self, params: Any) -> dict[str, Any]:
         """Validate an event map; it reaches the writer at the next ``flush``."""
