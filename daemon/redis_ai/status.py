@@ -7,6 +7,7 @@ from typing import Any
 import redis
 
 from . import keys
+from .store.connection import redact_url, server_info
 from .workers.liveness import alive
 
 
@@ -34,14 +35,19 @@ def collect(client: redis.Redis) -> dict[str, Any]:
     except redis.ResponseError:
         pass  # no stream yet
     counters = {_text(k): int(v) for k, v in client.hgetall(keys.COUNTERS).items()}
+    daemons = alive(client, "daemon")
+    for info in daemons.values():
+        if "redis" in info:  # already redacted by today's daemons; older ones stored it whole
+            info["redis"] = redact_url(info["redis"])
     return {
-        "redis": {"up": True, "version": client.info("server").get("redis_version")},
+        "redis": {"up": True, "version": server_info(client)["version"]},
+        "namespace": keys.PREFIX,
         "stream": stream,
         "groups": groups,
         "dead_letters": {"key": keys.DEAD_LETTERS, "length": client.xlen(keys.DEAD_LETTERS)},
         "counters": counters,
         "workers": alive(client, "worker"),
-        "daemons": alive(client, "daemon"),
+        "daemons": daemons,
     }
 
 
@@ -57,7 +63,7 @@ def render(data: dict[str, Any]) -> str:
         lines.append("redis    DOWN")
         return "\n".join(lines)
     s = data["stream"]
-    lines.append(f"redis    {r['version']}")
+    lines.append(f"redis    {r['version']}  namespace={data.get('namespace')}")
     lines.append(f"stream   {s['key']}  length={s['length']}  last={s['last_id']}")
     for g in data["groups"]:
         lines.append(f"  group  {g['name']:<26} pending={g['pending']:<6} lag={g['lag']}  "

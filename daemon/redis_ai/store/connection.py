@@ -1,10 +1,12 @@
-"""Connecting to Redis and finding out what the server can do."""
+"""Connecting to Redis, finding out what the server can do, and showing its URL safely."""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 
@@ -30,6 +32,41 @@ def connect(url: str | None = None, **kwargs: Any) -> redis.Redis:
     return redis.Redis.from_url(url, **kwargs)
 
 
+# Query parameters that redis-py passes on as connection options and that carry a secret.
+_SECRET_PARAM = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
+HIDDEN = "***"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its secrets replaced by ``***``: the one form of a Redis URL that may be shown
+    or stored anywhere (logs, doctor, status, the heartbeat hash in Redis).
+
+    The password of ``user:password@`` goes (the user name stays: it names the ACL user, which a
+    bug report needs); a user-info part without a colon (``redis://TOKEN@host``) goes whole,
+    since services hand out bare tokens there; so do query parameters such as ``password=`` or
+    ``ssl_password=``. Paths (``ssl_ca_certs=``, a unix socket) stay.
+
+    Example: ``redact_url("rediss://ann:s3cret@h:6380/0?password=x")`` is
+    ``"rediss://ann:***@h:6380/0?password=***"``.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"{url.partition(':')[0]}:{HIDDEN}"  # cannot tell the secret from the rest
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:{HIDDEN}@{hostport}" if colon else f"{HIDDEN}@{hostport}"
+    query = "&".join(
+        f"{name}={HIDDEN}" if _SECRET_PARAM.search(name) else f"{name}{eq}{value}"
+        for name, eq, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    # Spelled out rather than urlunsplit, which turns unix:///path into unix:/path.
+    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
+
+
 @dataclass(frozen=True)
 class Capabilities:
     version: str
@@ -42,21 +79,34 @@ class Capabilities:
         return asdict(self)
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(reply: Any) -> dict[str, Any]:
+    if isinstance(reply, dict):
+        return {_text(k): v for k, v in reply.items()}
+    return {_text(k): v for k, v in zip(reply[::2], reply[1::2], strict=False)}
+
+
+def server_info(client: redis.Redis) -> dict[str, Any]:
+    """The server's version, mode (standalone or cluster) and module names, from HELLO.
+
+    HELLO is a connection command that every ACL user may run, where INFO and MODULE LIST are
+    @dangerous: a least-privilege user (docs/shared-redis.md) needs neither.
+    """
+    hello = _pairs(client.execute_command("HELLO", 2))
+    return {
+        "version": _text(hello.get("version", "?")),
+        "mode": _text(hello.get("mode", "")),
+        "modules": sorted(_text(_pairs(m).get("name", "")).lower() for m in hello.get("modules") or []),
+    }
+
+
 def capabilities(client: redis.Redis) -> Capabilities:
     """Detect the server version and the search / JSON modules and core vector sets."""
-    info = client.info("server")
-    modules = set()
-    try:
-        for entry in client.execute_command("MODULE", "LIST"):
-            if isinstance(entry, dict):
-                name = entry.get(b"name") or entry.get("name")
-            else:
-                name = dict(zip(entry[::2], entry[1::2], strict=False)).get(b"name")
-            if isinstance(name, bytes):
-                name = name.decode()
-            modules.add(str(name).lower())
-    except redis.ResponseError:
-        pass
+    info = server_info(client)
+    modules = set(info["modules"])
     try:
         # VCARD of a key that does not exist answers 0 where vector sets exist, an error elsewhere.
         client.execute_command("VCARD", keys.PROBE)
@@ -64,9 +114,9 @@ def capabilities(client: redis.Redis) -> Capabilities:
     except redis.ResponseError:
         vectorset = False
     return Capabilities(
-        version=str(info.get("redis_version", "?")),
+        version=info["version"],
         search="search" in modules or "ft" in modules,
         json="rejson" in modules or "json" in modules,
         vectorset=vectorset,
-        cluster=str(info.get("redis_mode", "")) == "cluster",
+        cluster=info["mode"] == "cluster",
     )
