@@ -1,11 +1,20 @@
-"""Diagnostics: syntax errors and pyflakes-level problems of Python, syntax errors of JSON, TOML
-and Emacs Lisp, each at its exact position.
+"""Diagnostics: ruff's findings for Python, syntax errors of JSON, TOML and Emacs Lisp, each at
+its exact position.
 
-Precision comes first: a diagnostic that is wrong is worse than none. So a window of a buffer
-(``whole`` false) is judged only on what a window can show: it is cut to complete top-level
-statements, syntax errors are not reported (the window may begin inside a string), and of the
-pyflakes messages only those that depend on nothing outside the statement or function they are
-in are kept (no undefined names, no unused module-level imports).
+Python is checked by ruff (``ruff_engine``) with the user's own configuration, so what the editor
+shows is what ``ruff check`` on the file says. Two things are added around it:
+
+- while a whole buffer does not parse (a statement half typed), the last good diagnostics stay
+  outside the edited statement and one syntax error is shown at it (``_last_good``); the full
+  error set returns when the text parses, or on any event that is not an edit (a save, a
+  request, a cursor move after a pause);
+- a window of a buffer (``whole`` false) is cut to complete top-level statements and checked at
+  its buffer lines (the lines above it are blank), so every line number, in messages too, is a
+  buffer line; what needs the whole module (undefined names, unused module-level imports, import
+  order, ``__all__``...) is not judged from it, and neither are syntax errors (it may begin
+  inside a string).
+
+Each diagnostic with a safe ruff fix carries it as buffer edits, checked first (``_fixes``).
 """
 
 from __future__ import annotations
@@ -15,94 +24,27 @@ import json
 import logging
 import os
 import re
-import threading
 import tomllib
-from collections import OrderedDict
 from typing import Any
 
-from pyflakes import checker
-
-from . import _pysource
+from . import _fixes, _last_good, _pysource, ruff_engine
 from .base import Analyzer, Event, Item
 
 log = logging.getLogger(__name__)
 
-# pyflakes message class -> (code, severity). Codes are ruff's (and flake8's) for the same check.
-_CODES: dict[str, tuple[str, str]] = {
-    "UnusedImport": ("F401", "warning"),
-    "ImportShadowedByLoopVar": ("F402", "warning"),
-    "ImportStarUsed": ("F403", "warning"),
-    "LateFutureImport": ("F404", "error"),
-    "ImportStarUsage": ("F405", "warning"),
-    "ImportStarNotPermitted": ("F406", "error"),
-    "FutureFeatureNotDefined": ("F407", "error"),
-    "PercentFormatInvalidFormat": ("F501", "warning"),
-    "PercentFormatExpectedMapping": ("F502", "warning"),
-    "PercentFormatExpectedSequence": ("F503", "warning"),
-    "PercentFormatExtraNamedArguments": ("F504", "warning"),
-    "PercentFormatMissingArgument": ("F505", "warning"),
-    "PercentFormatMixedPositionalAndNamed": ("F506", "warning"),
-    "PercentFormatPositionalCountMismatch": ("F507", "warning"),
-    "PercentFormatStarRequiresSequence": ("F508", "warning"),
-    "PercentFormatUnsupportedFormatCharacter": ("F509", "warning"),
-    "StringDotFormatInvalidFormat": ("F521", "warning"),
-    "StringDotFormatExtraNamedArguments": ("F522", "warning"),
-    "StringDotFormatExtraPositionalArguments": ("F523", "warning"),
-    "StringDotFormatMissingArgument": ("F524", "warning"),
-    "StringDotFormatMixingAutomatic": ("F525", "warning"),
-    "FStringMissingPlaceholders": ("F541", "warning"),
-    "TStringMissingPlaceholders": ("F541", "warning"),
-    "MultiValueRepeatedKeyLiteral": ("F601", "warning"),
-    "MultiValueRepeatedKeyVariable": ("F602", "warning"),
-    "TooManyExpressionsInStarredAssignment": ("F621", "error"),
-    "TwoStarredExpressions": ("F622", "error"),
-    "AssertTuple": ("F631", "warning"),
-    "IsLiteral": ("F632", "warning"),
-    "InvalidPrintSyntax": ("F633", "error"),
-    "IfTuple": ("F634", "warning"),
-    "BreakOutsideLoop": ("F701", "error"),
-    "ContinueOutsideLoop": ("F702", "error"),
-    "YieldOutsideFunction": ("F704", "error"),
-    "ReturnOutsideFunction": ("F706", "error"),
-    "DefaultExceptNotLast": ("F707", "error"),
-    "DoctestSyntaxError": ("F721", "warning"),
-    "ForwardAnnotationSyntaxError": ("F722", "error"),
-    "RedefinedWhileUnused": ("F811", "warning"),
-    "UndefinedName": ("F821", "error"),
-    "UndefinedExport": ("F822", "error"),
-    "UndefinedLocal": ("F823", "error"),
-    "UnusedIndirectAssignment": ("F824", "warning"),
-    "DuplicateArgument": ("F831", "error"),
-    "UnusedVariable": ("F841", "warning"),
-    "UnusedAnnotation": ("F842", "warning"),
-    "RaiseNotImplemented": ("F901", "warning"),
-}
+# Codes of problems that fail when the code runs (the rest are warnings). ruff itself calls
+# every finding an error.
+_ERRORS = frozenset({"F404", "F406", "F407", "F621", "F622", "F633", "F701", "F702", "F704",
+                     "F706", "F707", "F722", "F821", "F822", "F823", "F831", "E999"})
+_ERROR_PREFIXES = ("E9", "PLE")
 
-# Messages a window can judge: they concern one statement, or one function scope, all of which a
-# window cut to complete top-level statements holds (F823 needs both bindings, so it is only
-# raised when both are there).
-_WINDOW_SAFE = frozenset({
-    "ImportStarUsed", "ImportStarNotPermitted", "FutureFeatureNotDefined",
-    "PercentFormatInvalidFormat", "PercentFormatExpectedMapping", "PercentFormatExpectedSequence",
-    "PercentFormatExtraNamedArguments", "PercentFormatMissingArgument",
-    "PercentFormatMixedPositionalAndNamed", "PercentFormatPositionalCountMismatch",
-    "PercentFormatStarRequiresSequence", "PercentFormatUnsupportedFormatCharacter",
-    "StringDotFormatInvalidFormat", "StringDotFormatExtraNamedArguments",
-    "StringDotFormatExtraPositionalArguments", "StringDotFormatMissingArgument",
-    "StringDotFormatMixingAutomatic", "FStringMissingPlaceholders", "TStringMissingPlaceholders",
-    "MultiValueRepeatedKeyLiteral", "MultiValueRepeatedKeyVariable",
-    "TooManyExpressionsInStarredAssignment", "TwoStarredExpressions", "AssertTuple", "IsLiteral",
-    "InvalidPrintSyntax", "IfTuple", "BreakOutsideLoop", "ContinueOutsideLoop",
-    "YieldOutsideFunction", "ReturnOutsideFunction", "DefaultExceptNotLast",
-    "ForwardAnnotationSyntaxError", "UndefinedLocal", "UnusedIndirectAssignment",
-    "DuplicateArgument", "UnusedVariable", "UnusedAnnotation", "RaiseNotImplemented",
-})
-# ... and these only inside a function, whose whole scope the window then holds.
-_WINDOW_SAFE_IN_FUNCTION = frozenset({"UnusedImport", "RedefinedWhileUnused",
-                                      "ImportShadowedByLoopVar"})
-
-_PEP_695 = re.compile(r"\s*(type\s+\w+\s*(\[.*\])?\s*=|(async\s+)?def\s+\w+\s*\[|class\s+\w+\s*\[)")
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
+# What a window cannot judge: it needs the module around it (names defined or used elsewhere,
+# the module's docstring, its imports as a block, its first or last lines).
+_WINDOW_NEVER = frozenset({"F821", "F822", "F405", "F404", "E402", "RUF100", "W292", "W391",
+                           "D100", "D104", "PLC0414"})
+_WINDOW_NEVER_PREFIXES = ("I", "CPY", "INP", "EXE", "FA", "TC", "E30", "UP009", "UP025")
+# ... and these only inside a function, whose whole scope a window of whole statements holds.
+_WINDOW_IN_FUNCTION = frozenset({"F401", "F811", "F402"})
 
 # JSON files that editors and tools read with comments and trailing commas allowed (JSONC).
 _JSONC_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "devcontainer.json",
@@ -111,48 +53,29 @@ _JSONC_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "devcontainer.json",
                           ".babelrc", "api-extractor.json"})
 
 
-_RESULTS = 8
-_results: OrderedDict[tuple[str, bool, int, str, str], list[Item] | None] = OrderedDict()
-_lock = threading.Lock()
-
-
 def clear_cache() -> None:
-    """Forget the remembered results (benchmarks measure the cold case with it)."""
-    with _lock:
-        _results.clear()
+    """Forget remembered ruff runs (benchmarks measure the cold case with it)."""
+    ruff_engine.clear_cache()
 
 
 class CodeAnalysis(Analyzer):
-    """Syntax errors and pyflakes problems (Python); syntax errors (JSON, TOML, Emacs Lisp)."""
+    """ruff's diagnostics (Python); syntax errors (JSON, TOML, Emacs Lisp)."""
 
     name = "code_analysis"
     kind = "diagnostics"
     languages = frozenset({"python", "json", "toml", "elisp"})
 
+    def __init__(self, redis: Any = None) -> None:
+        super().__init__(redis)
+        self.last_good = _last_good.LastGood()
+
     def analyze(self, event: Event) -> list[Item] | None:
-        """Diagnostics for ``event``; None for a window of a language only judged whole.
-
-        Events that repeat a text (cursor moves, a save) are answered from the last results.
-        """
-        key = (event["text"], bool(event.get("whole")), event.get("first_line", 1),
-               event.get("file", ""), event.get("language", ""))
-        with _lock:
-            cached = key in _results
-            known = _results.get(key)
-        if cached:
-            return None if known is None else [dict(d) for d in known]
-        items = self._analyze(event)
-        with _lock:
-            _results[key] = items
-            if len(_results) > _RESULTS:
-                _results.popitem(last=False)
-        return None if items is None else [dict(d) for d in items]
-
-    def _analyze(self, event: Event) -> list[Item] | None:
+        """Diagnostics for ``event``; None where the last judgement should stand (a window of
+        a language only judged whole, a window that does not parse)."""
         language = event.get("language", "")
         try:
             if language == "python":
-                return python_diagnostics(event)
+                return self.python(event)
             if not event.get("whole"):
                 return None
             if language == "json":
@@ -165,178 +88,108 @@ class CodeAnalysis(Analyzer):
             log.exception("code_analysis failed on %s", event.get("file") or event.get("buffer"))
         return []
 
-
-# --- Python -----------------------------------------------------------------------------------
-
-
-class _Checker(checker.Checker):
-    """pyflakes' checker, keeping the node each message is about (for its exact span)."""
-
-    def __init__(self, tree: ast.Module, filename: str) -> None:
-        self.nodes: list[Any] = []
-        super().__init__(tree, filename=filename, withDoctest=False)
-
-    def report(self, messageClass: Any, *args: Any, **kwargs: Any) -> None:
-        super().report(messageClass, *args, **kwargs)
-        self.nodes.append(args[0])
-
-    def release(self) -> None:
-        """Break the reference cycles between scopes, bindings and the checker, so that its
-        memory is freed now rather than by a full garbage collection, which the trees kept in
-        the parse cache make slow (a latency spike on a later keystroke)."""
-        for scope in self.deadScopes:
-            for binding in scope.values():
-                binding.used = False
-            scope.clear()
-        self.__dict__.clear()
-
-
-def python_diagnostics(event: Event) -> list[Item]:
-    """Syntax errors (whole buffers only) and pyflakes messages of a Python event."""
-    source = _pysource.source_of(event)
-    whole = bool(event.get("whole"))
-    if source.tree is None:
-        if not whole or source.error is None or _newer_grammar(source, source.error):
-            return []
-        return [_syntax_error(source, source.error)]
-    filename = event.get("file") or "<buffer>"
-    checker = _Checker(source.tree, filename)
-    found = list(zip(checker.messages, checker.nodes, strict=True))
-    checker.release()
-    functions = [] if whole else _function_lines(source.tree)
-    init_file = os.path.basename(filename) == "__init__.py"
-    items = []
-    for message, node in found:
-        kind = type(message).__name__
-        code, severity = _CODES.get(kind, (kind, "warning"))
-        if init_file and code == "F401":
-            continue  # imports in a package's __init__ are its interface, not waste
-        if not whole and kind not in _WINDOW_SAFE and not (
-            kind in _WINDOW_SAFE_IN_FUNCTION and _inside(functions, message.lineno)
-        ):
-            continue
-        item = _message_span(source, message, node)
-        if _suppressed(source.line_text(message.lineno), code):
-            continue
-        item.update(severity=severity, message=message.message % message.message_args,
-                    code=code, source="pyflakes")
-        items.append(item)
-    items.sort(key=lambda d: (d["line"], d["col"], d["code"]))
-    return items
+    def python(self, event: Event) -> list[Item] | None:
+        """ruff's diagnostics of a Python event, as described in the module's docstring."""
+        if not event.get("whole"):
+            return window_diagnostics(event)
+        text, filename = event["text"], event.get("file", "")
+        first_line = event.get("first_line", 1)
+        found = ruff_engine.check(text, filename)
+        syntax = [d for d in found if d["code"] == _fixes.SYNTAX]
+        key = (event.get("client"), event.get("buffer"), filename)
+        if not syntax:
+            fixes = _fixes.checked(text, found, lambda fixed: ruff_engine.check(fixed, filename))
+            items = [_item(d, first_line, i in fixes) for i, d in enumerate(found)]
+            items.sort(key=_order)
+            lines = _pysource.split_lines(text)
+            self.last_good.remember(key, event.get("tick", 0), lines, items)
+            return [dict(d) for d in items]
+        good = self.last_good.get(key)
+        if event.get("intent", "edit") != "edit" or good is None or first_line != 1:
+            return sorted((_item(d, first_line, False) for d in found), key=_order)
+        lines = _pysource.split_lines(text)
+        edit = _last_good.find_edit(good.lines, lines, event.get("line", 1))
+        items = _last_good.kept_items(good, edit)
+        items.append(_syntax_at_edit(lines, edit, syntax))
+        items.sort(key=_order)
+        return items
 
 
-def _newer_grammar(source: _pysource.Source, error: SyntaxError) -> bool:
-    """Whether the error is at a statement that newer Pythons accept (type aliases and generic
-    functions and classes of 3.12): the file may well target one, so it is not called wrong."""
-    line = source.line_text(error.lineno or 0)
-    return bool(_PEP_695.match(line))
+def _order(item: Item) -> tuple[int, int, str]:
+    return item["line"], item["col"], item["code"]
 
 
-def _syntax_error(source: _pysource.Source, error: SyntaxError) -> Item:
-    lines = source.lines
-    if error.lineno is None:  # null bytes and the like: no position from the parser
-        text = "\n".join(lines)
-        at = text.find("\x00")
-        lineno = text.count("\n", 0, at) + 1 if at >= 0 else 1
-        col = at - (text.rfind("\n", 0, at) + 1) if at >= 0 else 0
-        end_lineno, end_col = lineno, col + 1
-    else:
-        lineno = min(max(error.lineno, 1), len(lines))
-        line = source.line_text(lineno)
-        col = min(max((error.offset or 1) - 1, 0), len(line))
-        end_lineno = error.end_lineno or lineno
-        end_offset = error.end_offset or 0
-        if end_lineno > lineno and end_lineno <= len(lines) and end_offset >= 1:
-            end_col = min(end_offset - 1, len(source.line_text(end_lineno)))
-        else:
-            end_lineno = lineno
-            end_col = end_offset - 1 if end_offset - 1 > col else col + 1
-            end_col = min(end_col, len(line))
-    name = type(error).__name__
-    return {
-        "line": source.buffer_line(lineno), "col": col,
-        "end_line": source.buffer_line(end_lineno), "end_col": end_col,
-        "severity": "error", "message": f"{name}: {error.msg or error}", "code": "E999",
-        "source": "python",
+def _item(diagnostic: dict[str, Any], first_line: int, with_fix: bool) -> Item:
+    """A diagnostic item from one of ruff's JSON diagnostics (rows and 1-based columns)."""
+    code = diagnostic["code"] or _fixes.SYNTAX
+    start, end = diagnostic["location"], diagnostic["end_location"]
+    message = diagnostic["message"]
+    if code == _fixes.SYNTAX:
+        code, message = "E999", f"SyntaxError: {message}"
+    item: Item = {
+        "line": start["row"] + first_line - 1, "col": start["column"] - 1,
+        "end_line": end["row"] + first_line - 1, "end_col": end["column"] - 1,
+        "severity": "error" if code in _ERRORS or code.startswith(_ERROR_PREFIXES) else "warning",
+        "message": message, "code": code, "source": "ruff",
     }
+    if with_fix:
+        item["fix"] = _fixes.as_buffer_edits(diagnostic, first_line)
+    return item
 
 
-def _message_span(source: _pysource.Source, message: Any, node: Any) -> Item:
-    """The span of the name a message is about, where one can be found; else the node's."""
-    name = message.message_args[0] if message.message_args else None
-    kind = type(message).__name__
-    if isinstance(node, ast.Import | ast.ImportFrom) and isinstance(name, str):
-        alias = _alias_of(node, name, by_statement=kind == "UnusedImport")
-        if alias is not None:
-            return _pysource.span(source, alias)
-    if isinstance(node, ast.Name | ast.alias):
-        return _pysource.span(source, node)
-    if kind == "UndefinedExport" and isinstance(node, ast.AST):
-        for child in ast.walk(node):
-            if isinstance(child, ast.Constant) and child.value == name:
-                return _pysource.span(source, child)
-    if isinstance(name, str) and isinstance(
-        node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.ExceptHandler
-    ):
-        found = _name_on_line(source, node.lineno, node.col_offset, name)
-        if found is not None:
-            return found
-    if hasattr(node, "lineno"):
-        return _pysource.span(source, node)
-    line, col = source.buffer_line(message.lineno), source.char_col(message.lineno, message.col)
-    return {"line": line, "col": col, "end_line": line, "end_col": col}
+def _syntax_at_edit(lines: list[str], edit: _last_good.Edit,
+                    syntax: list[dict[str, Any]]) -> Item:
+    """The one syntax error shown while typing: at the bracket the edit left open, else at
+    ruff's first error inside the edited statement, else at the first edited line."""
+    stmt_last = edit.stmt_new_last()
+    opened = _last_good.open_bracket(lines, edit.stmt_first, max(edit.new_last, edit.first))
+    if opened is not None:
+        line, col, bracket = opened
+        return {"line": line, "col": col, "end_line": line, "end_col": col + 1,
+                "severity": "error", "message": f"SyntaxError: '{bracket}' was never closed",
+                "code": "E999", "source": "ruff"}
+    for diagnostic in syntax:
+        if edit.stmt_first <= diagnostic["location"]["row"] <= stmt_last:
+            return _item(diagnostic, 1, False)
+    line = min(edit.first, len(lines))
+    text = lines[line - 1] if lines else ""
+    col = len(text) - len(text.lstrip())
+    return {"line": line, "col": col, "end_line": line, "end_col": max(len(text), col + 1),
+            "severity": "error", "message": f"SyntaxError: {syntax[0]['message']}",
+            "code": "E999", "source": "ruff"}
 
 
-def _alias_of(node: ast.Import | ast.ImportFrom, name: str, by_statement: bool) -> ast.alias | None:
-    """The alias of an import that pyflakes names ``name``: its import statement form for F401
-    ('os.path', 'a.b as c'), the bound name otherwise."""
-    module = ""
-    if isinstance(node, ast.ImportFrom):
-        module = "." * node.level + (node.module or "")
-    for alias in node.names:
-        bound = alias.asname or alias.name
-        if isinstance(node, ast.Import):
-            full = alias.name
-            if alias.asname is None:
-                bound = alias.name.split(".")[0]
-        else:
-            full = module + alias.name if module.endswith(".") else f"{module}.{alias.name}"
-        as_clause = f" as {bound}" if full.split(".")[-1] != bound and alias.asname else ""
-        if (full + as_clause if by_statement else bound) == name:
-            return alias
-    return None
-
-
-def _name_on_line(source: _pysource.Source, lineno: int, byte_col: int, name: str) -> Item | None:
-    line = source.line_text(lineno)
-    col = source.char_col(lineno, byte_col)
-    found = re.compile(rf"\b{re.escape(name)}\b").search(line, col)
-    if found is None:
+def window_diagnostics(event: Event) -> list[Item] | None:
+    """ruff's diagnostics of a window's complete top-level statements, at buffer lines, less
+    what a window cannot judge; None when they do not parse (the last judgement stands)."""
+    source = _pysource.source_of(event)
+    if not source.lines:
+        return []
+    top = source.buffer_line(1)
+    # Blank lines above the statements: ruff then counts buffer lines, in its messages too.
+    found = ruff_engine.check("\n" * (top - 1) + source.text, event.get("file", ""))
+    if any(d["code"] == _fixes.SYNTAX for d in found):
         return None
-    buffer_line = source.buffer_line(lineno)
-    return {"line": buffer_line, "col": found.start(), "end_line": buffer_line,
-            "end_col": found.end()}
+    functions = [] if source.tree is None else [
+        (source.buffer_line(start), source.buffer_line(end))
+        for start, end in _function_lines(source.tree)]
+    items = []
+    for diagnostic in found:
+        code = diagnostic["code"] or ""
+        if code in _WINDOW_NEVER or code.startswith(_WINDOW_NEVER_PREFIXES):
+            continue
+        row = diagnostic["location"]["row"]
+        if code in _WINDOW_IN_FUNCTION and not any(a < row <= b for a, b in functions):
+            continue  # a def's own line belongs to the scope around it
+        if row < top:
+            continue
+        items.append(_item(diagnostic, 1, False))
+    return sorted(items, key=_order)
 
 
 def _function_lines(tree: ast.Module) -> list[tuple[int, int]]:
     return [(node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree)
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
-
-
-def _inside(functions: list[tuple[int, int]], lineno: int) -> bool:
-    # A def's own line belongs to the scope around it (its name and decorators are bound there).
-    return any(start < lineno <= end for start, end in functions)
-
-
-def _suppressed(line: str, code: str) -> bool:
-    """Whether ``line`` carries a ``# noqa`` comment that covers ``code``."""
-    if "noqa" not in line.lower():
-        return False
-    found = _NOQA.search(line)
-    if found is None:
-        return False
-    codes = found.group("codes")
-    return codes is None or code.upper() in re.split(r"[,\s]+", codes.upper())
 
 
 # --- JSON, TOML, Emacs Lisp ---------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""ruff's safe fixes as edits of the buffer, each checked by running ruff on the fixed text.
+
+A fix is offered only when the text it gives parses and has no diagnostic that the text before
+it did not have. All the safe fixes of a text are applied together and checked in one run; when
+that run finds a problem (or two fixes overlap), each fix is checked alone, up to ``_SINGLE``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+_SINGLE = 8
+SYNTAX = "invalid-syntax"
+
+Check = Callable[[str], list[dict[str, Any]]]
+"""ruff on a text read as the buffer's file: its JSON diagnostics."""
+
+
+def safe(diagnostic: dict[str, Any]) -> bool:
+    """Whether ruff marks the diagnostic's fix safe (unsafe and display-only ones are not
+    offered)."""
+    fix = diagnostic.get("fix")
+    return bool(fix and fix.get("applicability") == "safe" and fix.get("edits"))
+
+
+def checked(text: str, found: list[dict[str, Any]], check: Check) -> set[int]:
+    """Indexes into ``found`` (ruff's diagnostics of ``text``) of the safe fixes whose result
+    ruff accepts."""
+    fixable = [i for i, d in enumerate(found) if safe(d)]
+    if not fixable:
+        return set()
+    starts = _line_starts(text)
+    if not _overlap([found[i] for i in fixable], starts) and _accepted(text, found, fixable, starts, check):
+        return set(fixable)
+    return {i for i in fixable[:_SINGLE] if _accepted(text, found, [i], starts, check)}
+
+
+def _accepted(text: str, found: list[dict[str, Any]], indexes: list[int], starts: list[int],
+              check: Check) -> bool:
+    fixed = apply(text, [e for i in indexes for e in found[i]["fix"]["edits"]], starts)
+    after = check(fixed)
+    if any(d["code"] == SYNTAX for d in after):
+        return False
+    allowed = Counter(d["code"] for d in found)
+    allowed.subtract(found[i]["code"] for i in indexes)
+    # A fix may clear more than its own diagnostic (removing the last use of an import), never
+    # add one.
+    return not Counter(d["code"] for d in after) - +allowed
+
+
+def _line_starts(text: str) -> list[int]:
+    starts, at = [0], 0
+    while True:
+        at = text.find("\n", at) + 1
+        if at == 0:
+            return starts
+        starts.append(at)
+
+
+def _offset(starts: list[int], location: dict[str, int], length: int) -> int:
+    row = min(max(location["row"], 1), len(starts))
+    return min(starts[row - 1] + location["column"] - 1, length)
+
+
+def _overlap(diagnostics: list[dict[str, Any]], starts: list[int]) -> bool:
+    """Whether any two edits of the diagnostics' fixes touch the same text (two insertions at
+    one place count: their order would matter)."""
+    ranges = sorted((_offset(starts, e["location"], 1 << 62),
+                     _offset(starts, e["end_location"], 1 << 62))
+                    for d in diagnostics for e in d["fix"]["edits"])
+    end = -1
+    for start, stop in ranges:
+        if start < end:
+            return True
+        end = max(stop, start + 1)
+    return False
+
+
+def apply(text: str, edits: list[dict[str, Any]], starts: list[int] | None = None) -> str:
+    """``text`` with ruff's edits (rows and 1-based character columns) applied; edits must not
+    overlap."""
+    starts = starts if starts is not None else _line_starts(text)
+    spans = sorted(((_offset(starts, e["location"], len(text)),
+                     _offset(starts, e["end_location"], len(text)), e.get("content") or "")
+                    for e in edits), reverse=True)
+    for start, end, content in spans:
+        text = text[:start] + content + text[end:]
+    return text
+
+
+def as_buffer_edits(diagnostic: dict[str, Any], first_line: int) -> dict[str, Any]:
+    """The ``fix`` field of a diagnostic item: its title and its edits as buffer ranges
+    (1-based lines, 0-based character columns, end exclusive) and replacement texts."""
+    fix = diagnostic["fix"]
+    return {
+        "title": fix.get("message") or diagnostic.get("message", ""),
+        "edits": [{"line": e["location"]["row"] + first_line - 1,
+                   "col": e["location"]["column"] - 1,
+                   "end_line": e["end_location"]["row"] + first_line - 1,
+                   "end_col": e["end_location"]["column"] - 1,
+                   "text": e.get("content") or ""} for e in fix["edits"]],
+    }

@@ -1,0 +1,141 @@
+"""ruff as a library of diagnostics: one ``ruff check`` process per text, fed on stdin.
+
+``ruff check --stdin-filename FILE -`` reads the configuration that ``ruff check FILE`` would
+read (the nearest ``.ruff.toml``, ``ruff.toml`` or ``pyproject.toml`` with a ``[tool.ruff]``
+table, from the file's folder upward, then the user's own ``~/.config/ruff``), so rules, line
+length, target version, per-file ignores and ``# noqa`` are the user's. Only where ruff would
+find no configuration at all does the daemon pass its own default set (``DEFAULT_SELECT``).
+
+Why a process per check and not a long-lived ``ruff server``: measured on the 1,382-line
+configparser sample (docs/benchmarks.md), a process costs ~6.7 ms p50 against ~2.8 ms for a
+pull-diagnostics round trip to the server; both are under the 10 ms target, and only the process
+is ``ruff check`` itself: the server resolves settings per workspace folder (which would have to
+be invented for every file) and does not say which fixes are safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import tomllib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from ruff.__main__ import find_ruff_bin
+
+DEFAULT_SELECT = ("F", "E9", "PLE")
+"""Rules used when no configuration is found: pyflakes (each finding is a real unused or
+undefined name, a broken format string...), syntax and I/O errors, and pylint's errors (each one
+fails at run time). Style and opinion are left to projects that ask for them."""
+DEFAULT_PER_FILE_IGNORES = '{"__init__.py" = ["F401"]}'
+"""A package's ``__init__`` imports are its interface, not waste."""
+
+CONFIG_NAMES = (".ruff.toml", "ruff.toml", "pyproject.toml")
+"""In ruff's order of preference within one folder."""
+
+_RUNS = 16
+_runs: OrderedDict[tuple[str, str, str], list[dict[str, Any]]] = OrderedDict()
+_tomls: dict[tuple[str, float], bool] = {}
+_lock = threading.Lock()
+_BIN = find_ruff_bin()
+
+
+def clear_cache() -> None:
+    """Forget remembered runs (benchmarks measure the cold case with it)."""
+    with _lock:
+        _runs.clear()
+
+
+def config_for(path: str) -> str | None:
+    """The configuration file ``ruff check path`` reads, or None when it would use defaults."""
+    if path:
+        folder = Path(path).parent
+        for directory in (folder, *folder.parents):
+            found = _config_in(directory)
+            if found is not None:
+                return found
+    home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return _config_in(Path(home) / "ruff")
+
+
+def _config_in(directory: Path) -> str | None:
+    for name in CONFIG_NAMES:
+        candidate = directory / name
+        try:
+            mtime = candidate.stat().st_mtime
+        except OSError:
+            continue
+        if name != "pyproject.toml" or _has_ruff_table(str(candidate), mtime):
+            return str(candidate)
+    return None
+
+
+def _has_ruff_table(path: str, mtime: float) -> bool:
+    """Whether a pyproject.toml configures ruff (one without [tool.ruff] is passed over)."""
+    key = (path, mtime)
+    if key not in _tomls:
+        try:
+            with open(path, "rb") as f:
+                _tomls[key] = "ruff" in tomllib.load(f).get("tool", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            _tomls[key] = False
+    return _tomls[key]
+
+
+def _config_key(config: str | None) -> str:
+    """A key that changes when the configuration file does (its path and mtime)."""
+    if config is None:
+        return ""
+    try:
+        return f"{config}:{os.stat(config).st_mtime_ns}"
+    except OSError:
+        return config
+
+
+def check(text: str, filename: str) -> list[dict[str, Any]]:
+    """ruff's diagnostics (its JSON output) for ``text`` read as the file ``filename``.
+
+    ``filename`` "" (a buffer without a file) is checked with the default set alone. Runs are
+    remembered by text, file and configuration, so events that repeat a text cost nothing.
+    """
+    config = config_for(filename) if filename else None
+    key = (text, filename, _config_key(config))
+    with _lock:
+        known = _runs.get(key)
+        if known is not None:
+            _runs.move_to_end(key)
+            return known
+    found = run(text, filename, defaults=config is None)
+    with _lock:
+        _runs[key] = found
+        while len(_runs) > _RUNS:
+            _runs.popitem(last=False)
+    return found
+
+
+def command(filename: str, defaults: bool) -> list[str]:
+    """The ``ruff check`` command line for a text read as ``filename`` (what the benchmark runs
+    by hand too)."""
+    argv = [_BIN, "check", "--no-cache", "--quiet", "--force-exclude", "--output-format", "json",
+            "--exit-zero"]
+    if not filename:
+        argv.append("--isolated")
+    if defaults or not filename:
+        argv += ["--config", f"lint.select = {json.dumps(list(DEFAULT_SELECT))}",
+                 "--config", f"lint.per-file-ignores = {DEFAULT_PER_FILE_IGNORES}"]
+    return [*argv, "--stdin-filename", filename or "buffer.py", "-"]
+
+
+def run(text: str, filename: str, defaults: bool) -> list[dict[str, Any]]:
+    """One ``ruff check`` process on ``text``; raises RuntimeError when ruff fails."""
+    cwd = str(Path(filename).parent) if filename and Path(filename).parent.is_dir() else "/"
+    done = subprocess.run(command(filename, defaults), input=text.encode("utf-8", "surrogatepass"),
+                          capture_output=True, cwd=cwd, check=False, timeout=30)
+    if done.returncode != 0:
+        raise RuntimeError(f"ruff failed ({done.returncode}): "
+                           f"{done.stderr.decode('utf-8', 'replace')[-500:]}")
+    found: list[dict[str, Any]] = json.loads(done.stdout or b"[]")
+    return found
