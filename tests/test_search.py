@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +26,7 @@ from redis_ai.search.embed import subtokens
 from redis_ai.search.index import CodeIndex
 from redis_ai.search.remote import RemoteEmbedder
 from tests.support.clients import EPCTestClient, RPCClient, event
+from tests.test_runner import group_info, wait_for
 
 SAMPLE = Path(__file__).parent / "samples" / "search"
 
@@ -308,9 +308,16 @@ def test_code_index_analyzer_indexes_saved_buffers(make_daemon, redis_client, pr
         client.notify("event", event(file=str(path), text=text, intent="edit", tick=1))
         client.notify("event", event(file=str(library), text=text, intent="open", buffer="2"))
         client.notify("event", event(file=str(path), text=text, intent="save", tick=2))
-        deadline = time.monotonic() + 10
-        while redis_client.hget(keys.CODE_MODEL, "id") is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # Done when the save is in the stream (its file is indexed) and the group has
+        # acknowledged every entry: the analyzer acks only once it has also learned the embedder
+        # and written the vectors (the model's id alone appears before the vectors do).
+        try:
+            wait_for(lambda: redis_client.hexists(keys.CODE_FILES, str(path))
+                     and group_done(redis_client, "code_index"), timeout=60,
+                     what="code_index to finish with the saved buffer")
+        except AssertionError as exc:
+            state = (redis_client.hkeys(keys.CODE_FILES), group_info(redis_client, "code_index"))
+            raise AssertionError(f"{exc}: {state}\n{daemon.log.read_text()[-3000:]}") from None
         err, result = client.request("search", {"query": "compress old log files"})
     finally:
         client.close()
@@ -318,6 +325,13 @@ def test_code_index_analyzer_indexes_saved_buffers(make_daemon, redis_client, pr
     assert result["hits"][0]["name"] == "rotate_logs" and result["hits"][0]["file"] == str(path)
     assert result["chunks"] == len(chunks.chunk_file(str(path), text, "python"))
     assert list(redis_client.hkeys(keys.CODE_FILES)) == [str(path).encode()]
+
+
+def group_done(client: redis.Redis, name: str) -> bool:
+    """Whether consumer group ``name`` has been handed every stream entry and acked them all."""
+    last = client.xinfo_stream(keys.EVENTS)["last-generated-id"]
+    group = group_info(client, name)
+    return bool(group) and group["pending"] == 0 and group["last-delivered-id"] == last
 
 
 class EmbeddingServer:
