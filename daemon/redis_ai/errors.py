@@ -3,7 +3,7 @@
     RedisAIError
      +-- BadEvent        an editor sent something that is not a valid event or message
      +-- DaemonNotFound  no running daemon was found in the runtime folder
-     +-- DaemonRunning   another daemon already runs in the runtime folder
+     +-- DaemonRunning   another daemon already runs in the runtime folder or on the data folder
 """
 
 from __future__ import annotations
@@ -31,4 +31,4 @@ class DaemonNotFound(RedisAIError):
 
 
 class DaemonRunning(RedisAIError):
-    """A daemon is already running in this runtime folder."""
+    """A daemon is already running in this runtime folder, or uses this data folder."""
