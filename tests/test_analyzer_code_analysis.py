@@ -299,3 +299,172 @@ def test_newer_grammar_is_not_called_a_syntax_error():
                  "    return xs[0]\n", "class Box[T]:\n    pass\n"]:
         assert run(text) == []
     assert [d["code"] for d in run("typo Point = 1\n")] == ["E999"]
+
+
+# --- ruff: the user's configuration, windows, typing, fixes ----------------------------------------
+
+RUFF = Path(__file__).parents[1] / ".venv/bin/ruff"
+
+
+def ruff_by_hand(path: Path) -> list[tuple]:
+    """``ruff check`` run by hand on a file on disk: (code, line, col, end_line, end_col)."""
+    out = subprocess.run([str(RUFF), "check", "--no-cache", "--output-format", "json", str(path)],
+                         capture_output=True, text=True, check=False, cwd=path.parent)
+    return sorted((d["code"], d["location"]["row"], d["location"]["column"] - 1,
+                   d["end_location"]["row"], d["end_location"]["column"] - 1)
+                  for d in json.loads(out.stdout))
+
+
+def spans(items: list[dict]) -> list[tuple]:
+    return sorted((d["code"], d["line"], d["col"], d["end_line"], d["end_col"]) for d in items)
+
+
+PROJECT_TEXT = (
+    "import os\n"
+    "import re  # noqa: F401\n"
+    "\n"
+    "NAME = 'a line that is longer than forty characters, surely'\n"
+    "print('{}'.format(NAME))\n"
+)
+
+
+def test_the_projects_own_configuration_is_read(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "p"\n\n[tool.ruff]\nline-length = 40\ntarget-version = "py311"\n'
+        '[tool.ruff.lint]\nselect = ["F401", "E501", "UP032"]\n'
+        '[tool.ruff.lint.per-file-ignores]\n"legacy.py" = ["F401"]\n')
+    pkg = tmp_path / "src" / "pkg"
+    pkg.mkdir(parents=True)
+    module, legacy = pkg / "mod.py", pkg / "legacy.py"
+    for path in (module, legacy):
+        path.write_text(PROJECT_TEXT)
+    items = run(PROJECT_TEXT, file=str(module))
+    # The project's rules (E501 at 40, UP032), its noqa; not the default set.
+    assert [(d["code"], d["line"]) for d in items] == [("F401", 1), ("E501", 4), ("UP032", 5)]
+    assert spans(items) == ruff_by_hand(module)
+    # Its per-file ignores.
+    assert [d["code"] for d in run(PROJECT_TEXT, file=str(legacy))] == ["E501", "UP032"]
+    assert spans(run(PROJECT_TEXT, file=str(legacy))) == ruff_by_hand(legacy)
+    # A ruff.toml nearer the file wins, as with ruff check.
+    (pkg / "ruff.toml").write_text('line-length = 100\n[lint]\nselect = ["F"]\n')
+    assert [d["code"] for d in run(PROJECT_TEXT, file=str(module))] == ["F401"]
+    assert spans(run(PROJECT_TEXT, file=str(module))) == ruff_by_hand(module)
+
+
+def test_a_pyproject_without_ruff_table_leaves_the_default_set(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    path = tmp_path / "mod.py"
+    text = "import os\nx = 1 if True else 2  # E501 and UP are not in the default set" + "x" * 80
+    assert [d["code"] for d in run(text + "\n", file=str(path))] == ["F401"]
+
+
+def test_window_messages_and_positions_are_buffer_lines():
+    body = "def f():\n    import os\n    import os\n    return os\n"
+    text = "x = 1\n\n" + body + "\nundefined_here(x)\n\ny = 2\n"
+    items = run(text, whole=False, first_line=501)
+    # The window starts at buffer line 501; the function's lines are 503-506.
+    assert [(d["code"], d["line"], d["col"]) for d in items] == [("F811", 505, 11)]
+    assert "from line 504" in items[0]["message"]
+    # ... and a whole buffer of the same text, for comparison, says line 4 / line 5.
+    whole = [d for d in run(text) if d["code"] == "F811"]
+    assert (whole[0]["line"], "from line 4" in whole[0]["message"]) == (5, True)
+
+
+def test_window_never_judges_module_level_names():
+    # `helper` and `re` may be defined or used above or below the window.
+    text = "x = 1\n\nimport re\n\ndef f():\n    return helper()\n\n__all__ = ['f', 'g']\n\ny = 2\n"
+    assert run(text, whole=False, first_line=40) == []
+    assert {d["code"] for d in run(text)} == {"F401", "F821", "F822"}
+
+
+GOOD = (
+    "import os\n"                      # 1  F401
+    "\n"
+    "\n"
+    "def first(items):\n"              # 4
+    "    total = 0\n"                  # 5  F841
+    "    return [i for i in items]\n"
+    "\n"
+    "\n"
+    "def second(values):\n"            # 9
+    "    return sorted(values)\n"      # 10
+    "\n"
+    "\n"
+    "def third():\n"                   # 13
+    "    unused = 1\n"                 # 14 F841
+    "    return f'{undefined_name}'\n"  # 15 F821
+)
+
+
+def event_of(text: str, tick: int, intent: str = "edit", line: int = 1) -> dict:
+    return validate_event({"v": 1, "editor": "emacs", "buffer": "b", "line": line, "col": 0,
+                           "tick": tick, "text": text, "whole": True, "file": "/work/x/t.py",
+                           "intent": intent})
+
+
+def lines_with(text: str, at: int, new_lines: list[str], replace: int = 1) -> str:
+    lines = text.split("\n")
+    lines[at - 1:at - 1 + replace] = new_lines
+    return "\n".join(lines)
+
+
+def test_a_half_typed_statement_keeps_the_other_diagnostics():
+    analyzer = CodeAnalysis()
+    good = analyzer.analyze(event_of(GOOD, 1))
+    assert [(d["code"], d["line"]) for d in good] == [("F401", 1), ("F841", 5), ("F841", 14),
+                                                       ("F821", 15)]
+    # A new line typed in second(), its call left open: the error is at the '(' that is open,
+    # the other diagnostics stay where they are (those below move down a line).
+    broken = lines_with(GOOD, 10, ["    print(values", "    return sorted(values)"])
+    items = analyzer.analyze(event_of(broken, 2, line=10))
+    assert [(d["code"], d["line"]) for d in items] == [("F401", 1), ("F841", 5), ("E999", 10),
+                                                        ("F841", 15), ("F821", 16)]
+    error = next(d for d in items if d["code"] == "E999")
+    assert (error["col"], error["message"]) == (9, "SyntaxError: '(' was never closed")
+    # ruff's own error set, at its own position, is what a save shows.
+    saved = analyzer.analyze(event_of(broken, 3, intent="save", line=10))
+    assert [(d["code"], d["line"], d["col"], d["message"]) for d in saved] == [
+        ("E999", 10, 16, "SyntaxError: Expected `)`, found newline")]
+    # Closed again: the full set, from ruff.
+    fixed = lines_with(GOOD, 10, ["    print(values)", "    return sorted(values)"])
+    assert [(d["code"], d["line"]) for d in analyzer.analyze(event_of(fixed, 4))] == [
+        ("F401", 1), ("F841", 5), ("F841", 15), ("F821", 16)]
+
+
+def test_typing_inside_a_statement_drops_only_that_statements_diagnostics():
+    analyzer = CodeAnalysis()
+    analyzer.analyze(event_of(GOOD, 1))
+    # `unused = 1` becomes `unused = (1 +`: its own F841 goes, the rest stays, with the error
+    # at the bracket it opened.
+    broken = lines_with(GOOD, 14, ["    unused = (1 +"])
+    items = analyzer.analyze(event_of(broken, 2, line=14))
+    assert [(d["code"], d["line"], d["col"]) for d in items] == [
+        ("F401", 1, 7), ("F841", 5, 4), ("E999", 14, 13), ("F821", 15, 14)]
+    # ruff alone reports it on the line below, where `return` is.
+    assert analyzer.analyze(event_of(broken, 2, intent="cursor", line=14))[0]["line"] == 15
+    # An older event delivered again does not become the last good state.
+    analyzer.analyze(event_of(GOOD.replace("import os\n", "import os, re\n"), 0))
+    again = analyzer.analyze(event_of(broken, 3, line=14))
+    assert [d["code"] for d in again] == ["F401", "F841", "E999", "F821"]
+
+
+def test_safe_fixes_are_offered_as_buffer_edits_that_ruff_accepts():
+    text = "import os\nimport sys\n\nprint(f'plain', sys.argv)\n\n\ndef f():\n    x = 1\n"
+    items = run(text)
+    by_code = {d["code"]: d for d in items}
+    assert set(by_code) == {"F401", "F541", "F841"}
+    assert "fix" not in by_code["F841"]  # ruff's fix for it is unsafe: not offered
+    for code in ("F401", "F541"):
+        fix = by_code[code]["fix"]
+        assert fix["title"] and fix["edits"]
+        lines = text.split("\n")
+        for e in sorted(fix["edits"], key=lambda e: (e["line"], e["col"]), reverse=True):
+            start = sum(len(line) + 1 for line in lines[:e["line"] - 1]) + e["col"]
+            end = sum(len(line) + 1 for line in lines[:e["end_line"] - 1]) + e["end_col"]
+            joined = "\n".join(lines)
+            lines = (joined[:start] + e["text"] + joined[end:]).split("\n")
+        after = run("\n".join(lines))
+        assert code not in {d["code"] for d in after}
+        assert {d["code"] for d in after} == set(by_code) - {code}
+    assert by_code["F541"]["fix"]["edits"] == [
+        {"line": 4, "col": 6, "end_line": 4, "end_col": 14, "text": "'plain'"}]
