@@ -87,15 +87,31 @@ def test_window_excludes_older_samples_and_models_are_separate(r: redis.Redis) -
 
 
 def test_feedback_counts_and_acceptance_rate(r: redis.Redis) -> None:
-    for action in ["accepted"] * 3 + ["accepted_partial"] + ["dismissed"] * 4:
+    # 20 suggestions drawn; the user took 3 whole and 1 in part, dismissed 4, ignored the rest.
+    for action in ["shown"] * 20 + ["accepted"] * 3 + ["accepted_partial"] + ["dismissed"] * 4:
         analytics.record_feedback(r, "completion", action, T0 - 10)
     with pytest.raises(ValueError):
         analytics.record_feedback(r, "completion", "ignored", T0)
 
     row = analytics.summary(r, window_s=60, now=T0)["analyzers"]["completion"]
-    assert (row["accepted"], row["accepted_partial"], row["dismissed"]) == (3, 1, 4)
-    assert row["acceptance_rate"] == 0.5
+    assert (row["shown"], row["accepted"], row["accepted_partial"], row["dismissed"],
+            row["ignored"]) == (20, 3, 1, 4, 12)
+    assert row["acceptance_rate"] == 0.2  # accepted / shown, not accepted / acted on (0.5)
     assert row["count"] == 0 and row["latency_ms"]["p50"] is None
+
+
+def test_acceptance_is_unknown_without_shown_feedback(r: redis.Redis) -> None:
+    # An editor that predates "shown" reports only what the user acted on.
+    for action in ["accepted"] * 3 + ["dismissed"]:
+        analytics.record_feedback(r, "completion", action, T0 - 10)
+    row = analytics.summary(r, window_s=60, now=T0)["analyzers"]["completion"]
+    assert (row["shown"], row["accepted"], row["ignored"], row["acceptance_rate"]) == (
+        0, 3, None, None)
+    text = stats_cli.render(analytics.summary(r, window_s=60, now=T0))
+    figures = next(line for line in text.splitlines() if line.startswith("completion")).split()
+    # shown, accept, partial, dismiss, ignored, accept%
+    assert figures[-6:] == ["0", "3", "0", "1", "?", "unknown"]
+    assert "accept% unknown" in text
 
 
 def test_asyncio_pipelines_take_samples_and_asyncio_clients_are_refused(
@@ -211,23 +227,25 @@ def test_stats_command_prints_json_and_tables(r: redis.Redis, redis_socket: Path
     now = time.time()
     for i in range(20):
         analytics.record_analysis(r, "code_analysis", 2.0 + i, i != 7, now - 590 + i * 30)
-    analytics.record_feedback(r, "code_analysis", "accepted", now - 5)
-    analytics.record_feedback(r, "code_analysis", "dismissed", now - 5)
+    for action in ["shown"] * 4 + ["accepted", "dismissed"]:
+        analytics.record_feedback(r, "code_analysis", action, now - 5)
     analytics.record_model_call(r, "anthropic:haiku", 420.0, True, now - 5)
 
     data = json.loads(_stats(redis_socket, "--json", "--window", "600"))
     row = data["analyzers"]["code_analysis"]
     assert (data["window_s"], row["count"], row["errors"], row["acceptance_rate"]) == (
-        600, 20, 1, 0.5)
+        600, 20, 1, 0.25)
+    assert (row["shown"], row["accepted"], row["dismissed"], row["ignored"]) == (4, 1, 1, 2)
     assert data["models"]["anthropic:haiku"]["latency_ms"]["p99"] == 420.0
 
     text = _stats(redis_socket, "--window", "600", "--buckets", "20")
     assert text.startswith("redis-ai stats: last 10 min, sparklines in 20 buckets of 30 s\n")
     lines = text.splitlines()
     figures, trends = (line.split() for line in lines if line.startswith("code_analysis"))
-    # count, /min, p50, p99, mean, errors, err%, accept, partial, dismiss, accept%
+    # count, /min, p50, p99, mean, errors, err%, shown, accept, partial, dismiss, ignored, accept%
     assert figures[1:] == ["20", "2.0", "11.00", "21.00", "11.50", "1", "5.0%",
-                           "1", "0", "1", "50.0%"]
+                           "4", "1", "0", "1", "2", "25.0%"]
+    assert "accept% unknown" not in text
     calls_spark, latency_spark = trends[1:]
     assert calls_spark == "█" * 20
     assert latency_spark[0] == "▁" and latency_spark[-1] == "█" and len(latency_spark) == 20

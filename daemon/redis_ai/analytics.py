@@ -36,11 +36,11 @@ MODEL = "model"
 FEEDBACK = "feedback"
 METRICS = (ANALYSIS, MODEL, FEEDBACK)
 
-FEEDBACK_ACTIONS = ("accepted", "accepted_partial", "dismissed")
+FEEDBACK_ACTIONS = ("shown", "accepted", "accepted_partial", "dismissed")
+"""The ``action`` values of the protocol's ``feedback`` method (``shown``: drawn in the editor)."""
 
 BURST_SAMPLES = 32
 """Most latency samples kept from one batch of analyzed events (record_analyses)."""
-"""The ``action`` values of the protocol's ``feedback`` method."""
 
 Target = Redis | Pipeline | AsyncPipeline
 """Where commands go: a pipeline (queued, the caller executes) or a client (sent at once)."""
@@ -106,7 +106,7 @@ def record_model_call(pipe: Target, model_id: str, elapsed_ms: float, ok: bool, 
 
 
 def record_feedback(pipe: Target, analyzer: str, action: str, now: float) -> None:
-    """Record that the user accepted, partly accepted or dismissed a suggestion of ``analyzer``.
+    """Record that a suggestion of ``analyzer`` was shown, accepted, partly accepted or dismissed.
 
     ``action`` is one of FEEDBACK_ACTIONS; anything else is a ValueError (the caller validates
     editor input before this, so this is a programming error).
@@ -172,9 +172,7 @@ def summary(
         feedback = _feedback(read[FEEDBACK][0])
         if read[ANALYSIS][0] or any(feedback.values()):
             row = _calls(read[ANALYSIS], start, now, buckets)
-            given = sum(feedback.values())
-            kept = feedback["accepted"] + feedback["accepted_partial"]
-            row.update(feedback, acceptance_rate=_round(kept / given) if given else None)
+            row.update(_acceptance(feedback))
             out["analyzers"][subject] = row
     if gone:
         redis.srem(keys.STAT_SUBJECTS, *gone)
@@ -231,6 +229,21 @@ def _feedback(samples: list[Any]) -> dict[str, int]:
         if action in counts:
             counts[action] += 1
     return counts
+
+
+def _acceptance(feedback: dict[str, int]) -> dict[str, Any]:
+    """The feedback counts, ``ignored`` and ``acceptance_rate``, both against what was shown.
+
+    Editors that predate ``shown`` report only what the user did, which says nothing of the
+    suggestions nobody acted on: with no ``shown`` the rate and ``ignored`` are unknown (None).
+    """
+    shown = feedback["shown"]
+    kept = feedback["accepted"] + feedback["accepted_partial"]
+    acted = kept + feedback["dismissed"]
+    # A suggestion shown just before the window and accepted inside it can make acted > shown.
+    known = shown > 0
+    return {**feedback, "ignored": max(shown - acted, 0) if known else None,
+            "acceptance_rate": _round(min(kept / shown, 1.0)) if known else None}
 
 
 def _percentile(ordered: list[tuple[float, int]], p: float) -> float | None:

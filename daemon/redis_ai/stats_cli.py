@@ -55,10 +55,13 @@ def render(data: dict[str, Any]) -> str:
         lines.append("no measurements in this window")
     analyzers = sorted(data["analyzers"].items())
     if analyzers:
-        header = ["analyzer", *_CALL_HEADER, "accept", "partial", "dismiss", "accept%"]
-        rows = [[name, *_call_cells(row), str(row["accepted"]), str(row["accepted_partial"]),
-                 str(row["dismissed"]), _pct(row["acceptance_rate"])] for name, row in analyzers]
-        lines += _table(header, rows) + [""] + _trends("analyzer", analyzers) + [""]
+        header = ["analyzer", *_CALL_HEADER, *_FEEDBACK_HEADER]
+        rows = [[name, *_call_cells(row), *_feedback_cells(row)] for name, row in analyzers]
+        lines += _table(header, rows)
+        if any(_unknown_rate(row) for _, row in analyzers):
+            lines.append("(accept% unknown: the editor did not report which suggestions it showed;"
+                         " update its plugin)")
+        lines += [""] + _trends("analyzer", analyzers) + [""]
     models = sorted(data["models"].items())
     if models:
         rows = [[name, *_call_cells(row)] for name, row in models]
@@ -67,6 +70,22 @@ def render(data: dict[str, Any]) -> str:
 
 
 _CALL_HEADER = ["count", "/min", "p50 ms", "p99 ms", "mean ms", "errors", "err%"]
+_FEEDBACK_HEADER = ["shown", "accept", "partial", "dismiss", "ignored", "accept%"]
+
+
+def _feedback_cells(row: dict[str, Any]) -> list[str]:
+    if _unknown_rate(row):
+        ignored, rate = "?", "unknown"
+    else:
+        ignored = "-" if row["ignored"] is None else str(row["ignored"])
+        rate = _pct(row["acceptance_rate"])
+    return [str(row["shown"]), str(row["accepted"]), str(row["accepted_partial"]),
+            str(row["dismissed"]), ignored, rate]
+
+
+def _unknown_rate(row: dict[str, Any]) -> bool:
+    """Feedback arrived but none said what was shown: an old editor, whose rate cannot be had."""
+    return row["shown"] == 0 and row["accepted"] + row["accepted_partial"] + row["dismissed"] > 0
 
 
 def _trends(kind: str, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
