@@ -35,6 +35,11 @@
 ;; Without a `kind:' line, `redis-ai-lisp-define' asks for the kind
 ;; once per buffer.  A setting without a line keeps the stored value.
 ;;
+;; `redis-ai-lisp-mode' puts these commands under C-c r L, C-c r P and
+;; C-c r R in the buffers where programs are written (hook it to
+;; `lisp-mode'; the buffers opened from the list have it), which need
+;; not have `redis-ai-mode': it sends nothing as you type.
+;;
 ;; Every answer of the daemon is data: shown as text, never evaluated.
 
 ;;; Code:
@@ -45,6 +50,8 @@
 (require 'tabulated-list)
 
 (declare-function compilation-mode "compile" (&optional name-of-mode))
+
+(defvar redis-ai-keymap-prefix)
 
 ;;; Customization
 
@@ -236,10 +243,11 @@ runs on the next event of every buffer with `redis-ai-mode'."
 ;;; Show
 
 (defun redis-ai-lisp--source-mode ()
-  "Turn on the mode for a program's source: `lisp-data-mode' (Emacs 28+)."
+  "Turn on the modes for a program's source: `lisp-data-mode' (Emacs 28+)."
   (if (fboundp 'lisp-data-mode)
       (lisp-data-mode)
-    (lisp-mode)))
+    (lisp-mode))
+  (redis-ai-lisp-mode 1))
 
 (defun redis-ai-lisp--shown (name reply &optional kind)
   "Open program NAME's source from REPLY in a buffer; remember its KIND."
@@ -437,6 +445,41 @@ daemon's analyzers would run it; define it first."
                    (file . ,(or buffer-file-name ""))
                    (line . ,(save-restriction (widen) (line-number-at-pos))))
        (lambda (reply) (redis-ai-lisp--ran name where reply))))))
+
+;;; Mode
+
+(defvar redis-ai-lisp-command-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map "L" #'redis-ai-lisp-define)
+    (define-key map "P" #'redis-ai-lisp-list)
+    (define-key map "R" #'redis-ai-lisp-run)
+    map)
+  "Keymap of the Lisp program commands, under the redis-ai key prefix.")
+
+(defvar redis-ai-lisp-mode-map
+  (let ((map (make-sparse-keymap)))
+    ;; The prefix of `redis-ai-mode' when redis-ai.el is loaded first.
+    (define-key map (kbd (if (bound-and-true-p redis-ai-keymap-prefix)
+                             redis-ai-keymap-prefix
+                           "C-c r"))
+      redis-ai-lisp-command-map)
+    map)
+  "Keymap of `redis-ai-lisp-mode'.")
+
+;;;###autoload
+(define-minor-mode redis-ai-lisp-mode
+  "Bind the commands that store and try redis-ai Lisp programs.
+
+For the buffers where programs are written; it sends nothing as you
+type, unlike `redis-ai-mode'.  Turning it on connects to the daemon,
+so that the first command finds the connection up.
+
+\\{redis-ai-lisp-mode-map}"
+  :lighter " RAI-Lisp"
+  :keymap redis-ai-lisp-mode-map
+  :group 'redis-ai
+  (when redis-ai-lisp-mode
+    (redis-ai-connection-ensure)))
 
 (provide 'redis-ai-lisp)
 ;;; redis-ai-lisp.el ends here

@@ -140,8 +140,11 @@ RESULT is a `result' push of kind hints or tests."
                               :result (alist-get 'id result))))
         (pcase kind
           ("hints" (redis-ai--hint-overlay item annotation))
+          ;; The result's own line is the cursor's when it was asked
+          ;; for; the item's, when the daemon gives it, is the def's.
           ("tests" (redis-ai--test-overlay item annotation
-                                           (or (alist-get 'line result) 1))))))))
+                                           (or (alist-get 'line item)
+                                               (alist-get 'line result) 1))))))))
 
 (defun redis-ai--hint-overlay (item annotation)
   "Draw the hint ITEM, described by ANNOTATION."

@@ -56,6 +56,7 @@
 (autoload 'redis-ai-search "redis-ai-search" nil t)
 (autoload 'redis-ai-lisp-define "redis-ai-lisp" nil t)
 (autoload 'redis-ai-lisp-list "redis-ai-lisp" nil t)
+(autoload 'redis-ai-lisp-mode "redis-ai-lisp" nil t)
 (require 'seq)
 (require 'subr-x)
 
@@ -115,9 +116,17 @@ Completions are computed at point, so this refreshes them."
   :group 'redis-ai)
 
 (defcustom redis-ai-daemon-command '("redis-ai" "daemon")
-  "Command line that `redis-ai-start-daemon' runs."
+  "Command line that `redis-ai-start-daemon' runs.
+A program named just \"redis-ai\" is the one of the checkout this
+plugin is loaded from, .venv/bin/redis-ai (what `make run' installs),
+when there is one, else the one found on the variable `exec-path'."
   :type '(repeat string)
   :group 'redis-ai)
+
+(defconst redis-ai--checkout-program
+  (expand-file-name "../.venv/bin/redis-ai"
+                    (file-name-directory (or load-file-name buffer-file-name "")))
+  "Where the checkout holding this file keeps its redis-ai command.")
 
 (defvar redis-ai-mode-map)
 (defvar redis-ai-mode)
@@ -503,13 +512,20 @@ bytes, else `redis-ai-window-lines' lines around point."
       t)))
 
 (defun redis-ai--show-candidate ()
-  "Draw the current candidate as ghost text at point, or clear the ghost."
+  "Draw the current candidate as ghost text at point, or clear the ghost.
+The first time a suggestion is drawn, the daemon is told it was shown."
   (let ((candidate (nth redis-ai--candidate-index redis-ai--candidates)))
     (if (not candidate)
         (redis-ai--clear-ghost)
       (redis-ai-ghost-show (plist-get candidate :text))
       (setq redis-ai--ghost-tick (buffer-chars-modified-tick)
-            redis-ai--ghost-active t))))
+            redis-ai--ghost-active t)
+      ;; What remains after typing or accepting a part is a copy that
+      ;; keeps :shown, so a suggestion counts once however it is drawn.
+      (unless (plist-get candidate :shown)
+        (setf (nth redis-ai--candidate-index redis-ai--candidates)
+              (plist-put (copy-sequence candidate) :shown t))
+        (redis-ai--feedback candidate "shown")))))
 
 (defun redis-ai--clear-ghost ()
   "Remove the ghost text and forget the candidates."
@@ -679,8 +695,65 @@ ANALYZERS, a list of names, restricts the request to those analyzers."
                   "\n")))
     (insert (make-string indent ?\s) (format "%s" value) "\n")))
 
+(defun redis-ai--plural (n word &optional plural)
+  "Return N and WORD, or PLURAL (default WORD and s) unless N is 1."
+  (format "%s %s" n (if (eql n 1) word (or plural (concat word "s")))))
+
+(defun redis-ai--duration (seconds)
+  "Return SECONDS as a short duration: 45 s, 12 min, 3 h 20 min."
+  (let ((s (truncate (or seconds 0))))
+    (cond ((< s 60) (format "%d s" s))
+          ((< s 3600) (format "%d min" (/ s 60)))
+          (t (format "%d h %d min" (/ s 3600) (/ (% s 3600) 60))))))
+
+(defun redis-ai--status-lines (status)
+  "Return the daemon's STATUS (the `status' method's map) as lines of text."
+  (let-alist status
+    (append
+     (list (format "Daemon %s, version %s, up %s, %s connected."
+                   (or .daemon.id "?") (or .daemon.version "?")
+                   (redis-ai--duration .daemon.uptime_s)
+                   (redis-ai--plural .daemon.clients "editor"))
+           (format "Events: %s written to Redis, %s waiting, %s dropped."
+                   .daemon.written .daemon.buffered .daemon.dropped)
+           (format "Results: %s delivered, %s dropped as stale."
+                   .daemon.delivered_results .daemon.stale_results)
+           (format "This Emacs: client %s, %s sent, %s dropped."
+                   .connection.client (redis-ai--plural .connection.events "event")
+                   (redis-ai--plural .connection.dropped_pushes "push" "pushes"))
+           "")
+     (if (not .redis.up)
+         (list (format "Redis at %s is DOWN: events wait in the daemon." .daemon.redis_url))
+       (append
+        (list (format "Redis %s at %s%s." .redis.version .daemon.redis_url
+                      (if (eq .daemon.embedded t) " (private, started by the daemon)" ""))
+              (format "Stream %s: %s, last %s."
+                      .stream.key (redis-ai--plural .stream.length "entry" "entries")
+                      (or .stream.last_id "none"))
+              (format "Dead letters: %s." (or .dead_letters.length 0))
+              ""
+              (if .groups "Analyzers (consumer groups):" "No analyzer has read yet."))
+        (mapcan (lambda (group)
+                  (let-alist group
+                    (cons (format "  %-24s %s pending, lag %s, %s"
+                                  .name .pending (or .lag "?")
+                                  (redis-ai--plural (length .consumers) "consumer"))
+                          (mapcar (lambda (c)
+                                    (let-alist c
+                                      (format "      consumer %s, %s pending, idle %s ms"
+                                              .name .pending .idle_ms)))
+                                  .consumers))))
+                .groups)
+        (and .counters
+             (list "" (concat "Counters: "
+                              (mapconcat (lambda (c) (format "%s %s" (car c) (cdr c)))
+                                         .counters ", ") ".")))
+        (list "" (format "Live: %s, %s."
+                         (redis-ai--plural (length .daemons) "daemon")
+                         (redis-ai--plural (length .workers) "worker process" "worker processes"))))))))
+
 (defun redis-ai-status ()
-  "Show the daemon's status; never waits for it."
+  "Show the daemon's status as text; never waits for it."
   (interactive)
   (cond
    ((not (redis-ai-connected-p))
@@ -692,7 +765,7 @@ ANALYZERS, a list of names, restricts the request to those analyzers."
                      (with-current-buffer (get-buffer-create "*redis-ai status*")
                        (let ((inhibit-read-only t))
                          (erase-buffer)
-                         (redis-ai--insert-tree status 0)
+                         (insert (string-join (redis-ai--status-lines status) "\n") "\n")
                          (goto-char (point-min))
                          (special-mode)))
                      (display-buffer "*redis-ai status*")))
@@ -709,19 +782,54 @@ ANALYZERS, a list of names, restricts the request to those analyzers."
 (defvar redis-ai--daemon-process nil
   "The daemon process started by `redis-ai-start-daemon'.")
 
+(defun redis-ai-daemon-argv ()
+  "Return the command line for `redis-ai-start-daemon', its program found.
+See `redis-ai-daemon-command'.  Signal a `user-error' naming what to
+do when the program is nowhere."
+  (let* ((program (car redis-ai-daemon-command))
+         (found (cond ((and (equal program "redis-ai")
+                            (file-executable-p redis-ai--checkout-program))
+                       redis-ai--checkout-program)
+                      ((file-name-absolute-p program)
+                       (and (file-executable-p program) program))
+                      (t (executable-find program)))))
+    (unless found
+      (user-error "Cannot find %s: run `make run' in the redis-ai checkout, or set \
+`redis-ai-daemon-command'" program))
+    (cons found (cdr redis-ai-daemon-command))))
+
+(defun redis-ai--daemon-exited (process event)
+  "Tell the user that the daemon PROCESS ended with EVENT, and its last words."
+  (when (and (not (process-live-p process)) (buffer-live-p (process-buffer process)))
+    (let ((last (with-current-buffer (process-buffer process)
+                  (save-excursion
+                    (goto-char (point-max))
+                    (skip-chars-backward " \t\n")
+                    (buffer-substring-no-properties (line-beginning-position) (point))))))
+      (message "redis-ai: the daemon %s%s" (string-trim event)
+               (if (string= last "") "" (format ": %s" last))))))
+
 ;;;###autoload
 (defun redis-ai-start-daemon ()
-  "Start the daemon with `redis-ai-daemon-command' and connect to it."
+  "Start the daemon with `redis-ai-daemon-command' and connect to it.
+If a daemon already runs, say so and connect to that one."
   (interactive)
-  (if (process-live-p redis-ai--daemon-process)
-      (message "redis-ai: the daemon is already running")
-    (setq redis-ai--daemon-process
-          (make-process :name "redis-ai-daemon"
-                        :buffer (get-buffer-create "*redis-ai daemon*")
-                        :command redis-ai-daemon-command
-                        :connection-type 'pipe
-                        :noquery t))
-    (message "redis-ai: starting %s" (string-join redis-ai-daemon-command " ")))
+  (let ((running (redis-ai-read-discovery)))
+    (cond
+     ((process-live-p redis-ai--daemon-process)
+      (message "redis-ai: the daemon is already running (pid %d, started from Emacs)"
+               (process-id redis-ai--daemon-process)))
+     ((and running (redis-ai-daemon-alive-p running))
+      (message "redis-ai: a daemon already runs (pid %s, EPC port %s); using it"
+               (alist-get 'pid running) (alist-get 'epc_port running)))
+     (t
+      (let ((argv (redis-ai-daemon-argv))
+            (buffer (get-buffer-create "*redis-ai daemon*")))
+        (setq redis-ai--daemon-process
+              (make-process :name "redis-ai-daemon" :buffer buffer :command argv
+                            :connection-type 'pipe :noquery t
+                            :sentinel #'redis-ai--daemon-exited))
+        (message "redis-ai: starting %s" (string-join argv " "))))))
   (setq redis-ai--backoff nil)
   (unless (redis-ai-connected-p)
     (redis-ai--drop-connection)

@@ -168,10 +168,11 @@ def test_ert_without_daemon(tmp_path: Path) -> None:
 
 def test_ert_with_daemon(daemon: Any) -> None:
     run_ert(["redis-ai-daemon-test"], "(tag daemon)", daemon.env, daemon_actions(daemon))
-    # Accepting and dismissing reached the daemon as feedback for the analyzer that offered.
+    # Drawing, accepting and dismissing reached the daemon as feedback for the analyzer that
+    # offered.
     members = daemon.redis.zrange(keys.stat(analytics.FEEDBACK, "fixed_completion"), 0, -1)
     actions = {m.decode().rsplit(":", 1)[1] for m in members}
-    assert actions == {"accepted", "accepted_partial", "dismissed"}
+    assert actions == {"shown", "accepted", "accepted_partial", "dismissed"}
 
 
 def test_ert_daemon_started_from_emacs(redis_client: Any, redis_server: Any) -> None:
@@ -184,6 +185,20 @@ def test_ert_daemon_started_from_emacs(redis_client: Any, redis_server: Any) -> 
            "PYTHONPATH": str(ROOT), "REDIS_AI_TEST_DAEMON_COMMAND": shlex.join(command)}
     try:
         run_ert(["redis-ai-daemon-test"], "(tag start)", env)
+    finally:
+        discovery = runtime / "daemon.json"
+        if discovery.exists():
+            os.kill(json.loads(discovery.read_text())["pid"], signal.SIGKILL)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_ert_daemon_started_from_the_checkout_without_path(redis_server: Any) -> None:
+    runtime = Path(tempfile.mkdtemp(prefix="rai-"))
+    runtime.chmod(0o700)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(runtime), "REDIS_AI_RUNTIME_DIR": str(runtime),
+           "REDIS_AI_DATA_DIR": str(runtime / "data"), "REDIS_AI_REDIS_URL": redis_server.url}
+    try:
+        run_ert(["redis-ai-daemon-test"], "(tag start-checkout)", env)
     finally:
         discovery = runtime / "daemon.json"
         if discovery.exists():

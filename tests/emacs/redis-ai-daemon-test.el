@@ -189,6 +189,40 @@
   (redis-ai-connection-restart)
   (redis-ai-test-ready))
 
+(ert-deftest redis-ai-daemon-status-is-readable-text ()
+  :tags '(daemon)
+  (redis-ai-test-with-python "x = "
+    (when (get-buffer "*redis-ai status*") (kill-buffer "*redis-ai status*"))
+    (redis-ai-test-type "C-c r s")
+    (let ((text (redis-ai-test-wait
+                 (lambda () (and (get-buffer "*redis-ai status*")
+                                 (with-current-buffer "*redis-ai status*"
+                                   (and (> (buffer-size) 0) (buffer-string))))))))
+      (should (string-match-p
+               "^Daemon [^ ]+, version [0-9.]+, up [0-9]+ s, [0-9]+ editors? connected\\.$" text))
+      (should (string-match-p (format "^This Emacs: client %s, [0-9]+ events? sent"
+                                      redis-ai--client)
+                              text))
+      (should (string-match-p "^Redis [0-9.]+ at " text))
+      (should (string-match-p "^  code_analysis +[0-9]+ pending, lag " text))
+      ;; Sentences, not the raw map: no "key: value" lines, no field names.
+      (should-not (let ((case-fold-search nil))
+                    (string-match-p "^ *[a-z_]+:\\( \\|$\\)" text)))
+      (should-not (string-match-p "uptime_s\\|stale_results\\|last_delivered" text)))))
+
+(ert-deftest redis-ai-daemon-start-when-one-runs-says-so ()
+  :tags '(daemon)
+  (redis-ai-test-ready)
+  (let ((redis-ai--daemon-process nil)
+        (pid (alist-get 'pid (redis-ai-read-discovery))))
+    (with-current-buffer (messages-buffer)
+      (let ((inhibit-read-only t)) (erase-buffer)))
+    (redis-ai-start-daemon)
+    (should-not redis-ai--daemon-process)
+    (should (string-match-p (format "a daemon already runs (pid %d, EPC port" pid)
+                            (with-current-buffer (messages-buffer) (buffer-string))))
+    (should (redis-ai-connected-p))))
+
 (ert-deftest redis-ai-daemon-killed-and-restarted-is-reconnected ()
   :tags '(daemon)
   (redis-ai-test-with-python "x = "
@@ -380,6 +414,28 @@ def collect(items):
       (redis-ai-connection-close)
       (signal-process redis-ai--daemon-process 'TERM)
       (redis-ai-test-wait (lambda () (not (process-live-p redis-ai--daemon-process)))))))
+
+(ert-deftest redis-ai-daemon-started-from-the-checkout ()
+  "With the default command and no redis-ai on PATH, the checkout's runs."
+  :tags '(start-checkout)
+  (should-not (executable-find "redis-ai"))
+  (should-not (redis-ai-read-discovery))
+  (redis-ai-start-daemon)
+  (unwind-protect
+      (progn
+        (should (equal (car (process-command redis-ai--daemon-process))
+                       redis-ai--checkout-program))
+        (redis-ai-test-wait (lambda () (eq redis-ai--state 'ready)) 60)
+        (should (equal (alist-get 'pid (redis-ai-read-discovery))
+                       (process-id redis-ai--daemon-process)))
+        (with-current-buffer (messages-buffer)
+          (let ((inhibit-read-only t)) (erase-buffer)))
+        (redis-ai-start-daemon)
+        (should (string-match-p "the daemon is already running"
+                                (with-current-buffer (messages-buffer) (buffer-string)))))
+    (redis-ai-connection-close)
+    (signal-process redis-ai--daemon-process 'TERM)
+    (redis-ai-test-wait (lambda () (not (process-live-p redis-ai--daemon-process))) 30)))
 
 (provide 'redis-ai-daemon-test)
 ;;; redis-ai-daemon-test.el ends here

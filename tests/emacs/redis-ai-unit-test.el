@@ -11,6 +11,7 @@
 ;;; Code:
 
 (require 'redis-ai-test-helpers)
+(require 'cl-lib)
 (require 'python)
 
 (defvar redis-ai-test--major-ran nil
@@ -458,7 +459,9 @@
     (unwind-protect
         (progn
           (with-temp-file (expand-file-name "daemon.json" dir)
-            (insert (format "{\"epc_port\": %d, \"token\": \"t\", \"protocol\": 1}" port)))
+            ;; A live pid (ours, as if reused): the port is tried.
+            (insert (format "{\"epc_port\": %d, \"token\": \"t\", \"protocol\": 1, \"pid\": %d}"
+                            port (emacs-pid))))
           (let ((buffers (length (buffer-list))))
             (dotimes (_ 5)
               (redis-ai-connection-restart))
@@ -496,6 +499,60 @@
       (should (string-match-p "state: disconnected" report))
       (should (string-match-p (regexp-quote (redis-ai-discovery-file)) report))
       (should (string-match-p (regexp-quote emacs-version) report)))))
+
+;;; Test markers, shown feedback, the daemon's command
+
+(ert-deftest redis-ai-unit-test-marker-goes-on-the-line-the-item-names ()
+  (redis-ai-test-with-buffer #'redis-ai-test-major-mode
+      "import os\n\ndef double(x):\n    y = x\n    return y * 2\n"
+    (redis-ai-mode 1)
+    (forward-line -1)
+    ;; The request came from the cursor on line 5; the test is for the def on line 3.
+    (redis-ai-test-push
+     (redis-ai-test--result "tests" '(((title . "test_double") (path . "tests/test_m.py")
+                                       (text . "def test_double(): pass\n") (line . 3)))))
+    (let ((ov (car (redis-ai-annotations))))
+      (should ov)
+      (should (= (line-number-at-pos (overlay-start ov)) 3)))
+    ;; Without a line in the item, the result's line it is.
+    (redis-ai-test-push
+     (redis-ai-test--result "tests" '(((title . "test_double") (text . "x")))))
+    (should (= (line-number-at-pos (overlay-start (car (redis-ai-annotations)))) 5))))
+
+(ert-deftest redis-ai-unit-each-suggestion-is-reported-shown-once ()
+  (redis-ai-test-with-buffer #'redis-ai-test-major-mode "x = "
+    (redis-ai-mode 1)
+    (let ((sent nil))
+      ;; Observe what the plugin would send; sending itself is not needed here.
+      (cl-flet ((record (method params &rest _)
+                  (when (eq method 'feedback)
+                    (push (cons (alist-get 'action params) (alist-get 'suggestion params))
+                          sent))))
+        (advice-add 'redis-ai-call :before #'record)
+        (unwind-protect
+            (progn
+              (redis-ai-test--completion "abc" "xyz")
+              (should (equal (redis-ai-ghost-text) "abc"))
+              (should (equal sent '(("shown" . "1-0/completion"))))
+              ;; Cycling shows the other one, once; back and forth again, nothing new.
+              (redis-ai-test-type "M-n M-p M-n")
+              (should (equal (redis-ai-ghost-text) "xyz"))
+              ;; Typing the ghost's next character redraws the same suggestion.
+              (redis-ai-test-type "x")
+              (should (equal (redis-ai-ghost-text) "yz"))
+              (should (equal sent '(("shown" . "1-0/completion")
+                                    ("shown" . "1-0/completion")))))
+          (advice-remove 'redis-ai-call #'record))))))
+
+(ert-deftest redis-ai-unit-daemon-command-is-the-checkout-s ()
+  (let ((exec-path '("/usr/bin" "/bin"))
+        (redis-ai-daemon-command '("redis-ai" "daemon")))
+    (should (equal (redis-ai-daemon-argv)
+                   (list (expand-file-name "../.venv/bin/redis-ai"
+                                           (file-name-directory (locate-library "redis-ai")))
+                         "daemon")))
+    (let ((redis-ai-daemon-command '("redis-ai-nowhere" "daemon")))
+      (should-error (redis-ai-daemon-argv) :type 'user-error))))
 
 (provide 'redis-ai-unit-test)
 ;;; redis-ai-unit-test.el ends here
