@@ -253,9 +253,10 @@ def _die_with(parent: int) -> Callable[[], None] | None:
     prctl = _PRCTL
     if prctl is None:
         return None
+    sig = ctypes.c_ulong(signal.SIGTERM)  # prctl is variadic and reads an unsigned long
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        prctl(_PR_SET_PDEATHSIG, sig)
         if os.getppid() != parent:  # the parent died before the death signal was armed
             os._exit(1)
 
