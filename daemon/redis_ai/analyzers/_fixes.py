@@ -2,7 +2,8 @@
 
 A fix is offered only when the text it gives parses and has no diagnostic that the text before
 it did not have. All the safe fixes of a text are applied together and checked in one run; when
-that run finds a problem (or two fixes overlap), each fix is checked alone, up to ``_SINGLE``.
+that run finds a problem (or two fixes overlap), each fix is checked alone when there are at
+most ``_SINGLE``, and none is offered otherwise (a run per fix would cost too much per keystroke).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-_SINGLE = 8
+_SINGLE = 2
 SYNTAX = "invalid-syntax"
 
 Check = Callable[[str], list[dict[str, Any]]]
@@ -34,7 +35,9 @@ def checked(text: str, found: list[dict[str, Any]], check: Check) -> set[int]:
     starts = _line_starts(text)
     if not _overlap([found[i] for i in fixable], starts) and _accepted(text, found, fixable, starts, check):
         return set(fixable)
-    return {i for i in fixable[:_SINGLE] if _accepted(text, found, [i], starts, check)}
+    if len(fixable) > _SINGLE:
+        return set()  # each alone would cost a ruff run apiece: none is offered this time
+    return {i for i in fixable if _accepted(text, found, [i], starts, check)}
 
 
 def _accepted(text: str, found: list[dict[str, Any]], indexes: list[int], starts: list[int],

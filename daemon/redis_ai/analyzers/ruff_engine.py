@@ -116,16 +116,27 @@ def check(text: str, filename: str) -> list[dict[str, Any]]:
     return found
 
 
+def default_options() -> list[str]:
+    """The options that give ruff the daemon's default set (for files without configuration)."""
+    return ["--config", f"lint.select = {json.dumps(list(DEFAULT_SELECT))}",
+            "--config", f"lint.per-file-ignores = {DEFAULT_PER_FILE_IGNORES}"]
+
+
+def binary() -> str:
+    """The ruff executable of the installed ruff wheel."""
+    return _BIN
+
+
 def command(filename: str, defaults: bool) -> list[str]:
     """The ``ruff check`` command line for a text read as ``filename`` (what the benchmark runs
     by hand too)."""
-    argv = [_BIN, "check", "--no-cache", "--quiet", "--force-exclude", "--output-format", "json",
-            "--exit-zero"]
+    # --no-fix: a project with `fix = true` would have the fixed text printed instead.
+    argv = [_BIN, "check", "--no-cache", "--no-fix", "--quiet", "--force-exclude",
+            "--output-format", "json", "--exit-zero"]
     if not filename:
         argv.append("--isolated")
     if defaults or not filename:
-        argv += ["--config", f"lint.select = {json.dumps(list(DEFAULT_SELECT))}",
-                 "--config", f"lint.per-file-ignores = {DEFAULT_PER_FILE_IGNORES}"]
+        argv += default_options()
     return [*argv, "--stdin-filename", filename or "buffer.py", "-"]
 
 

@@ -10,6 +10,7 @@ BENCHES: dict[str, str] = {
     "nvim": "redis_ai.bench.nvim",
     "emacs": "redis_ai.bench.emacs",
     "analyzers": "redis_ai.bench.analyzers",
+    "diagnostics": "redis_ai.bench.diagnostics",
     "lisp": "redis_ai.bench.lisp",
     "search": "redis_ai.bench.search",
 }
