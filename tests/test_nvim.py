@@ -9,8 +9,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -235,7 +237,7 @@ def test_typed_error_gets_its_diagnostic(start_nvim: Any, daemon: Any, tmp_path:
     assert len(undefined) == 1, all_diags
     assert undefined[0]["lnum"] == 2
     assert undefined[0]["col"] == len("print('é', os.sep, ".encode())
-    assert diag["source"] == "pyflakes"
+    assert diag["source"] == "ruff"
     ev = last_event(daemon)
     assert ev["editor"] == "neovim" and ev["mode"] == "python" and ev["language"] == "python"
     assert ev["buffer"] == str(nvim.current.buffer.number) and ev["whole"] is True
@@ -296,13 +298,18 @@ def test_completion_ghost_text_accepted_by_word_line_and_whole(
     nvim.input("<C-]>")
     assert ghost_marks(nvim) == []
     assert nvim.current.buffer[:] == ["x = alpha beta gamma", "delta epsilon"]
-    # Every accept and the dismissal reached the daemon as feedback.
+    # Every accept and the dismissal reached the daemon as feedback (beside "shown", tested in
+    # test_shown_feedback_once_per_drawn_suggestion).
     key = keys.stat(analytics.FEEDBACK, "fixed_completion")
+
+    def actions() -> list[str]:
+        every = [m.decode().rsplit(":", 1)[1] for m in daemon.redis.zrange(key, 0, -1)]
+        return sorted(a for a in every if a != "shown")
+
     deadline = time.monotonic() + 10
-    while daemon.redis.zcard(key) < 4 and time.monotonic() < deadline:
+    while len(actions()) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
-    actions = sorted(m.decode().rsplit(":", 1)[1] for m in daemon.redis.zrange(key, 0, -1))
-    assert actions == ["accepted", "accepted_partial", "accepted_partial", "dismissed"]
+    assert actions() == ["accepted", "accepted_partial", "accepted_partial", "dismissed"]
 
 
 def test_results_for_an_older_buffer_state_are_dropped(
@@ -411,7 +418,7 @@ def test_a_daemon_that_stops_answering_never_blocks_typing(
     # Stalled, nothing more was sent; answering again, the buffer is sent and analysed.
     wait_for(nvim, f"require('redis_ai.capture').sent > {sent}")
     wait_for(nvim, "#vim.diagnostic.get(0, {namespace = require('redis_ai.ui').ns}) > 0")
-    assert "undefined name 'd'" in diagnostics(nvim)[0]["message"]
+    assert "Undefined name `d`" in diagnostics(nvim)[0]["message"]
 
 
 def test_starts_and_stops_the_daemon(start_nvim: Any, redis_client: Any, redis_server: Any) -> None:
@@ -443,3 +450,164 @@ def test_starts_and_stops_the_daemon(start_nvim: Any, redis_client: Any, redis_s
             while discovery.exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+class WireTap:
+    """A unix socket between Neovim and a real daemon that passes every byte on both ways and
+    keeps the messages Neovim sends. Its runtime folder (0700) holds a copy of the daemon's
+    discovery file naming the tap's socket, so the plugin connects through it."""
+
+    def __init__(self, daemon: Any) -> None:
+        self.runtime_dir = Path(tempfile.mkdtemp(prefix="rai-tap-"))
+        self.runtime_dir.chmod(0o700)
+        self.path = self.runtime_dir / "tap.sock"
+        self.target = daemon.discovery["rpc_socket"]
+        self.sent: list[Any] = []
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self.path))
+        self._listener.listen()
+        self._connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        found = dict(daemon.discovery, rpc_socket=str(self.path))
+        (self.runtime_dir / "daemon.json").write_text(json.dumps(found))
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                editor, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+            self._connections += [editor, upstream]
+            threading.Thread(target=self._pipe, args=(editor, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, editor, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
+        unpacker = msgpack.Unpacker(raw=False)
+        while True:
+            try:
+                data = source.recv(65536)
+                if data:
+                    sink.sendall(data)
+            except OSError:
+                data = b""
+            if not data:
+                sink.close()
+                return
+            if record:
+                unpacker.feed(data)
+                self.sent.extend(unpacker)
+
+    def notifications(self, method: str) -> list[dict[str, Any]]:
+        """The params of every notification ``method`` Neovim sent so far."""
+        return [m[2][0] for m in list(self.sent) if m[0] == 2 and m[1] == method]
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._connections:
+            conn.close()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def tap(daemon: Any) -> Iterator[WireTap]:
+    wire = WireTap(daemon)
+    yield wire
+    wire.close()
+
+
+def test_shown_feedback_once_per_drawn_suggestion(
+    start_nvim: Any, daemon: Any, tap: WireTap, tmp_path: Path
+) -> None:
+    # Events only when asked for, so each completion comes from one known request.
+    nvim = start_nvim(tap.runtime_dir, {"debounce_ms": 60000, "max_wait_ms": 60000,
+                                        "send_cursor": False})
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    nvim.command(f"edit {tmp_path / 'shown.py'}")
+    nvim.input("ix = ")
+    nvim.exec_lua("require('redis_ai.capture').send_now('request')")
+    first = wait_for(nvim, "require('redis_ai.ui').ghost()")
+    # Redrawn (typed into, a word and a line accepted): still one suggestion.
+    nvim.input("al")
+    nvim.input("<M-w>")
+    nvim.input("<M-j>")
+    assert nvim.exec_lua("return require('redis_ai.ui').stats.drawn") >= 4
+    nvim.exec_lua("require('redis_ai.capture').send_now('request')")
+    second = wait_for(nvim, f"(require('redis_ai.ui').ghost() or {{}}).id ~= '{first['id']}'"
+                            " and require('redis_ai.ui').ghost()")
+    nvim.input("<C-]>")
+    wait_for(nvim, "true")  # the dismissal is written before the next answer comes back
+    deadline = time.monotonic() + 5
+    while len(tap.notifications("feedback")) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    feedback = [(f["action"], f["suggestion"], f["analyzer"]) for f in tap.notifications("feedback")]
+    shown = [f for f in feedback if f[0] == "shown"]
+    assert shown == [("shown", first["id"], "fixed_completion"),
+                     ("shown", second["id"], "fixed_completion")], feedback
+    assert [f[0] for f in feedback if f[0] != "shown"] == [
+        "accepted_partial", "accepted_partial", "dismissed"]
+    # The unix socket needs no token: the hello on the wire carries none.
+    [hello] = tap.notifications("hello")
+    assert "token" not in hello and hello["editor"] == "neovim"
+    if "shown" in analytics.FEEDBACK_ACTIONS:  # the daemon counts them (redis-ai stats)
+        key = keys.stat(analytics.FEEDBACK, "fixed_completion")
+        deadline = time.monotonic() + 5
+        while daemon.redis.zcard(key) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        members = [m.decode().rsplit(":", 1)[1] for m in daemon.redis.zrange(key, 0, -1)]
+        assert members.count("shown") == 2, members
+
+
+MARKERS = """return vim.tbl_map(function(m) return {m[2] + 1, m[4].virt_text[1][1]} end,
+  vim.api.nvim_buf_get_extmarks(0, require('redis_ai.ui').marker_ns, 0, -1, {details = true}))"""
+
+
+def test_analyze_says_so_status_reads_and_the_test_marker_is_on_the_def(
+    start_nvim: Any, make_daemon: Any, tmp_path: Path
+) -> None:
+    daemon = make_daemon(analyzers=["code_analysis", "test_generation"])
+    nvim = start_nvim(daemon.runtime_dir, {"send_cursor": False})
+    nvim.exec_lua("_G.notes = {}; vim.notify = function(m, l) table.insert(_G.notes, {m, l}) end")
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    # The status is sentences, not a dump of the daemon's map.
+    status = nvim.exec_lua("return require('redis_ai').status_lines()")
+    version = daemon.redis.info("server")["redis_version"]
+    assert f"redis: {version}, up, at {daemon.redis_url}" in status, status
+    assert any(line.startswith("analyzers: code_analysis (pending ") for line in status), status
+    assert not [line for line in status if "{" in line or "=" in line], status
+    source = tmp_path / "halving.py"
+    source.write_text("import math\n\n\ndef half(n: int) -> int:\n    if n < 0:\n"
+                      "        raise ValueError('negative')\n    return n // 2\n")
+    nvim.command(f"edit {source}")
+    nvim.current.window.cursor = (7, 4)
+    nvim.command("RedisAI analyze")
+    assert nvim.exec_lua("return _G.notes") == [
+        ["redis-ai: sent halving.py for analysis; results appear as they arrive", 2]]
+    # The marker of the generated tests goes after the `def` line, not the cursor's (line 7).
+    marks = wait_for(nvim, MARKERS.replace("return ", "", 1))
+    assert marks == [[4, "  [redis-ai test: pytest tests for halving.half]"]]
+    # A buffer the plugin does not send says why instead.
+    nvim.command("enew | setlocal buftype=nofile")
+    nvim.command("RedisAI analyze")
+    assert "this buffer is not sent" in nvim.exec_lua("return _G.notes")[-1][0]
+
+
+HL_FG = "vim.fn.synIDattr(vim.fn.synIDtrans(vim.fn.hlID('{}')), 'fg', '{}')"
+
+
+def test_ghost_text_has_a_terminal_colour(start_nvim: Any, tmp_path: Path) -> None:
+    # Neovim 0.11's Comment has only a GUI colour: linked to it, ghost text was invisible in a
+    # 256-colour terminal. Both Neovims, terminal colours on.
+    nvim = start_nvim(tmp_path, None)
+    nvim.command("set notermguicolors")
+    nvim.exec_lua("require('redis_ai').setup({})")
+    for group in ("RedisAIGhost", "RedisAIMarker"):
+        assert nvim.exec_lua("return " + HL_FG.format(group, "cterm")) == "244"
+        assert nvim.exec_lua("return " + HL_FG.format(group, "gui")) == "#808080"
+    # A colour scheme clears every group; ours come back. One that defines it wins.
+    nvim.command("colorscheme default")
+    assert nvim.exec_lua("return " + HL_FG.format("RedisAIGhost", "cterm")) == "244"
+    nvim.command("highlight RedisAIGhost ctermfg=1")
+    nvim.exec_lua("require('redis_ai').setup({})")
+    assert nvim.exec_lua("return " + HL_FG.format("RedisAIGhost", "cterm")) == "1"

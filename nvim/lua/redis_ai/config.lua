@@ -46,8 +46,9 @@ M.defaults = {
   -- connection; no answer within answer_timeout_ms marks it stalled (events are dropped).
   stall_ms = 3000,
   answer_timeout_ms = 2000,
-  -- How the ghost text looks.
+  -- How the ghost text and the markers of generated tests look.
   ghost_hl = 'RedisAIGhost',
+  marker_hl = 'RedisAIMarker',
 }
 
 M.options = vim.deepcopy(M.defaults)

@@ -18,7 +18,38 @@ local function alive(pid)
   return type(err) == 'string' and err:match('EPERM') ~= nil
 end
 
---- The daemon's discovery data, or nil and the reason there is no live daemon.
+-- Whether `path` is a folder of this user's that no one else may enter: a discovery file or a
+-- socket anywhere else could have been put there by another local user (a /tmp/redis-ai-UID
+-- made before ours), who would then read every buffer this editor sends.
+local function private_dir(path)
+  local st = vim.loop.fs_stat(path)
+  if not st or st.type ~= 'directory' then
+    return false, ('%s is not a folder'):format(path)
+  end
+  if st.uid ~= vim.loop.getuid() then
+    return false, ('%s belongs to another user'):format(path)
+  end
+  if st.mode % 64 ~= 0 then
+    return false, ('%s is open to other users (mode %o, want 700)'):format(path, st.mode % 512)
+  end
+  return true
+end
+
+local function own_socket(path)
+  local folder_ok, why = private_dir(vim.fn.fnamemodify(path, ':h'))
+  if not folder_ok then
+    return false, why
+  end
+  local st = vim.loop.fs_lstat(path)
+  if st and (st.type ~= 'socket' or st.uid ~= vim.loop.getuid()) then
+    return false, ('%s is not a socket of this user'):format(path)
+  end
+  return true
+end
+
+--- The daemon's discovery data, read afresh, or nil and the reason there is no live daemon
+--- this editor may connect to (the runtime folder and the socket's folder must be the user's
+--- own, mode 0700).
 function M.discovery()
   local path = config.discovery_path()
   local f = io.open(path, 'r')
@@ -27,12 +58,20 @@ function M.discovery()
   end
   local raw = f:read('*a')
   f:close()
+  local private, why = private_dir(config.runtime_dir())
+  if not private then
+    return nil, ('refusing %s: %s'):format(path, why)
+  end
   local ok, d = pcall(json_decode, raw)
   if not ok or type(d) ~= 'table' or type(d.rpc_socket) ~= 'string' then
     return nil, ('%s is not a discovery file'):format(path)
   end
   if type(d.pid) == 'number' and not alive(d.pid) then
     return nil, ('the daemon that wrote %s (pid %d) is gone'):format(path, d.pid)
+  end
+  local socket_ok, socket_why = own_socket(d.rpc_socket)
+  if not socket_ok then
+    return nil, ('refusing the socket named by %s: %s'):format(path, socket_why)
   end
   return d
 end
@@ -47,12 +86,39 @@ function M.log_path()
   return config.runtime_dir() .. '/daemon-output.log'
 end
 
---- Start the daemon in the background (config.daemon_cmd); the reconnect loop finds it. It is
+-- The checkout this plugin runs from: this file is <checkout>/nvim/lua/redis_ai/daemon.lua,
+-- through any links (a package folder under XDG_DATA_HOME links into the checkout).
+local function checkout()
+  local file = debug.getinfo(1, 'S').source:gsub('^@', '')
+  local real = vim.loop.fs_realpath(file) or file
+  return vim.fn.fnamemodify(real, ':h:h:h:h')
+end
+
+--- The command that starts the daemon: config.daemon_cmd, except that a `redis-ai` not on PATH
+--- is the one in the checkout's .venv (`make run` installs it there); nil and the reason when
+--- neither can run.
+function M.command()
+  local cmd = vim.deepcopy(config.options.daemon_cmd)
+  if vim.fn.executable(cmd[1]) == 1 then
+    return cmd
+  end
+  if cmd[1] == 'redis-ai' then
+    local venv = checkout() .. '/.venv/bin/redis-ai'
+    if vim.fn.executable(venv) == 1 then
+      cmd[1] = venv
+      return cmd
+    end
+    return nil, ('redis-ai is not on PATH, nor is %s there'):format(venv)
+  end
+  return nil, ('%s is not executable'):format(cmd[1])
+end
+
+--- Start the daemon in the background (M.command()); the reconnect loop finds it. It is
 --- detached: it outlives this Neovim and serves other editors too.
 function M.start()
-  local cmd = config.options.daemon_cmd
-  if vim.fn.executable(cmd[1]) ~= 1 then
-    log.add('error', ('cannot start the daemon: %s is not executable'):format(cmd[1]))
+  local cmd, why = M.command()
+  if not cmd then
+    log.add('error', 'cannot start the daemon: ' .. why)
     return false
   end
   -- The daemon would create it the same way (0700), but the log is opened first.

@@ -50,13 +50,13 @@ local function check_daemon(h)
   local config = require('redis_ai.config')
   local rpc = require('redis_ai.rpc')
   h.info('runtime folder: ' .. config.runtime_dir())
-  local cmd = config.options.daemon_cmd[1]
-  if vim.fn.executable(cmd) == 1 then
-    h.ok(cmd .. ' is on PATH: ' .. vim.fn.exepath(cmd))
-  else
-    h.warn(cmd .. ' is not on PATH', { 'install redis-ai (pip install redis-ai) or set daemon_cmd' })
-  end
   local daemon = require('redis_ai.daemon')
+  local cmd, cmd_why = daemon.command()
+  if cmd then
+    h.ok('the daemon command: ' .. vim.fn.exepath(cmd[1]))
+  else
+    h.warn(cmd_why, { 'run `make run` in the checkout (it makes .venv), install redis-ai, or set daemon_cmd' })
+  end
   local d, why = daemon.discovery()
   if not d then
     h.error('the redis-ai daemon is not running: ' .. why, {
@@ -76,7 +76,7 @@ local function check_daemon(h)
     h.error('the daemon socket is missing: ' .. d.rpc_socket, { 'restart the daemon' })
     return
   end
-  local answer, err = daemon.probe(d.rpc_socket, rpc.hello_params(d, nil), 2000)
+  local answer, err = daemon.probe(d.rpc_socket, rpc.hello_params(nil), 2000)
   if not answer then
     h.error(('the daemon at %s does not answer: %s'):format(d.rpc_socket, err),
       { 'it may be stuck; restart it (:RedisAI stop, then :RedisAI start)' })

@@ -49,6 +49,14 @@ local function set_keymaps(keymaps)
   end
 end
 
+-- Colours of their own, not a link to Comment: Neovim 0.11 gives Comment only a GUI colour, so
+-- in a 256-colour terminal ('notermguicolors') linked ghost text was invisible. `default`
+-- leaves a colour scheme's own definition alone.
+local function define_highlights()
+  vim.api.nvim_set_hl(0, 'RedisAIGhost', { fg = '#808080', ctermfg = 244, default = true })
+  vim.api.nvim_set_hl(0, 'RedisAIMarker', { link = 'RedisAIGhost', default = true })
+end
+
 --- Configure and start the plugin: connect to the daemon, capture edits, map the keys.
 --- `opts` overrides the defaults in require('redis_ai.config').defaults (see :h redis_ai).
 function M.setup(opts)
@@ -57,10 +65,12 @@ function M.setup(opts)
     M.disable()
   end
   config.set(opts)
-  vim.cmd('highlight default link RedisAIGhost Comment')
+  define_highlights()
   local capture = require('redis_ai.capture')
   capture.attach()
   local group = vim.api.nvim_create_augroup('redis_ai_buffers', { clear = true })
+  -- A colour scheme clears every group first: ours come back unless it defined them.
+  vim.api.nvim_create_autocmd('ColorScheme', { group = group, callback = define_highlights })
   vim.api.nvim_create_autocmd('BufWipeout', {
     group = group,
     callback = function(a)
@@ -94,14 +104,25 @@ function M.disable(exiting)
   did_setup = false
 end
 
---- Send the current buffer for analysis now (intent "request").
+--- Send the current buffer for analysis now (intent "request"), saying so or why not.
 function M.analyze()
   if not did_setup then
     vim.notify('redis-ai: call require("redis_ai").setup() first', vim.log.levels.WARN)
     return false
   end
-  local sent = require('redis_ai.capture').send_now('request')
-  if not sent then
+  local capture = require('redis_ai.capture')
+  local buf = vim.api.nvim_get_current_buf()
+  if not capture.wanted(buf) then
+    vim.notify(('redis-ai: this buffer is not sent (filetype %q, buftype %q; see filetypes)')
+      :format(vim.bo[buf].filetype, vim.bo[buf].buftype), vim.log.levels.WARN)
+    return false
+  end
+  local sent = capture.send_now('request')
+  if sent then
+    local name = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(buf), ':t')
+    vim.notify(('redis-ai: sent %s for analysis; results appear as they arrive')
+      :format(name ~= '' and name or ('buffer ' .. buf)), vim.log.levels.INFO)
+  else
     vim.notify('redis-ai: not connected to the daemon (:RedisAI status)', vim.log.levels.WARN)
   end
   return sent
@@ -126,6 +147,45 @@ function M.statusline()
   return 'redis-ai:off'
 end
 
+-- msgpack nil arrives as vim.NIL; a field the daemon left out reads as "?".
+local function shown(x)
+  if x == nil or x == vim.NIL then
+    return '?'
+  end
+  return tostring(x)
+end
+
+local function field(map, key)
+  return type(map) == 'table' and map[key] or nil
+end
+
+--- Readable lines for the daemon's answer to `status` (the map of `redis-ai status --json`).
+function M.describe_status(s)
+  local d = field(s, 'daemon')
+  local out = {}
+  if d then
+    out[#out + 1] = ('daemon: up %s s, %s client(s), events written %s, buffered %s, dropped %s, '
+      .. 'stale results %s'):format(shown(d.uptime_s), shown(d.clients), shown(d.written),
+      shown(d.buffered), shown(d.dropped), shown(d.stale_results))
+  end
+  local redis = field(s, 'redis')
+  if field(redis, 'up') ~= true then
+    out[#out + 1] = 'redis: down (the daemon keeps events until it is back)'
+    return out
+  end
+  out[#out + 1] = ('redis: %s, up, at %s%s'):format(shown(redis.version), shown(field(d, 'redis_url')),
+    field(d, 'embedded') == true and ' (embedded)' or '')
+  out[#out + 1] = ('stream: %s entries, %s dead letters'):format(
+    shown(field(field(s, 'stream'), 'length')), shown(field(field(s, 'dead_letters'), 'length')))
+  local groups = {}
+  for _, g in ipairs(field(s, 'groups') or {}) do
+    groups[#groups + 1] = ('%s (pending %s, lag %s)'):format(shown(g.name), shown(g.pending),
+      shown(g.lag))
+  end
+  out[#out + 1] = 'analyzers: ' .. (#groups > 0 and table.concat(groups, ', ') or 'none yet')
+  return out
+end
+
 --- Lines describing the plugin's state and, if it answers, the daemon's.
 function M.status_lines()
   local rpc = require('redis_ai.rpc')
@@ -141,11 +201,9 @@ function M.status_lines()
   if d then
     out[#out + 1] = ('daemon: pid %s, version %s, socket %s'):format(tostring(d.pid),
       tostring(d.version), tostring(d.rpc_socket))
-    local answer, why = daemon.probe(d.rpc_socket, rpc.hello_params(d, nil), 1000)
+    local answer, why = daemon.probe(d.rpc_socket, rpc.hello_params(nil), 1000)
     if answer then
-      local s = answer.status
-      out[#out + 1] = ('redis: %s'):format(vim.inspect(type(s) == 'table' and s.redis or s,
-        { newline = ' ', indent = '' }))
+      vim.list_extend(out, M.describe_status(answer.status))
     else
       out[#out + 1] = 'daemon does not answer: ' .. why
     end

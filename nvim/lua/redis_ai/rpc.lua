@@ -76,14 +76,16 @@ local function version_string()
   return ('%d.%d.%d'):format(v.major, v.minor, v.patch)
 end
 
-function M.hello_params(discovery, client)
+--- The `hello` map for client id `client` (nil: a fresh id). It holds no token: the socket is
+--- trusted for being in the user's 0700 folder (daemon.discovery), and the token is the key
+--- to the EPC port, which no socket needs to learn.
+function M.hello_params(client)
   return {
     protocol = M.PROTOCOL,
     editor = 'neovim',
     editor_version = version_string(),
     plugin_version = M.VERSION,
     client = client,
-    token = discovery and discovery.token or nil,
   }
 end
 
@@ -102,7 +104,7 @@ local function connect()
   state.chan = chan
   state.discovery = d
   state.redis = nil
-  local sent = pcall(vim.rpcnotify, chan, 'hello', M.hello_params(d, state.client))
+  local sent = pcall(vim.rpcnotify, chan, 'hello', M.hello_params(state.client))
   if not sent then
     state.chan = nil
     return false, 'the daemon closed the connection during hello'
@@ -136,7 +138,7 @@ local function probe_if_quiet()
     return
   end
   probing = true
-  local hello = M.hello_params(state.discovery, nil)
+  local hello = M.hello_params(nil)
   daemon.probe_async(state.discovery.rpc_socket, hello, opts.answer_timeout_ms, function(answer, why)
     probing = false
     if not state.chan then
@@ -254,7 +256,7 @@ function M.request(method, params, timeout_ms, done)
     return false
   end
   -- A fresh client id (nil): this connection must not take the editor's results.
-  daemon.ask(d.rpc_socket, M.hello_params(d, nil), method, params, timeout_ms, function(err, _, result)
+  daemon.ask(d.rpc_socket, M.hello_params(nil), method, params, timeout_ms, function(err, _, result)
     done(err, result)
   end)
   return true

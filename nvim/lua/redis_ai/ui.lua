@@ -1,6 +1,7 @@
--- Results in: diagnostics through vim.diagnostic, completions as ghost text (extmarks), hints and
--- generated tests kept for the quickfix list and a floating window. Results are data: their
--- strings are only ever shown or inserted, never evaluated.
+-- Results in: diagnostics through vim.diagnostic, completions as ghost text (extmarks, each
+-- reported once as "shown"), hints and generated tests kept for the quickfix list and a floating
+-- window, generated tests marked after their `def` line. Results are data: their strings are
+-- only ever shown or inserted, never evaluated.
 local config = require('redis_ai.config')
 local text = require('redis_ai.text')
 
@@ -9,11 +10,13 @@ local M = {}
 local api = vim.api
 local ns = api.nvim_create_namespace('redis_ai')
 local ghost_ns = api.nvim_create_namespace('redis_ai_ghost')
+local marker_ns = api.nvim_create_namespace('redis_ai_marker')
 local has_inline = vim.fn.has('nvim-0.10') == 1
 
 M.ns = ns
 M.ghost_ns = ghost_ns
-M.stats = { results = 0, dropped_stale = 0, dropped_moved = 0, drawn = 0 }
+M.marker_ns = marker_ns
+M.stats = { results = 0, dropped_stale = 0, dropped_moved = 0, drawn = 0, shown = 0 }
 
 -- bufnr -> { diagnostics = {analyzer -> list}, and for hints, tests and completions
 --            {analyzer -> {id, tick, items}} }
@@ -23,6 +26,12 @@ local store = {}
 local ghost = nil
 -- Buffers whose user asked for tests (:RedisAI tests): shown when they arrive.
 local tests_wanted = {}
+-- The suggestions ("<result id>/<analyzer>") already reported as shown, so that redrawing one
+-- (cycling back, typing into it, a partial accept) is not counted again. Forgotten in a lump
+-- past SHOWN_KEEP: a result never comes back after that many newer ones.
+local reported = {}
+local reported_count = 0
+local SHOWN_KEEP = 512
 
 local SEVERITY = {
   error = vim.diagnostic.severity.ERROR,
@@ -135,6 +144,30 @@ function M.clear_ghost(buf)
   end
 end
 
+local function feedback(action)
+  local cur = ghost.list[ghost.index]
+  require('redis_ai.rpc').notify('feedback', {
+    suggestion = cur.id or '',
+    analyzer = cur.analyzer,
+    action = action,
+  })
+end
+
+-- `stats` measures acceptance against what was seen: tell the daemon once per suggestion.
+local function report_shown()
+  local cur = ghost.list[ghost.index]
+  local key = (cur.id or '') .. '/' .. cur.analyzer
+  if reported[key] then
+    return
+  end
+  if reported_count >= SHOWN_KEEP then
+    reported, reported_count = {}, 0
+  end
+  reported[key], reported_count = true, reported_count + 1
+  M.stats.shown = M.stats.shown + 1
+  feedback('shown')
+end
+
 local function draw()
   local g = ghost
   local hl = config.options.ghost_hl
@@ -160,6 +193,7 @@ local function draw()
   api.nvim_buf_clear_namespace(g.buf, ghost_ns, 0, -1)
   g.mark = api.nvim_buf_set_extmark(g.buf, ghost_ns, g.row - 1, g.bcol, opts)
   M.stats.drawn = M.stats.drawn + 1
+  report_shown()
 end
 
 local function show_completions(buf)
@@ -223,15 +257,6 @@ local function ghost_here()
   end
   local pos = api.nvim_win_get_cursor(0)
   return pos[1] == ghost.row and pos[2] == ghost.bcol
-end
-
-local function feedback(action)
-  local cur = ghost.list[ghost.index]
-  require('redis_ai.rpc').notify('feedback', {
-    suggestion = cur.id or '',
-    analyzer = cur.analyzer,
-    action = action,
-  })
 end
 
 local function next_word(s)
@@ -337,6 +362,27 @@ function M.on_cursor(buf)
   end
 end
 
+-- Test markers ----------------------------------------------------------------------------------
+
+-- A marker after the `def` line of each function with generated tests (the item's `line`; the
+-- event's line only from a daemon that does not send one). Extmarks follow edits.
+local function draw_markers(buf, push)
+  api.nvim_buf_clear_namespace(buf, marker_ns, 0, -1)
+  local nlines = api.nvim_buf_line_count(buf)
+  for _, entry in pairs(buf_store(buf).tests) do
+    for _, item in ipairs(entry.items) do
+      if type(item) == 'table' then
+        local line = math.min(math.max(num(item.line, num(push.line, 1)), 1), nlines)
+        api.nvim_buf_set_extmark(buf, marker_ns, line - 1, 0, {
+          virt_text = { { ('  [redis-ai test: %s]'):format(str(item.title) or 'tests'),
+                          config.options.marker_hl } },
+          virt_text_pos = 'eol',
+        })
+      end
+    end
+  end
+end
+
 -- Results ---------------------------------------------------------------------------------------
 
 --- Handle one `result` push (docs/protocol.md): drop it if the buffer has changed since, else
@@ -360,6 +406,9 @@ function M.on_result(push)
     set_completion(buf, push, analyzer)
   elseif kind == 'hints' or kind == 'tests' then
     buf_store(buf)[kind][analyzer] = { id = str(push.id), tick = tick, items = items_of(push) }
+    if kind == 'tests' then
+      draw_markers(buf, push)
+    end
     if kind == 'tests' and tests_wanted[buf] then
       tests_wanted[buf] = nil
       if buf == api.nvim_get_current_buf() then
@@ -514,6 +563,7 @@ end
 function M.forget(buf)
   store[buf] = nil
   M.clear_ghost(buf)
+  pcall(api.nvim_buf_clear_namespace, buf, marker_ns, 0, -1)
   pcall(vim.diagnostic.reset, ns, buf)
 end
 
