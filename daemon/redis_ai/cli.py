@@ -15,8 +15,8 @@ from typing import Any
 
 import redis
 
-from . import __version__, analyzers
-from .config import ENV_REDIS_URL
+from . import __version__, analyzers, keys
+from .config import ENV_NAMESPACE, ENV_REDIS_URL, namespace
 from .errors import RedisAIError
 
 # Modules that add their own subcommands with ``register(subparsers)``.
@@ -30,6 +30,7 @@ def _print(data: Any, as_json: bool, render: Any) -> None:
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     from .daemon import Daemon
+    from .store.connection import redact_url
 
     daemon = Daemon(
         args.redis_url, args.analyzers.split(",") if args.analyzers else analyzers.DEFAULT,
@@ -38,7 +39,8 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         stream_max_mb=args.stream_max_mb,
     )
     daemon.start()
-    print(f"redis-ai daemon ready (redis {daemon.redis_url})", file=sys.stderr, flush=True)
+    print(f"redis-ai daemon ready (redis {redact_url(daemon.redis_url or '')}, namespace "
+          f"{keys.PREFIX})", file=sys.stderr, flush=True)
     daemon.serve_forever()
     return 0
 
@@ -88,6 +90,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis-url", default=None,
                    help=f"Redis to use (default: ${ENV_REDIS_URL}, else the running daemon's)")
+    _namespace_option(p, argparse.SUPPRESS)
+
+
+def _namespace_option(p: argparse.ArgumentParser, default: str | None) -> None:
+    # Accepted before the command (for every command) and after it (for these); SUPPRESS keeps
+    # a command's parser from overwriting a value given before the command.
+    p.add_argument("--namespace", default=default, metavar="NS",
+                   help=f"prefix of every key and channel (default: ${ENV_NAMESPACE}, else the "
+                        "running daemon's, else redis-ai; docs/shared-redis.md)")
 
 
 def _runner_options(p: argparse.ArgumentParser) -> None:
@@ -101,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="redis-ai", description=__doc__)
     parser.add_argument("--version", action="version", version=f"redis-ai {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    _namespace_option(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("daemon", help="run the daemon (embedded Redis unless --redis-url)")
@@ -156,6 +168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("epc").setLevel(logging.CRITICAL)
+    try:
+        # A command that finds its Redis through the running daemon also takes its namespace.
+        follow = args.command != "daemon" and not (getattr(args, "redis_url", None)
+                                                   or os.environ.get(ENV_REDIS_URL))
+        keys.use_namespace(namespace(args.namespace, follow_daemon=follow))
+    except ValueError as exc:
+        print(f"redis-ai: {exc}", file=sys.stderr)
+        return 2
     try:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit

@@ -95,7 +95,7 @@ def namespace(given: str | None, *, follow_daemon: bool) -> str:
     """The namespace to use: ``given`` (--namespace), else $REDIS_AI_NAMESPACE, else (when
     ``follow_daemon``, for commands that talk to a running daemon's Redis) that daemon's, else
     the default, ``redis-ai``."""
-    if given:
+    if given is not None:
         return given
     if os.environ.get(ENV_NAMESPACE):
         return os.environ[ENV_NAMESPACE]

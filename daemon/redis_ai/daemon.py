@@ -243,7 +243,8 @@ class Daemon:
             "embedded": self.embedded is not None, "clients": len(self.sessions),
             "buffered": self.writer.buffered, "dropped": self.writer.dropped,
             "written": self.writer.written, "stale_results": self.router.stale,
-            "delivered_results": self.router.delivered, "uptime_s": round(time.time() - self.started, 1),
+            "delivered_results": self.router.delivered,
+            "orphaned_results": self.router.orphaned, "uptime_s": round(time.time() - self.started, 1),
         }
         if connection is not None:
             data["connection"] = connection

@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import redis
 
@@ -29,7 +29,35 @@ def connect(url: str | None = None, **kwargs: Any) -> redis.Redis:
             raise DaemonNotFound(f"{exc}; start one with 'redis-ai daemon' or pass --redis-url") from None
     kwargs.setdefault("protocol", 2)
     kwargs.setdefault("socket_connect_timeout", 2)
+    _check_tls_files(url)
     return redis.Redis.from_url(url, **kwargs)
+
+
+_TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+
+
+def _check_tls_files(url: str) -> None:
+    """Name the unreadable certificate file (redis-py says only "No such file or directory")."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return
+    for name, path in parse_qsl(parts.query):
+        if name in _TLS_FILES and not os.access(path, os.R_OK):
+            raise redis.ConnectionError(f"TLS to {parts.hostname}:{parts.port or 6379}: cannot "
+                                        f"read {name}={path}")
+
+
+def _explain(client: redis.Redis, exc: redis.ConnectionError) -> redis.ConnectionError:
+    """A connection error that says what to check when it is TLS that failed."""
+    text = str(exc)
+    if "SSL" not in text and "_ssl.c" not in text:
+        return exc
+    where = client.connection_pool.connection_kwargs
+    hint = ("check ssl_ca_certs: it must be the CA that signed the server's certificate, whose "
+            "name or IP must be the URL's host" if "CERTIFICATE_VERIFY_FAILED" in text else
+            "the server may want a client certificate: ssl_certfile and ssl_keyfile")
+    return redis.ConnectionError(f"TLS to {where.get('host')}:{where.get('port')} failed: {text} "
+                                 f"({hint}; docs/shared-redis.md)")
 
 
 # Query parameters that redis-py passes on as connection options and that carry a secret.
@@ -105,7 +133,10 @@ def server_info(client: redis.Redis) -> dict[str, Any]:
 
 def capabilities(client: redis.Redis) -> Capabilities:
     """Detect the server version and the search / JSON modules and core vector sets."""
-    info = server_info(client)
+    try:
+        info = server_info(client)  # the first command a daemon or doctor sends
+    except redis.ConnectionError as exc:
+        raise _explain(client, exc) from exc
     modules = set(info["modules"])
     try:
         # VCARD of a key that does not exist answers 0 where vector sets exist, an error elsewhere.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
@@ -18,7 +18,11 @@ from .. import keys
 TTL = 6
 INTERVAL = 2.0
 
-_SETS = {"worker": (keys.WORKERS, keys.worker), "daemon": (keys.DAEMONS, keys.daemon)}
+
+def _keys(kind: str) -> tuple[str, Callable[[str], str]]:
+    """The set of live ``kind`` ids and the key of one's hash, read when called (the namespace
+    is chosen at start-up, after this module is imported)."""
+    return {"worker": (keys.WORKERS, keys.worker), "daemon": (keys.DAEMONS, keys.daemon)}[kind]
 
 
 class Heartbeat:
@@ -26,7 +30,7 @@ class Heartbeat:
 
     def __init__(self, client: redis.Redis, kind: str, ident: str, info: Mapping[str, Any]) -> None:
         self.client = client
-        self.set_key, key_of = _SETS[kind]
+        self.set_key, key_of = _keys(kind)
         self.key = key_of(ident)
         self.ident = ident
         self.info = {k: str(v) for k, v in info.items()}
@@ -65,7 +69,7 @@ class Heartbeat:
 
 def alive(client: redis.Redis, kind: str) -> dict[str, dict[str, str]]:
     """The live ``kind`` processes and what they registered; prunes the ones that expired."""
-    set_key, key_of = _SETS[kind]
+    set_key, key_of = _keys(kind)
     found: dict[str, dict[str, str]] = {}
     for raw in client.smembers(set_key):
         ident = raw.decode() if isinstance(raw, bytes) else str(raw)
