@@ -48,9 +48,8 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from .workers.process import run_workers
 
-    run_workers(args.redis_url, args.group, batch=args.batch, claim_idle_ms=args.claim_idle_ms,
-                max_deliveries=args.max_deliveries)
-    return 0
+    return run_workers(args.redis_url, args.group, batch=args.batch,
+                       claim_idle_ms=args.claim_idle_ms, max_deliveries=args.max_deliveries)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -1,11 +1,16 @@
 """Live workers and daemons: a set of ids, each kept alive by a hash with a short TTL.
 
 A process that stops heartbeating (crash, SIGKILL, lost network) drops out when its hash expires,
-within ``TTL`` seconds; readers prune the set of ids whose hash is gone.
+within ``TTL`` seconds; readers prune the set of ids whose hash is gone. The consumers such a
+process leaves in the consumer groups are removed once their pending entries are taken over
+(``remove_dead_consumers``).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +28,24 @@ def _keys(kind: str) -> tuple[str, Callable[[str], str]]:
     """The set of live ``kind`` ids and the key of one's hash, read when called (the namespace
     is chosen at start-up, after this module is imported)."""
     return {"worker": (keys.WORKERS, keys.worker), "daemon": (keys.DAEMONS, keys.daemon)}[kind]
+
+
+# KEYS[1] the stream; ARGV[1] the group, ARGV[2] the consumer. Deleting a consumer drops its
+# pending entries, so the check that it has none and the deletion must be one step.
+_DELETE_IF_NOTHING_PENDING = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def new_ident() -> str:
+    """A process id unique across machines and containers: ``<host>:<pid>:<random>``.
+
+    Host name and pid alone repeat: containers on one host often share a host name and all run
+    their process as pid 1, and two workers with one id would be one consumer.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Heartbeat:
@@ -79,3 +102,26 @@ def alive(client: redis.Redis, kind: str) -> dict[str, dict[str, str]]:
             continue
         found[ident] = {k.decode(): v.decode() for k, v in data.items()}
     return found
+
+
+def remove_dead_consumers(client: redis.Redis, group: str, own: str, idle_ms: int) -> list[str]:
+    """Delete the consumers of ``group`` whose process is gone and that hold no entries.
+
+    A consumer is named ``<process id>:<group>``; it is gone when neither a live worker nor a
+    live daemon has that id and it has been idle ``idle_ms``. One that still has pending entries
+    is kept until they are claimed. Deleting a consumer that was alive after all costs nothing:
+    its next read creates it again. Returns the names deleted.
+    """
+    removed = []
+    delete = client.register_script(_DELETE_IF_NOTHING_PENDING)
+    suffix = f":{group}"
+    for consumer in client.xinfo_consumers(keys.EVENTS, group):
+        name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+        if name == own or consumer["pending"] or consumer["idle"] < idle_ms:
+            continue
+        ident = name[: -len(suffix)] if name.endswith(suffix) else name
+        if client.exists(keys.worker(ident), keys.daemon(ident)):
+            continue
+        if delete(keys=[keys.EVENTS], args=[group, name]):
+            removed.append(name)
+    return removed

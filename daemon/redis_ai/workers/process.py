@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Sequence
 
 from .. import __version__, analyzers
 from ..store.connection import connect
-from .liveness import Heartbeat
+from .liveness import Heartbeat, new_ident
 from .runner import GroupRunner
 
 log = logging.getLogger(__name__)
@@ -25,9 +24,13 @@ def run_workers(
     batch: int = 64,
     claim_idle_ms: int = 30_000,
     max_deliveries: int = 3,
-) -> None:
-    """Run one runner per analyzer spec until SIGTERM/SIGINT, then finish the batches in hand."""
-    ident = f"{socket.gethostname()}:{os.getpid()}"
+) -> int:
+    """Run one runner per analyzer spec until SIGTERM/SIGINT, then finish the batches in hand.
+
+    Returns the exit status: 0 after a signal, 1 when a runner thread died, so that whatever
+    supervises the worker (systemd, a container runtime) sees the failure and starts it again.
+    """
+    ident = new_ident()
     runners = []
     for spec in specs:
         analyzer = analyzers.load(spec, connect(redis_url))
@@ -50,8 +53,13 @@ def run_workers(
         t.start()
     log.info("worker %s running %s", ident, ", ".join(r.group for r in runners))
     while any(t.is_alive() for t in threads):
-        if asked:
+        if asked or not all(t.is_alive() for t in threads):
             for runner in runners:
                 runner.stop()
         time.sleep(0.2)
     beat.stop()
+    died = [r.group for r in runners if r.died is not None]
+    if died or not asked:
+        log.error("worker %s: the runner of %s died", ident, ", ".join(died) or "every group")
+        return 1
+    return 0
