@@ -6,11 +6,11 @@ table, from the file's folder upward, then the user's own ``~/.config/ruff``), s
 length, target version, per-file ignores and ``# noqa`` are the user's. Only where ruff would
 find no configuration at all does the daemon pass its own default set (``DEFAULT_SELECT``).
 
-Why a process per check and not a long-lived ``ruff server``: measured on the 1,382-line
-configparser sample (docs/benchmarks.md), a process costs ~6.7 ms p50 against ~2.8 ms for a
-pull-diagnostics round trip to the server; both are under the 10 ms target, and only the process
-is ``ruff check`` itself: the server resolves settings per workspace folder (which would have to
-be invented for every file) and does not say which fixes are safe.
+Why a process per check and not a long-lived ``ruff server``: measured in docs/benchmarks.md
+(``redis-ai bench diagnostics``), a process costs 6-11 ms p50 on 1,400-3,000-line files, the
+server's pull-diagnostics round trip 5-15 ms (slower once it serialises many diagnostics); and
+only the process is ``ruff check`` itself: the server resolves settings per workspace folder
+(which would have to be invented for every file) and does not say which fixes are safe.
 """
 
 from __future__ import annotations
