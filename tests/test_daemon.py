@@ -61,8 +61,8 @@ def test_event_in_result_out(connect):
     send(event(text=BROKEN, tick=7, line=1, col=6))
     res = client.wait(is_result("code_analysis", tick=7))
     assert res["kind"] == "diagnostics"
-    [diag] = res["items"]
-    assert (diag["line"], diag["severity"]) == (1, "error")
+    # ruff reports `def f(:` as two syntax errors on line 1 (the `:` and the missing `)`).
+    assert res["items"] and {(d["line"], d["severity"]) for d in res["items"]} == {(1, "error")}
     comp = client.wait(is_result("fixed_completion", tick=7))
     assert comp["items"][0]["text"].startswith("alpha beta")
     assert comp["elapsed_ms"] >= 0 and comp["event"] in comp["id"]
