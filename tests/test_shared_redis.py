@@ -229,3 +229,43 @@ def test_a_namespace_with_glob_or_hash_tag_characters_is_refused(capsys):
     for bad in ("team*", "a{b}", "", "x" * 65, ".hidden"):
         assert redis_ai_cli.main(["--namespace", bad, "status"]) == 2, bad
         assert "namespace" in capsys.readouterr().err
+
+
+def _strings_in(value: Any, depth: int = 0) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif depth < 3 and isinstance(value, (tuple, list, set, frozenset)):
+        for item in value:
+            yield from _strings_in(item, depth + 1)
+    elif depth < 3 and isinstance(value, dict):
+        for item in (*value.keys(), *value.values()):
+            yield from _strings_in(item, depth + 1)
+
+
+def test_no_module_keeps_a_key_of_the_default_namespace_after_the_switch():
+    """Modules read keys.NAME when they run; one that copied a key at import (a module constant,
+    a default argument, a class attribute) would keep using redis-ai:* in another namespace."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import redis_ai
+
+    modules = [importlib.import_module(m.name) for m in pkgutil.walk_packages(redis_ai.__path__, "redis_ai.")
+               if ".bench" not in m.name and m.name != "redis_ai.__main__"]
+    keys.use_namespace("ns-probe")
+    try:
+        stale = []
+        for module in modules:
+            if module is keys:
+                continue
+            for name, value in vars(module).items():
+                found = list(_strings_in(value))
+                if inspect.isfunction(value):
+                    found += [*_strings_in(value.__defaults__ or ()), *_strings_in(value.__kwdefaults__ or {})]
+                elif inspect.isclass(value) and value.__module__ == module.__name__:
+                    found += [s for v in vars(value).values() for s in _strings_in(v)]
+                stale += [f"{module.__name__}.{name}: {s}" for s in found if s.startswith("redis-ai:")]
+    finally:
+        keys.use_namespace(keys.DEFAULT_NAMESPACE)
+    assert not stale
