@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def test_a_worker_is_listed_while_alive_and_drops_out_when_killed(redis_server, 
 
         workers = wait_for(listed, what="the worker's registration")
         [(ident, info)] = workers.items()
-        assert info["group"] == "fixed_completion" and ident.endswith(str(worker.pid))
+        assert info["group"] == "fixed_completion" and ident.split(":")[-2] == str(worker.pid)  # host:pid:random
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         wait_for(lambda: not listed(), timeout=15, what="the dead worker to drop out")
@@ -161,3 +162,79 @@ def test_output_into_a_closed_pipe_ends_quietly(redis_server, redis_client):
             os.close(write)
         assert out.stderr == "", out.stderr
         assert out.returncode == 128 + signal.SIGPIPE, (args, out.returncode)
+
+
+def _project(folder, files: dict[str, str]):
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+FIRST = {
+    "alpha.py": "def open_door(key):\n    return key.turn()\n\n\ndef close_door(door):\n    door.shut()\n",
+    "beta.py": "class Lamp:\n    def light(self):\n        return 'on'\n",
+    "gamma.py": "import os\n\n\ndef home():\n    return os.environ['HOME']\n",
+}
+
+
+def test_index_sums_up_what_this_run_did(redis_server, redis_client, tmp_path):
+    from redis_ai.search.chunks import chunk_file
+
+    project = _project(tmp_path / "p", FIRST).resolve()
+
+    def chunks(*names):
+        return sum(len(chunk_file(str(project / n), (project / n).read_text(), "python")) for n in names)
+
+    def index(*extra):
+        out = cli("index", "--redis-url", redis_server.url, str(project), *extra)
+        assert out.returncode == 0, out.stderr
+        return out
+
+    out = index()
+    assert out.stderr == ""  # stderr is no terminal: no progress
+    summary, embedder = out.stdout.splitlines()
+    assert re.fullmatch(f"3 files seen: 3 new, 0 changed, 0 unchanged, 0 removed, 0 skipped; "
+                        f"{chunks(*FIRST)} chunks written in [0-9.]+ s", summary), summary
+    assert embedder.startswith("embedder learned again; the index holds")
+    assert index().stdout.startswith("3 files seen: 0 new, 0 changed, 3 unchanged, 0 removed, "
+                                     "0 skipped; 0 chunks written in ")
+
+    (project / "beta.py").write_text(FIRST["beta.py"] + "\n\ndef dim(lamp):\n    lamp.level = 1\n")
+    (project / "gamma.py").unlink()
+    (project / "delta.py").write_text("def square(x):\n    return x * x\n")
+    out = index("--json", "--progress")
+    report = json.loads(out.stdout)
+    assert {k: report[k] for k in ("seen", "new", "changed", "unchanged", "removed", "skipped",
+                                   "chunks_written")} == {
+        "seen": 3, "new": 1, "changed": 1, "unchanged": 1, "removed": 1, "skipped": 0,
+        "chunks_written": chunks("beta.py", "delta.py")}
+    assert report["chunks"] == chunks("alpha.py", "beta.py", "delta.py") and report["files"] == 3
+    assert "indexing files" in out.stderr and "/3" in out.stderr  # asked for: drawn on stderr
+
+
+def test_learn_sums_up_what_this_run_did(redis_server, redis_client, tmp_path):
+    project = _project(tmp_path / "p", FIRST).resolve()
+
+    def learn(*extra):
+        out = cli("learn", "--redis-url", redis_server.url, str(project), *extra)
+        assert out.returncode == 0, out.stderr
+        return out
+
+    out = learn()
+    assert out.stderr == ""
+    head, _, tail = out.stdout.partition("; ")
+    assert head == "3 files seen: 3 new, 0 changed, 0 unchanged, 0 forgotten, 0 skipped"
+    written = int(tail.split(" n-gram counts written")[0].replace(",", ""))
+    from redis_ai.models import ngram
+
+    assert written == sum(len(ngram.count(text, "python")) for text in FIRST.values())
+    assert learn().stdout.startswith("3 files seen: 0 new, 0 changed, 3 unchanged, 0 forgotten, "
+                                     "0 skipped; 0 n-gram counts written in ")
+    (project / "alpha.py").write_text("def open_door(key):\n    return key.turn()\n")
+    (project / "gamma.py").unlink()
+    out = learn("--json", "--progress")
+    report = json.loads(out.stdout)
+    assert {k: report[k] for k in ("seen", "new", "changed", "unchanged", "forgotten")} == {
+        "seen": 2, "new": 0, "changed": 1, "unchanged": 1, "forgotten": 1}
+    assert report["ngrams"] > 0 and "learning files" in out.stderr

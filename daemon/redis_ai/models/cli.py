@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from ..progress import Bars
+from ..progress import add_argument as add_progress_argument
 from ..store.connection import connect
 from . import ngram, registry
 
@@ -64,6 +66,7 @@ def register(subparsers: Any) -> None:
     _common(p)
     p.add_argument("paths", nargs="+", help="files or folders (searched recursively)")
     p.add_argument("--watch", action="store_true", help="keep learning files as they change")
+    add_progress_argument(p)
     p.set_defaults(func=cmd_learn)
 
 
@@ -142,11 +145,13 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_learn(args: argparse.Namespace) -> int:
     """Learn the given paths; with --watch keep following their changes until interrupted."""
     client = connect(args.redis_url)
-    report = ngram.learn(client, args.paths)
-    summary = report.as_dict()
-    _out(args, summary, (f"learned {summary['learned']} files, {summary['unchanged']} unchanged, "
-                         f"{summary['forgotten']} forgotten, {summary['skipped']} skipped "
-                         f"in {summary['seconds']} s"))
+    with Bars(args.progress) as bars:
+        summary = ngram.learn(client, args.paths, progress=bars).as_dict()
+    _out(args, summary, (f"{summary['seen']:,} files seen: {summary['new']:,} new, "
+                         f"{summary['changed']:,} changed, {summary['unchanged']:,} unchanged, "
+                         f"{summary['forgotten']:,} forgotten, {summary['skipped']:,} skipped; "
+                         f"{summary['ngrams']:,} n-gram counts written in {summary['seconds']:.2f} s"))
+    sys.stdout.flush()  # before --watch blocks: a pipe's reader sees the summary now
     if args.watch:
         from .watcher import Watcher
 

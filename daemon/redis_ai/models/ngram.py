@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import redis as redis_lib
 
 from .. import keys
+from ..progress import Progress, quiet
 from ..schema import language_of
 
 if TYPE_CHECKING:
@@ -178,25 +179,30 @@ def learn_text(redis: Redis, language: str, path: str, text: str, order: int = O
     The old content's counts are subtracted in the same transaction, guarded by WATCH, so two
     processes learning the same file at once cannot count it twice.
     """
+    return _learn_text(redis, language, path, text, order) is not None
+
+
+def _learn_text(redis: Redis, language: str, path: str, text: str, order: int) -> int | None:
+    """``learn_text``, answering how many n-gram counts it changed (None: already learned)."""
     digest = content_hash(text)
     files, sources = keys.ngram_files(language), keys.ngram_sources(language)
     if _text(redis.hget(files, path) or b"") == digest:
-        return False
+        return None
     new = count(text, language, order)
     for _ in range(8):
         with redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(files, sources)
                 if _text(pipe.hget(files, path) or b"") == digest:
-                    return False
+                    return None
                 old_raw = pipe.hget(sources, path)
                 old = count(_decompress(old_raw), language, order) if old_raw else Counter()
                 pipe.multi()
-                _apply(pipe, language, new, old)
+                changed = _apply(pipe, language, new, old)
                 pipe.hset(files, path, digest)
                 pipe.hset(sources, path, zlib.compress(normalize(text).encode("utf-8", "surrogatepass")))
                 pipe.execute()
-                return True
+                return changed
             except redis_lib.WatchError:
                 continue
     raise RuntimeError(f"could not learn {path}: it kept changing under concurrent learners")
@@ -243,12 +249,15 @@ _APPLY_BATCH = 4000
 
 
 def _apply(pipe: Any, language: str, new: Counter[tuple[str, str]],
-           old: Counter[tuple[str, str]]) -> None:
+           old: Counter[tuple[str, str]]) -> int:
+    """Queue the changes from ``old`` counts to ``new`` on ``pipe``; how many counts change."""
     names: list[str] = []
     args: list[str | int] = []
+    changed = 0
     for item in new.keys() | old.keys():
         delta = new.get(item, 0) - old.get(item, 0)
         if delta:
+            changed += 1
             names.append(keys.ngram(language, item[0]))
             args += (item[1], delta)
             if len(names) == _APPLY_BATCH:
@@ -256,6 +265,7 @@ def _apply(pipe: Any, language: str, new: Counter[tuple[str, str]],
                 names, args = [], []
     if names:
         pipe.eval(_APPLY, len(names), *names, *args)
+    return changed
 
 
 @dataclass
@@ -263,16 +273,23 @@ class LearnReport:
     """What ``learn`` did: files learned anew or relearned, unchanged, forgotten, refused."""
 
     learned: list[str] = field(default_factory=list)
+    """Files learned this run: ``new`` ones and changed ones."""
+    new: int = 0
+    seen: int = 0
+    """Source files found under the paths."""
     unchanged: int = 0
     forgotten: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    ngrams: int = 0
+    """N-gram counts written (each a context and a token that followed it, counted up or down)."""
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able summary."""
-        return {"learned": len(self.learned), "unchanged": self.unchanged,
+        return {"seen": self.seen, "learned": len(self.learned), "new": self.new,
+                "changed": len(self.learned) - self.new, "unchanged": self.unchanged,
                 "forgotten": len(self.forgotten), "skipped": len(self.skipped),
-                "seconds": round(self.seconds, 3)}
+                "ngrams": self.ngrams, "seconds": round(self.seconds, 3)}
 
 
 def source_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str]]:
@@ -292,17 +309,22 @@ def source_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path
                     yield Path(folder) / name, language
 
 
-def learn(redis: Redis, paths: Iterable[str | os.PathLike[str]], order: int = ORDER) -> LearnReport:
+def learn(redis: Redis, paths: Iterable[str | os.PathLike[str]], order: int = ORDER, *,
+          progress: Progress = quiet) -> LearnReport:
     """Learn every source file under ``paths``; forget learned files under them that are gone.
+    ``progress`` hears of each file.
 
     >>> learn(r, ["~/src/project"]).as_dict()  # doctest: +SKIP
-    {'learned': 42, 'unchanged': 0, 'forgotten': 0, 'skipped': 0, 'seconds': 1.9}
+    {'seen': 42, 'learned': 42, 'new': 42, 'changed': 0, 'unchanged': 0, 'forgotten': 0, ...}
     """
     started = time.monotonic()
     report = LearnReport()
     roots = [Path(p).expanduser().resolve() for p in paths]
     seen: dict[str, set[str]] = {}
-    for path, language in source_files(roots):
+    found = list(source_files(roots))
+    report.seen = len(found)
+    for done, (path, language) in enumerate(found):
+        progress("learning files", done, len(found))
         seen.setdefault(language, set()).add(str(path))
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
@@ -312,10 +334,15 @@ def learn(redis: Redis, paths: Iterable[str | os.PathLike[str]], order: int = OR
         except OSError:
             report.skipped.append(str(path))
             continue
-        if learn_text(redis, language, str(path), text, order):
-            report.learned.append(str(path))
-        else:
+        known = redis.hexists(keys.ngram_files(language), str(path))
+        changed = _learn_text(redis, language, str(path), text, order)
+        if changed is None:
             report.unchanged += 1
+        else:
+            report.learned.append(str(path))
+            report.new += not known
+            report.ngrams += changed
+    progress("learning files", len(found), len(found))
     for language in _learned_languages(redis, seen):
         for raw in redis.hkeys(keys.ngram_files(language)):
             name = _text(raw)

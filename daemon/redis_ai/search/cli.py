@@ -10,6 +10,8 @@ from typing import Any
 
 from ..errors import BadEvent
 from ..models.providers.base import ProviderError
+from ..progress import Bars
+from ..progress import add_argument as add_progress_argument
 from ..store.connection import connect
 from .corpus import index_paths
 from .index import shared
@@ -26,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--rebuild", action="store_true", help="learn the embedder again anyway")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--redis-url", help="Redis to use (default: the running daemon's)")
+    add_progress_argument(p)
     p.set_defaults(func=cmd_index)
 
     p = subparsers.add_parser(
@@ -47,7 +50,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         return 2
     client = connect(args.redis_url)
     try:
-        report = index_paths(shared(client), args.paths, rebuild=args.rebuild).as_dict()
+        with Bars(args.progress) as bars:
+            report = index_paths(shared(client), args.paths, rebuild=args.rebuild,
+                                 progress=bars).as_dict()
     except ProviderError as exc:
         print(f"redis-ai index: the embedding model failed: {exc}", file=sys.stderr)
         return 1
@@ -56,12 +61,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        rate = report["chunks"] / report["seconds"] if report["seconds"] else 0.0
-        print(f"indexed {report['indexed']} files ({report['unchanged']} unchanged, "
-              f"{report['removed']} removed, {report['skipped']} skipped): {report['chunks']} chunks "
-              f"in {report['files']} files, {report['seconds']:.2f} s ({rate:.0f} chunks/s), "
-              f"embedder {'learned again' if report['rebuilt'] else 'kept'}, "
-              f"backend {report['backend']}")
+        print(f"{report['seen']:,} files seen: {report['new']:,} new, {report['changed']:,} changed, "
+              f"{report['unchanged']:,} unchanged, {report['removed']:,} removed, "
+              f"{report['skipped']:,} skipped; {report['chunks_written']:,} chunks written "
+              f"in {report['seconds']:.2f} s")
+        print(f"embedder {'learned again' if report['rebuilt'] else 'kept'}; the index holds "
+              f"{report['chunks']:,} chunks from {report['files']:,} files "
+              f"(backend {report['backend']})")
     return 0
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress, quiet
 from ..schema import language_of
 from .index import CodeIndex, content_hash
 
@@ -53,14 +54,22 @@ def indexable(path: str) -> bool:
 
 @dataclass
 class IndexReport:
-    """What one ``index_paths`` did."""
+    """What one ``index_paths`` did: this run's files and chunks, then the whole index's."""
 
+    seen: int = 0
+    """Source files found under the paths."""
     indexed: int = 0
+    """Of those, files (re)indexed: ``new`` plus ``changed``."""
+    new: int = 0
+    changed: int = 0
     unchanged: int = 0
     removed: int = 0
     skipped: int = 0
+    chunks_written: int = 0
     chunks: int = 0
+    """Chunks in the index afterwards, from every path ever indexed."""
     files: int = 0
+    """Files in the index afterwards."""
     rebuilt: bool = False
     backend: str = ""
     seconds: float = 0.0
@@ -70,23 +79,24 @@ class IndexReport:
 
 
 def index_paths(index: CodeIndex, paths: Iterable[str | os.PathLike[str]], *,
-                rebuild: bool = False) -> IndexReport:
+                rebuild: bool = False, progress: Progress = quiet) -> IndexReport:
     """Index every source file under ``paths`` whose content changed, forget indexed files under
     them that are gone, and learn the embedder again when the corpus changed enough (or when
-    ``rebuild``).
+    ``rebuild``). ``progress`` hears of each file, then of the embedder's phases.
 
     >>> index_paths(CodeIndex(r), ["~/src/project"]).as_dict()  # doctest: +SKIP
-    {'indexed': 42, 'unchanged': 0, 'removed': 0, 'skipped': 0, 'chunks': 512, ...}
+    {'seen': 42, 'indexed': 42, 'new': 42, 'changed': 0, 'unchanged': 0, 'removed': 0, ...}
     """
     started = time.monotonic()
     report = IndexReport(backend=index.backend)
     roots = [Path(p).expanduser().resolve() for p in paths]
     known = index.files()
     model = index.model()
-    seen: set[str] = set()
-    for path, language in source_files(roots):
+    found = list(source_files(roots))
+    report.seen = len(found)
+    for done, (path, language) in enumerate(found):
+        progress("indexing files", done, len(found))
         name = str(path)
-        seen.add(name)
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
                 report.skipped += 1
@@ -98,14 +108,20 @@ def index_paths(index: CodeIndex, paths: Iterable[str | os.PathLike[str]], *,
         if known.get(name) == content_hash(text):
             report.unchanged += 1
             continue
-        index.index_text(name, text, language, model)
-        report.indexed += 1
+        report.chunks_written += index.index_text(name, text, language, model)
+        if name in known:
+            report.changed += 1
+        else:
+            report.new += 1
+    progress("indexing files", len(found), len(found))
+    report.indexed = report.new + report.changed
+    seen = {str(path) for path, _ in found}
     for name in known:
         if name not in seen and any(_under(name, root) for root in roots):
             index.remove(name)
             report.removed += 1
     if rebuild or index.needs_rebuild():
-        index.rebuild()
+        index.rebuild(progress=progress)
         report.rebuilt = True
     report.chunks = index.count()
     report.files = len(index.files())

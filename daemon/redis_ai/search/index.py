@@ -24,6 +24,7 @@ import redis
 
 from .. import keys
 from ..models import registry
+from ..progress import Progress, quiet
 from ..store.connection import capabilities
 from . import embed, remote
 from .backends import Hit, Scan, SearchModule
@@ -47,6 +48,8 @@ REBUILD_CHANGE = 0.2
 chunks written since (new or re-indexed) plus the change in their number."""
 
 _BATCH = 500
+_EMBED_BATCH = 16 * remote.BATCH
+"""Chunks embedded at a time while rebuilding: a whole number of a registry model's requests."""
 
 
 def preview(text: str) -> str:
@@ -241,14 +244,15 @@ class CodeIndex:
         changed = int(self.redis.hget(keys.CODE_MODEL, "changed") or 0)
         return changed + abs(count - chunks) > REBUILD_CHANGE * max(1, chunks)
 
-    def rebuild(self, dim: int = embed.DIM) -> Embedder:
+    def rebuild(self, dim: int = embed.DIM, *, progress: Progress = quiet) -> Embedder:
         """Make the embedder again from every stored chunk, store it, and re-embed every chunk:
         the registry's ``embed`` model when there is one, else a model learned from the chunks
-        (of ``dim`` dimensions)."""
+        (of ``dim`` dimensions). ``progress`` hears of each phase as it goes."""
         ids = sorted(_text(c) for c in self.redis.smembers(keys.CODE_CHUNKS))
         texts: list[str] = []
         names: list[str] = []
         for start in range(0, len(ids), _BATCH):
+            progress("reading chunks", start, len(ids))
             pipe = self.redis.pipeline(transaction=False)
             for cid in ids[start:start + _BATCH]:
                 pipe.hmget(keys.code_chunk(cid), "text", "name")
@@ -259,16 +263,19 @@ class CodeIndex:
         model: Embedder
         if configured is not None:
             model = remote.RemoteEmbedder(configured, f"remote-{secrets.token_hex(6)}")
-            vectors = model.embed(texts, names)
+            vectors = _embed_all(model, texts, names, progress)
             self._store_model(model, len(texts))
         else:
+            progress("learning the embedder from chunks", 0, len(texts))
             model = embed.learn(texts, dim)
+            progress("learning the embedder from chunks", len(texts), len(texts))
             self._store_model(model, len(texts))
-            vectors = model.embed(texts, names)
+            vectors = _embed_all(model, texts, names, progress)
         # An index made now takes each vector as it is written, rather than in a background
         # scan afterwards.
         self._ensure_index(model.dim)
         for start in range(0, len(ids), _BATCH):
+            progress("writing vectors of chunks", start, len(ids))
             pipe = self.redis.pipeline(transaction=False)
             for cid, vec in zip(ids[start:start + _BATCH], vectors[start:start + _BATCH],
                                 strict=True):
@@ -278,6 +285,7 @@ class CodeIndex:
                 else:
                     pipe.hdel(key, "vec", "model")
             pipe.execute()
+        progress("writing vectors of chunks", len(ids), len(ids))
         self.redis.set(keys.CODE_GENERATION, secrets.token_hex(8))
         return model
 
@@ -362,6 +370,17 @@ class CodeIndex:
                 cache[cid] = model.lexical(embed.subtokens(_text(text)) +
                                            embed.subtokens(_text(name)) * 2)
         return {cid: cache[cid] for cid in ids if cid in cache}
+
+
+def _embed_all(model: Embedder, texts: list[str], names: list[str],
+               progress: Progress) -> np.ndarray:
+    """``model.embed(texts, names)``, a batch at a time so that ``progress`` can follow."""
+    rows = []
+    for start in range(0, len(texts), _EMBED_BATCH):
+        progress("embedding chunks", start, len(texts))
+        rows.append(model.embed(texts[start:start + _EMBED_BATCH], names[start:start + _EMBED_BATCH]))
+    progress("embedding chunks", len(texts), len(texts))
+    return np.vstack(rows) if rows else model.embed([], [])
 
 
 _SHARED: weakref.WeakKeyDictionary[redis.Redis, CodeIndex] = weakref.WeakKeyDictionary()
