@@ -66,10 +66,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _sources(cache: Path) -> list[Path]:
+def _sources(cache: Path, projects: tuple[str, ...] = PROJECTS) -> list[Path]:
+    """The .py files of ``projects`` (pinned specs), downloaded and unpacked into ``cache``
+    once (bench hints reuses it with one project more)."""
     cache.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    for spec in PROJECTS:
+    for spec in projects:
         name, version = spec.split("==")
         folder = cache / f"{name}-{version}"
         if not folder.is_dir():
