@@ -11,10 +11,39 @@ CORE_TESTS := tests/test_schema.py tests/test_daemon.py tests/test_runner.py tes
               tests/test_analytics.py tests/test_cli.py tests/test_lisp.py tests/test_search.py \
               tests/test_lisp_protocol.py
 
-.PHONY: run test lint bench deps system-deps python-deps venv clean
+.PHONY: run test lint bench deps system-deps python-deps venv clean install uninstall
 
 run: python-deps venv
 	$(BIN)/redis-ai daemon
+
+# `make install` links .venv/bin/redis-ai into BINDIR: $XDG_BIN_HOME if set, else ~/.local/bin
+# (PREFIX=/some/where puts it in /some/where/bin). A link, so the checkout stays the one copy;
+# an existing redis-ai that is not this checkout's is left alone.
+PREFIX ?= $(HOME)/.local
+ifeq ($(origin PREFIX),file)
+BINDIR ?= $(or $(XDG_BIN_HOME),$(PREFIX)/bin)
+else
+BINDIR ?= $(PREFIX)/bin
+endif
+COMMAND := $(CURDIR)/$(BIN)/redis-ai
+
+install: $(BIN)/redis-ai
+	@target="$(BINDIR)/redis-ai"; \
+	if [ -e "$$target" -o -L "$$target" ] && [ "$$(readlink "$$target")" != "$(COMMAND)" ]; then \
+	  echo "$$target exists and is not this checkout's redis-ai: remove it first"; exit 1; fi; \
+	mkdir -p "$(BINDIR)" && ln -sfn "$(COMMAND)" "$$target" && echo "$$target -> $(COMMAND)"; \
+	case ":$$PATH:" in *":$(BINDIR):"*|*":$(BINDIR)/:"*) ;; \
+	  *) echo "$(BINDIR) is not on your PATH: add  export PATH=\"$(BINDIR):\$$PATH\"  to your shell's profile";; esac
+
+# Made only when missing (install links the environment there is; it does not upgrade it).
+$(BIN)/redis-ai:
+	$(MAKE) python-deps venv
+
+uninstall:
+	@target="$(BINDIR)/redis-ai"; \
+	if [ "$$(readlink "$$target")" = "$(COMMAND)" ]; then rm -f "$$target" && echo "removed $$target"; \
+	elif [ -e "$$target" -o -L "$$target" ]; then echo "$$target is not this checkout's redis-ai: left alone"; \
+	else echo "no $$target"; fi
 
 test: deps lint
 	REDIS_AI_TEST_REDIS=8 $(BIN)/python -m pytest -q

@@ -238,3 +238,31 @@ def test_learn_sums_up_what_this_run_did(redis_server, redis_client, tmp_path):
     assert {k: report[k] for k in ("seen", "new", "changed", "unchanged", "forgotten")} == {
         "seen": 2, "new": 0, "changed": 1, "unchanged": 1, "forgotten": 1}
     assert report["ngrams"] > 0 and "learning files" in out.stderr
+
+
+def test_make_install_puts_a_working_command_on_a_bin_folder_and_uninstall_removes_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_BIN_HOME", "MAKEFLAGS", "MAKELEVEL")}
+
+    def make(*args):
+        out = subprocess.run(["make", "-s", "-C", str(ROOT), *args], capture_output=True, text=True,
+                             env=env, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
+    for args, folder in ((["PREFIX=" + str(tmp_path / "usr")], tmp_path / "usr" / "bin"),
+                         (["HOME=" + str(tmp_path / "home")], tmp_path / "home" / ".local" / "bin")):
+        said = make("install", *args)
+        command = folder / "redis-ai"
+        assert f"{folder} is not on your PATH" in said
+        ran = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=60,
+                             cwd=tmp_path, env={**env, "PATH": "/usr/bin:/bin"})
+        assert ran.returncode == 0 and ran.stdout.startswith("usage: redis-ai"), ran.stderr
+        assert "removed" in make("uninstall", *args) and not os.path.lexists(command)
+
+    # Someone else's redis-ai there is neither replaced nor removed.
+    other = tmp_path / "usr" / "bin" / "redis-ai"
+    other.write_text("#!/bin/sh\n")
+    refused = subprocess.run(["make", "-s", "-C", str(ROOT), "install", f"PREFIX={tmp_path / 'usr'}"],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode != 0 and "not this checkout's" in refused.stdout
+    assert "left alone" in make("uninstall", f"PREFIX={tmp_path / 'usr'}") and other.exists()
