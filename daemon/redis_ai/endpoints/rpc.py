@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import socketserver
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,15 @@ import msgpack
 
 from ..errors import BadEvent
 from ..schema import decode_event
+from . import allocator
+from .faults import FaultLog
 from .session import Session
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
 
 log = logging.getLogger(__name__)
+faults = FaultLog(log)
 
 PUSH_LUA = "return require('redis_ai.rpc').on_push(...)"
 MAX_FRAME = 4 << 20  # a 1 MiB text window, escaped, fits several times over
@@ -104,6 +108,8 @@ class _Connection(socketserver.BaseRequestHandler):
                     self.session.flush()
                     self._reply_error(
                         None, BadEvent("bad_frame", f"not a msgpack-RPC stream: {exc}"))
+                    faults.warning("msgpack-RPC client %s sent a bad stream, closed: %s",
+                                   self.session.client, str(exc)[:200])
                     return
                 self.session.flush()
             # Slow requests run after the turn, so one client's status or search (milliseconds
@@ -114,8 +120,11 @@ class _Connection(socketserver.BaseRequestHandler):
             # Replies are written after the turn: a client that does not read them may block
             # its own thread, never the others'.
             replies, self._replies = self._replies, []
-            for reply in replies:
-                self._send(reply)
+            try:
+                for reply in replies:
+                    self._send(reply)
+            except OSError:
+                return  # the client hung up without reading its replies: nobody to tell
 
     def _frame(self, buffer: bytearray, view: memoryview, start: int, end: int) -> None:
         """Decode and dispatch the complete msgpack value at buffer[start:end]."""
@@ -165,7 +174,7 @@ class _Connection(socketserver.BaseRequestHandler):
             self._reply_error(None, BadEvent("bad_frame", "malformed msgpack-RPC message"))
             return
         if method == "nvim_error_event":
-            log.warning("neovim reported an error running a push: %r", params)
+            faults.warning("neovim reported an error running a push: %.500r", params)
             return
         arg = params[0] if isinstance(params, list) and params else {}
         try:
@@ -173,8 +182,8 @@ class _Connection(socketserver.BaseRequestHandler):
         except BadEvent as exc:
             self._reply_error(msgid, exc, method)
             return
-        except Exception:
-            log.exception("%s failed", method)
+        except Exception as exc:
+            faults.error(f"{method} failed", exc)
             self._reply_error(msgid, BadEvent("internal", f"{method} failed inside the daemon"), method)
             return
         if msgid is not None:
@@ -198,6 +207,7 @@ class RPCServer(socketserver.ThreadingUnixStreamServer):
     block_on_close = False
 
     def __init__(self, path: Path, daemon: Daemon) -> None:
+        allocator.return_large_blocks()  # frames of up to 4 MiB must not stay resident
         self.daemon = daemon
         # Connections take turns at decoding and writing a read's worth of events: two threads
         # doing that CPU-bound work at once pay for fighting over the GIL, per event.
@@ -210,3 +220,7 @@ class RPCServer(socketserver.ThreadingUnixStreamServer):
             super().__init__(str(path), _Connection)
         finally:
             os.umask(old)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver's default prints a traceback per failed connection.
+        faults.error("a msgpack-RPC connection failed", sys.exc_info()[1] or RuntimeError())

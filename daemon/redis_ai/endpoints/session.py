@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .. import analytics
 from ..errors import BadEvent
 from ..lisp import service
-from ..schema import StreamEvent, stream_event
+from ..schema import MAX_FIELD, StreamEvent, stream_event
 from . import handshake
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 PROTOCOL = 1
 OUTBOX = 256
 _CLIENT_ID = re.compile(r"^c-[0-9a-f]{6,32}$")
-_FEEDBACK = frozenset({"accepted", "accepted_partial", "dismissed"})
+_FEEDBACK = frozenset(analytics.FEEDBACK_ACTIONS)
 _LISP_METHODS = frozenset({"lisp_define", "lisp_list", "lisp_show", "lisp_remove", "lisp_run"})
 
 
@@ -151,12 +152,32 @@ class Session:
         self.events += len(pending)
 
     def feedback(self, params: Any) -> dict[str, Any]:
-        if not isinstance(params, dict):
-            raise BadEvent("bad_type", "feedback takes a map")
-        action, analyzer = params.get("action"), params.get("analyzer")
+        """Record what the user did with a suggestion: shown, accepted (partly) or dismissed.
+
+        Every field is type-checked before it is used, as events are: a list or map where a
+        string belongs is ``bad_type``, never a failure inside the daemon.
+        """
+        if type(params) is not dict:
+            raise BadEvent("bad_type", f"feedback takes a map, not {type(params).__name__}")
+        for name in ("action", "analyzer", "suggestion"):
+            value = params.get(name)
+            if value is None:
+                if name != "suggestion":
+                    raise BadEvent("missing_field", f"feedback field {name!r} is required")
+                continue
+            if type(value) is not str:
+                raise BadEvent("bad_type", f"feedback field {name!r} must be a string")
+            if len(value) > MAX_FIELD:
+                raise BadEvent("too_large", f"feedback field {name!r} is larger than {MAX_FIELD}")
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:  # lone surrogates: invalid UTF-8 from the decoder
+                    raise BadEvent("bad_utf8", f"feedback field {name!r} is not valid UTF-8") from None
+        action, analyzer = params["action"], params["analyzer"]
         if action not in _FEEDBACK:
             raise BadEvent("bad_value", f"action must be one of {sorted(_FEEDBACK)}")
-        if not isinstance(analyzer, str) or not analyzer or len(analyzer) > 128:
+        if not analyzer or len(analyzer) > 128:
             raise BadEvent("bad_value", "analyzer must name the analyzer that made the suggestion")
         self.daemon.record_feedback(analyzer, action)
         return {}
