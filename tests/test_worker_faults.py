@@ -100,30 +100,26 @@ def consumer_of(redis, pid: int, group: str) -> str | None:
     return None
 
 
-def test_killed_workers_send_no_healthy_event_to_the_dead_letters(redis_client, workers):
-    """SIGKILL workers again and again, each time one that holds the most-delivered entries,
-    while events stream in: none of them reaches the dead letters and none is lost."""
-    kills, entries, per_entry = 10, 250, 8
-    pool = workers("tests.support.analyzers:Counting", "--batch", "8", "--claim-idle-ms", "300")
+def kill_run(redis, pool: Workers, kills: int, entries: int, per_entry: int) -> dict[str, int]:
+    """Stream ``entries`` burst entries to two workers of ``Counting`` and SIGKILL ``kills``
+    times the worker holding the most-delivered pending entries, starting a new one each time;
+    returns the figures once every entry is acknowledged."""
     pool.start()
     pool.start()
-    wait_for(lambda: group_info(redis_client, "counting"), what="the group")
+    wait_for(lambda: group_info(redis, "counting"), what="the group")
     ids: list[str] = []
     feeder = threading.Thread(target=lambda: [
-        (ids.extend(add_entries(redis_client, 5, per_entry)), time.sleep(0.05))
+        (ids.extend(add_entries(redis, 5, per_entry)), time.sleep(0.05))
         for _ in range(entries // 5)])
     feeder.start()
     rng = random.Random(9)
-    killed = 0
-    most_delivered = 0
+    killed = most_delivered = 0
     while killed < kills:
         time.sleep(rng.uniform(0.05, 0.2))
         held = {}
         for proc in pool.live():
-            name = consumer_of(redis_client, proc.pid, "counting")
-            if name is None:
-                continue
-            pending = redis_client.xpending_range(keys.EVENTS, "counting", "-", "+", 100, name)
+            name = consumer_of(redis, proc.pid, "counting")
+            pending = name and redis.xpending_range(keys.EVENTS, "counting", "-", "+", 100, name)
             if pending:
                 held[proc] = max(p["times_delivered"] for p in pending)
         if not held:
@@ -135,15 +131,24 @@ def test_killed_workers_send_no_healthy_event_to_the_dead_letters(redis_client, 
         killed += 1
         pool.start()
     feeder.join()
-    wait_for(lambda: all_done(redis_client, "counting"), timeout=60,
+    wait_for(lambda: all_done(redis, "counting"), timeout=60 + kills,
              what="every entry delivered and acknowledged")
-    counts = {k.decode(): int(v) for k, v in redis_client.hgetall(Counting.KEY).items()}
-    dead = redis_client.xlen(keys.DEAD_LETTERS)
-    twice = sum(1 for c in counts.values() if c > 1)
-    print(f"kills={killed} events={len(ids)} analysed_twice={twice} dead_letters={dead} "
-          f"most_deliveries_at_a_kill={most_delivered}")
-    assert dead == 0
-    assert set(counts) == set(ids)
+    counts = {k.decode(): int(v) for k, v in redis.hgetall(Counting.KEY).items()}
+    return {"kills": killed, "events": len(ids), "analysed": len(set(counts) & set(ids)),
+            "lost": len(set(ids) - set(counts)),
+            "analysed_twice": sum(1 for c in counts.values() if c > 1),
+            "dead_letters": redis.xlen(keys.DEAD_LETTERS),
+            "most_deliveries_at_a_kill": most_delivered}
+
+
+def test_killed_workers_send_no_healthy_event_to_the_dead_letters(redis_client, workers):
+    """SIGKILL workers again and again, each time one that holds the most-delivered entries,
+    while events stream in: none of them reaches the dead letters and none is lost."""
+    pool = workers("tests.support.analyzers:Counting", "--batch", "8", "--claim-idle-ms", "300")
+    figures = kill_run(redis_client, pool, kills=10, entries=250, per_entry=8)
+    print(figures)
+    assert figures["dead_letters"] == 0
+    assert figures["lost"] == 0 and figures["analysed"] == figures["events"] == 2000
     assert not redis_client.hlen(keys.failures("counting"))
 
 
@@ -299,3 +304,24 @@ def test_a_worker_whose_runner_thread_dies_exits_non_zero(redis_client, workers)
     wait_for(lambda: group_info(redis_client, "exits"), what="the group")
     add_entries(redis_client, 1, 1)
     assert proc.wait(20) == 1
+
+
+def test_a_runner_stuck_in_one_event_lets_its_entries_go(redis_client, monkeypatch):
+    """The keeper stops extending after 10 x claim_idle_ms without a new event, so a peer
+    takes the entry of a runner stuck in its analyzer (here 800 ms against a limit of 500)."""
+    monkeypatch.setenv("REDIS_AI_TEST_DELAY_MS", "800")
+    stuck = GroupRunner(redis_client, SlowTally(redis_client), "stuck:slow_tally",
+                        claim_idle_ms=50, block_ms=20)
+    stuck.ensure_group()
+    [event_id] = add_entries(redis_client, 1, 1)
+    stuck_thread = threading.Thread(target=stuck.run, daemon=True)
+    stuck_thread.start()
+    wait_for(lambda: group_info(redis_client, "slow_tally")["pending"], what="the stuck read")
+    peer = GroupRunner(redis_client, SlowTally(redis_client), "peer:slow_tally",
+                       claim_idle_ms=50, block_ms=20)
+    peer_thread = threading.Thread(target=peer.run, daemon=True)
+    peer_thread.start()
+    wait_for(lambda: redis_client.hget(SlowTally.KEY, event_id) == b"2", what="the peer's try")
+    for runner, thread in ((stuck, stuck_thread), (peer, peer_thread)):
+        runner.stop()
+        thread.join(5)
