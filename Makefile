@@ -7,7 +7,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # Editors for the plugin tests, Debian's Redis 7.0 for the plain-Redis run and redis-benchmark.
 APT_PKGS := emacs-nox elpa-epc neovim redis-server redis-tools
-CORE_TESTS := tests/test_schema.py tests/test_daemon.py tests/test_runner.py tests/test_ingest.py \
+CORE_TESTS := tests/test_schema.py tests/test_daemon.py tests/test_runner.py tests/test_worker_faults.py \
+              tests/test_ingest.py \
               tests/test_analytics.py tests/test_cli.py tests/test_lisp.py tests/test_search.py \
               tests/test_lisp_protocol.py
 
