@@ -127,9 +127,9 @@ def binary() -> str:
     return _BIN
 
 
-def command(filename: str, defaults: bool) -> list[str]:
+def command(filename: str, defaults: bool, extra: tuple[str, ...] = ()) -> list[str]:
     """The ``ruff check`` command line for a text read as ``filename`` (what the benchmark runs
-    by hand too)."""
+    by hand too); ``extra`` options go before the file (performance hints add their rules)."""
     # --no-fix: a project with `fix = true` would have the fixed text printed instead.
     argv = [_BIN, "check", "--no-cache", "--no-fix", "--quiet", "--force-exclude",
             "--output-format", "json", "--exit-zero"]
@@ -137,13 +137,15 @@ def command(filename: str, defaults: bool) -> list[str]:
         argv.append("--isolated")
     if defaults or not filename:
         argv += default_options()
-    return [*argv, "--stdin-filename", filename or "buffer.py", "-"]
+    return [*argv, *extra, "--stdin-filename", filename or "buffer.py", "-"]
 
 
-def run(text: str, filename: str, defaults: bool) -> list[dict[str, Any]]:
+def run(text: str, filename: str, defaults: bool,
+        extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """One ``ruff check`` process on ``text``; raises RuntimeError when ruff fails."""
     cwd = str(Path(filename).parent) if filename and Path(filename).parent.is_dir() else "/"
-    done = subprocess.run(command(filename, defaults), input=text.encode("utf-8", "surrogatepass"),
+    done = subprocess.run(command(filename, defaults, extra),
+                          input=text.encode("utf-8", "surrogatepass"),
                           capture_output=True, cwd=cwd, check=False, timeout=30)
     if done.returncode != 0:
         raise RuntimeError(f"ruff failed ({done.returncode}): "
