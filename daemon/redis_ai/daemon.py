@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from .schema import MAX_TEXT
 from .status import collect
 from .store.connection import Capabilities, capabilities, connect, redact_url
 from .store.embedded import EmbeddedRedis
-from .workers.liveness import Heartbeat
+from .workers.liveness import Heartbeat, new_ident
 from .workers.runner import GroupRunner
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ class Daemon:
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
         self.stream_max_mb = stream_max_mb
-        self.id = f"{socket.gethostname()}:{os.getpid()}"
+        self.id = new_ident()  # <host>:<pid>:<random>: containers share hosts and pids
         self.token = secrets.token_hex(16)
         self.sessions: dict[str, Session] = {}
         self.embedded: EmbeddedRedis | None = None
