@@ -123,7 +123,9 @@ def server_info(client: redis.Redis) -> dict[str, Any]:
     HELLO is a connection command that every ACL user may run, where INFO and MODULE LIST are
     @dangerous: a least-privilege user (docs/shared-redis.md) needs neither.
     """
-    hello = _pairs(client.execute_command("HELLO", 2))
+    # HELLO without a version answers in the connection's own protocol; "HELLO 2" would switch a
+    # RESP3 client's connection to RESP2 behind redis-py's back (its parser then misreads replies).
+    hello = _pairs(client.execute_command("HELLO"))
     return {
         "version": _text(hello.get("version", "?")),
         "mode": _text(hello.get("mode", "")),
