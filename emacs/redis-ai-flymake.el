@@ -50,12 +50,18 @@
     (redis-ai-flymake--report))
   (setq redis-ai-flymake--report-fn nil))
 
+(defvar redis-ai-flymake--fix-key nil
+  "How the diagnostics of one report name the fix command (its key).")
+
 (defun redis-ai-flymake--report ()
   "Report the held diagnostics; return nil if Flymake refused the report."
-  (let ((diagnostics
-         (mapcan (lambda (entry)
-                   (mapcar #'redis-ai-flymake--diagnostic (cdr entry)))
-                 redis-ai-flymake--items)))
+  (let* ((redis-ai-flymake--fix-key
+          ;; Looked up once per report: the key follows the user's bindings.
+          (substitute-command-keys "\\[redis-ai-fix]"))
+         (diagnostics
+          (mapcan (lambda (entry)
+                    (mapcar #'redis-ai-flymake--diagnostic (cdr entry)))
+                  redis-ai-flymake--items)))
     (condition-case nil
         (progn
           ;; The region makes this report replace the previous ones
@@ -98,7 +104,10 @@
      (redis-ai-flymake--type (alist-get 'severity item))
      (concat (if source (format "%s: " source) "")
              (or (alist-get 'message item) "")
-             (if code (format " [%s]" code) "")))))
+             (if code (format " [%s]" code) "")
+             (if (alist-get 'fix item)
+                 (format " (fix: %s)" redis-ai-flymake--fix-key)
+               "")))))
 
 (provide 'redis-ai-flymake)
 ;;; redis-ai-flymake.el ends here

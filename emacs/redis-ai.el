@@ -17,9 +17,10 @@
 
 ;; `redis-ai-mode' sends what you do in a buffer to the local redis-ai
 ;; daemon and shows what its analyzers find: completions as ghost text
-;; at point, diagnostics through Flymake, hints and generated tests as
-;; annotations you can open.  `global-redis-ai-mode' turns it on in
-;; every programming buffer.
+;; at point, diagnostics through Flymake (with the fixes you can apply,
+;; checked by the daemon), hints and generated tests as annotations you
+;; can open.  `global-redis-ai-mode' turns it on in every programming
+;; buffer.
 ;;
 ;; Typing never waits for the daemon.  Each command only records that
 ;; the buffer changed (a few variable assignments); a timer sends one
@@ -37,7 +38,8 @@
 ;;   C-c r d   dismiss it                   C-c r c   reconnect
 ;;   C-c r p   previous suggestion          C-c r D   diagnose (bug reports)
 ;;   C-c r L   define a Lisp program        C-c r S   search code by meaning
-;;   C-c r P   list the Lisp programs
+;;   C-c r P   list the Lisp programs      C-c r f   fix the diagnostic at point
+;;                                          C-c r F   apply every fix offered
 ;;
 ;; While ghost text shows, TAB accepts it, M-<right> accepts a word,
 ;; M-<down> the rest of its line, and M-n / M-p cycle (see
@@ -53,6 +55,7 @@
 (require 'redis-ai-connection)
 (require 'redis-ai-overlay)
 (require 'redis-ai-flymake)
+(require 'redis-ai-fix)
 (autoload 'redis-ai-search "redis-ai-search" nil t)
 (autoload 'redis-ai-lisp-define "redis-ai-lisp" nil t)
 (autoload 'redis-ai-lisp-list "redis-ai-lisp" nil t)
@@ -171,6 +174,8 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
     (define-key map "S" #'redis-ai-search)
     (define-key map "L" #'redis-ai-lisp-define)
     (define-key map "P" #'redis-ai-lisp-list)
+    (define-key map "f" #'redis-ai-fix)
+    (define-key map "F" #'redis-ai-fix-all)
     map)
   "Keymap of the redis-ai commands, under `redis-ai-keymap-prefix'.")
 (fset 'redis-ai-command-map redis-ai-command-map)
@@ -474,6 +479,8 @@ bytes, else `redis-ai-window-lines' lines around point."
                (pcase (alist-get 'kind result)
                  ("completion" (redis-ai--take-completion result))
                  ("diagnostics"
+                  (redis-ai-fix-update (alist-get 'analyzer result) tick
+                                       (alist-get 'items result))
                   (when redis-ai-enable-flymake
                     (redis-ai-flymake-update (alist-get 'analyzer result)
                                              (alist-get 'items result))
@@ -918,7 +925,8 @@ Otherwise its overlays would stay behind, no longer known."
   "Send this buffer's edits to the redis-ai daemon and show what it finds.
 
 Completions appear as ghost text at point, diagnostics through
-Flymake, hints and generated tests as annotations.
+Flymake (\[redis-ai-fix] applies the fix of the one at point), hints
+and generated tests as annotations.
 
 \\{redis-ai-mode-map}"
   :lighter (:eval (redis-ai--lighter))
@@ -932,6 +940,7 @@ Flymake, hints and generated tests as annotations.
         (add-hook 'kill-buffer-hook #'redis-ai--kill-buffer nil t)
         (add-hook 'change-major-mode-hook #'redis-ai--change-major-mode nil t)
         (add-to-list 'emulation-mode-map-alists 'redis-ai--emulation-alist)
+        (add-hook 'context-menu-functions #'redis-ai-fix-context-menu nil t)
         (unless redis-ai--buffer-id
           (setq redis-ai--buffer-serial (1+ redis-ai--buffer-serial)
                 redis-ai--buffer-id (format "%s#%d" (buffer-name) redis-ai--buffer-serial)))
@@ -952,7 +961,9 @@ Flymake, hints and generated tests as annotations.
     (remove-hook 'after-save-hook #'redis-ai--after-save t)
     (remove-hook 'kill-buffer-hook #'redis-ai--kill-buffer t)
     (remove-hook 'change-major-mode-hook #'redis-ai--change-major-mode t)
+    (remove-hook 'context-menu-functions #'redis-ai-fix-context-menu t)
     (redis-ai--kill-buffer)
+    (redis-ai-fix-clear)
     (redis-ai--clear-ghost)
     (save-restriction
       (widen)
