@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from . import __version__, keys
+from .analyzers.checkers import versions as checker_versions
 from .config import Discovery, data_dir, runtime_dir
 from .errors import DaemonNotFound
 from .store.connection import capabilities, connect, redact_url
@@ -50,6 +51,7 @@ def diagnose(redis_url: str | None = None) -> dict[str, Any]:
         "namespace": keys.PREFIX,
         "editors": {"emacs": _first_line(["emacs", "--version"]),
                     "nvim": _first_line(["nvim", "--version"])},
+        "checkers": checker_versions(),
     }
     try:
         found = Discovery.read()
@@ -89,4 +91,6 @@ def render(report: dict[str, Any]) -> str:
                f"vector search: {r['vector_search']}" if r["reachable"] else f"redis: unreachable ({r['why']})")
     for name, line in report["editors"].items():
         out.append(f"{name}: {line or 'not found on PATH'}")
+    out.append("checkers: " + "; ".join(f"{lang} {what or 'MISSING'}"
+                                        for lang, what in report["checkers"].items()))
     return "\n".join(out)

@@ -49,6 +49,8 @@ _MODES = {
     "emacs-lisp-mode": "elisp", "lisp-interaction-mode": "elisp", "lua-mode": "lua", "lua": "lua",
     "js-mode": "javascript", "javascript": "javascript", "json-mode": "json", "json": "json",
     "sh-mode": "sh", "sh": "sh", "bash": "sh", "toml": "toml", "rust": "rust", "go": "go",
+    "bash-ts-mode": "sh", "lua-ts-mode": "lua", "yaml-mode": "yaml", "yaml-ts-mode": "yaml",
+    "yaml": "yaml",  # by mode only: a .yaml name would make the n-gram model learn data files
 }
 
 

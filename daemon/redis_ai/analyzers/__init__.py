@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from redis import Redis
 
 BUILTIN: dict[str, str] = {
+    "checkers": "redis_ai.analyzers.checkers:Checkers",
     "code_analysis": "redis_ai.analyzers.code_analysis:CodeAnalysis",
     "code_index": "redis_ai.search.analyzer:CodeIndexer",
     "completion": "redis_ai.analyzers.completion:Completion",
@@ -26,11 +27,12 @@ BUILTIN: dict[str, str] = {
 
 DEFAULT: tuple[str, ...] = (
     "code_analysis", "completion", "performance_optimization", "test_generation",
-    "code_index", "lisp", "lisp_hints",
+    "code_index", "lisp", "lisp_hints", "checkers",
 )
-"""Analyzers the daemon runs when none are named. code_index and the two Lisp ones cost nearly
-nothing until there is something for them (a saved file; a stored program), and with them in
-the default set search stays fresh and a program defined while the daemon runs takes effect."""
+"""Analyzers the daemon runs when none are named. code_index, the two Lisp ones and checkers
+cost nearly nothing until there is something for them (a saved file; a stored program; a shell,
+YAML or Lua buffer), and with them in the default set search stays fresh, a program defined
+while the daemon runs takes effect and other languages get their diagnostics."""
 
 
 def load(spec: str, redis: Redis | None = None) -> Analyzer:
