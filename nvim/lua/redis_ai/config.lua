@@ -28,7 +28,8 @@ M.defaults = {
   -- keys keep doing what they did, unless `map_intent_keys` is true.
   intent_keys = { ['<C-c><C-c>'] = 'execute_code' },
   map_intent_keys = false,
-  -- Insert-mode keys (normal mode too for `analyze`); false disables one.
+  -- Insert-mode keys (normal mode too for `analyze`, normal mode only for `fix`, which applies
+  -- the fix under the cursor, unmapped by default); false disables one.
   keymaps = {
     accept = '<M-l>',
     accept_word = '<M-w>',
@@ -37,7 +38,11 @@ M.defaults = {
     prev = '<M-[>',
     dismiss = '<C-]>',
     analyze = '<M-a>',
+    fix = false,
   },
+  -- Appended to the message of a diagnostic that offers a fix (%s: the fix's title); false
+  -- leaves messages alone (the title is in the diagnostic's user_data.redis_ai_fix either way).
+  fix_suffix = ' [fix: %s]',
   -- Reconnection: check the channel this often, retry with this backoff.
   probe_ms = 500,
   backoff_min_ms = 100,

@@ -1,8 +1,8 @@
 -- redis-ai for Neovim: keystrokes out to the redis-ai daemon, analysis back into the buffer.
 --
 -- Modules: config (options), rpc (the connection), daemon (find, start, stop, probe the
--- daemon), capture (events out), ui (results in), health (:checkhealth redis_ai), text (byte <->
--- character columns), log (:RedisAI log).
+-- daemon), capture (events out), ui (results in), fix (the fixes results offer, applied),
+-- health (:checkhealth redis_ai), text (byte <-> character columns), log (:RedisAI log).
 local M = {}
 
 local did_setup = false
@@ -46,6 +46,11 @@ local function set_keymaps(keymaps)
     vim.keymap.set({ 'n', 'i' }, keymaps.analyze, function()
       M.analyze()
     end, { desc = 'redis-ai: analyze now', silent = true })
+  end
+  if keymaps.fix then
+    vim.keymap.set('n', keymaps.fix, function()
+      require('redis_ai.fix').here()
+    end, { desc = 'redis-ai: apply the fix under the cursor', silent = true })
   end
 end
 
@@ -95,11 +100,14 @@ function M.disable(exiting)
   require('redis_ai.rpc').shutdown(exiting == true)
   require('redis_ai.ui').clear_ghost()
   pcall(vim.api.nvim_del_augroup_by_name, 'redis_ai_buffers')
+  local keymaps = require('redis_ai.config').options.keymaps
   for name in pairs(ACTIONS) do
-    local lhs = require('redis_ai.config').options.keymaps[name]
-    if lhs then
-      pcall(vim.keymap.del, 'i', lhs)
+    if keymaps[name] then
+      pcall(vim.keymap.del, 'i', keymaps[name])
     end
+  end
+  if keymaps.fix then
+    pcall(vim.keymap.del, 'n', keymaps.fix)
   end
   did_setup = false
 end
@@ -274,9 +282,15 @@ M.subcommands = {
       vim.notify('redis-ai: generating tests for the function at the cursor', vim.log.levels.INFO)
     end
   end,
-  fix = function()
-    if not require('redis_ai.ui').apply_hint() then
-      vim.notify('redis-ai: no hint with a rewrite under the cursor', vim.log.levels.INFO)
+  fix = function(rest)
+    local fix = require('redis_ai.fix')
+    if rest == 'all' then
+      fix.all()
+    elseif rest == '' then
+      fix.here()
+    else
+      vim.notify(('redis-ai: :RedisAI fix takes nothing or `all`, not %q'):format(rest),
+        vim.log.levels.ERROR)
     end
   end,
   search = function(query, range)
@@ -309,9 +323,15 @@ end
 --- Completion for :RedisAI.
 function M.complete(prefix)
   -- The lead is only the word being typed: the command line tells whether it follows `lisp`.
-  local rest = vim.fn.getcmdline():match('^%s*%S+%s+lisp%s+(.*)$')
+  local line = vim.fn.getcmdline()
+  local rest = line:match('^%s*%S+%s+lisp%s+(.*)$')
   if rest then
     return require('redis_ai.lisp').complete(rest)
+  end
+  if line:match('^%s*%S+%s+fix%s+') then
+    return vim.tbl_filter(function(word)
+      return word:sub(1, #prefix) == prefix
+    end, { 'all' })
   end
   local names = {}
   for name in pairs(M.subcommands) do

@@ -1,7 +1,8 @@
--- Results in: diagnostics through vim.diagnostic, completions as ghost text (extmarks, each
--- reported once as "shown"), hints and generated tests kept for the quickfix list and a floating
--- window, generated tests marked after their `def` line. Results are data: their strings are
--- only ever shown or inserted, never evaluated.
+-- Results in: diagnostics through vim.diagnostic (with the fixes they offer kept for
+-- require('redis_ai.fix')), completions as ghost text (extmarks, each reported once as "shown"),
+-- hints and generated tests kept for the quickfix list and a floating window, generated tests
+-- marked after their `def` line. Results are data: their strings are only ever shown or
+-- inserted, never evaluated.
 local config = require('redis_ai.config')
 local text = require('redis_ai.text')
 
@@ -18,8 +19,8 @@ M.ghost_ns = ghost_ns
 M.marker_ns = marker_ns
 M.stats = { results = 0, dropped_stale = 0, dropped_moved = 0, drawn = 0, shown = 0 }
 
--- bufnr -> { diagnostics = {analyzer -> list}, and for hints, tests and completions
---            {analyzer -> {id, tick, items}} }
+-- bufnr -> { diagnostics = {analyzer -> list}, fixes = {analyzer -> {id, tick, list}}, and for
+--            hints, tests and completions {analyzer -> {id, tick, items}} }
 local store = {}
 -- The completion shown now: { buf, row, bcol, col, tick, list = {{id, analyzer, text}}, index,
 --                            text, mark }
@@ -67,7 +68,7 @@ end
 local function buf_store(buf)
   local s = store[buf]
   if not s then
-    s = { diagnostics = {}, hints = {}, tests = {}, completions = {} }
+    s = { diagnostics = {}, fixes = {}, hints = {}, tests = {}, completions = {} }
     store[buf] = s
   end
   return s
@@ -83,35 +84,72 @@ end
 
 -- Diagnostics ---------------------------------------------------------------------------------
 
-local function to_diagnostic(buf, nlines, item, analyzer)
-  if type(item) ~= 'table' then
+-- An item's `fix` as { title, edits = {{line, col, end_line, end_col, text}} } (protocol units:
+-- 1-based lines, character columns), or nil when it has none or one that is not well formed.
+local function fix_of(item)
+  local fix = val(item.fix)
+  if type(fix) ~= 'table' or type(val(fix.edits)) ~= 'table' or #fix.edits == 0 then
     return nil
   end
+  local edits = {}
+  for _, e in ipairs(fix.edits) do
+    local line, col = type(e) == 'table' and num(e.line), type(e) == 'table' and num(e.col)
+    if not line or not col or line < 1 or col < 0 then
+      return nil
+    end
+    local end_line, end_col = num(e.end_line, line), num(e.end_col, col)
+    if end_line < line or (end_line == line and end_col < col) then
+      return nil
+    end
+    edits[#edits + 1] = { line = line, col = col, end_line = end_line, end_col = end_col,
+                          text = str(e.text) or '' }
+  end
+  return { title = str(fix.title) or str(item.message) or 'fix', edits = edits }
+end
+
+local function to_diagnostic(buf, nlines, item, analyzer, fix)
   local line = math.min(math.max(num(item.line, 1), 1), nlines)
   local end_line = math.min(math.max(num(item.end_line, line), line), nlines)
   local rows = api.nvim_buf_get_lines(buf, line - 1, end_line, false)
   local first, last = rows[1] or '', rows[#rows] or ''
   local col = num(item.col, 0)
+  local message = str(item.message) or ''
+  local suffix = config.options.fix_suffix
+  if fix and suffix then
+    message = message .. suffix:format(fix.title)
+  end
   return {
     lnum = line - 1,
     col = text.byte_col(first, col),
     end_lnum = end_line - 1,
     end_col = text.byte_col(last, num(item.end_col, col)),
     severity = SEVERITY[str(item.severity)] or vim.diagnostic.severity.ERROR,
-    message = str(item.message) or '',
+    message = message,
     source = str(item.source) or analyzer,
     code = str(item.code),
+    user_data = fix and { redis_ai_fix = fix.title } or nil,
   }
 end
 
-local function set_diagnostics(buf, analyzer, items)
+local function set_diagnostics(buf, analyzer, push)
   local s = buf_store(buf)
   local nlines = api.nvim_buf_line_count(buf)
-  local list = {}
-  for _, item in ipairs(items) do
-    list[#list + 1] = to_diagnostic(buf, nlines, item, analyzer)
+  local list, fixes = {}, {}
+  for _, item in ipairs(items_of(push)) do
+    if type(item) == 'table' then
+      local fix = fix_of(item)
+      list[#list + 1] = to_diagnostic(buf, nlines, item, analyzer, fix)
+      if fix then
+        -- Where the diagnostic is (for "the fix under the cursor"), in the result's units.
+        fix.line, fix.col = num(item.line, 1), num(item.col, 0)
+        fix.end_line, fix.end_col = num(item.end_line, fix.line), num(item.end_col, fix.col)
+        fix.code = str(item.code)
+        fixes[#fixes + 1] = fix
+      end
+    end
   end
   s.diagnostics[analyzer] = list
+  s.fixes[analyzer] = { id = str(push.id), tick = num(push.tick), list = fixes }
   local all = {}
   for _, l in pairs(s.diagnostics) do
     vim.list_extend(all, l)
@@ -401,7 +439,7 @@ function M.on_result(push)
   local analyzer = str(push.analyzer) or '?'
   local kind = str(push.kind)
   if kind == 'diagnostics' then
-    set_diagnostics(buf, analyzer, items_of(push))
+    set_diagnostics(buf, analyzer, push)
   elseif kind == 'completion' then
     set_completion(buf, push, analyzer)
   elseif kind == 'hints' or kind == 'tests' then
@@ -508,55 +546,6 @@ end
 --- Show the tests generated for `buf` as soon as they arrive.
 function M.want_tests(buf)
   tests_wanted[buf] = true
-end
-
-local function span_bytes(buf, item)
-  local line, end_line = num(item.line, 1), num(item.end_line, num(item.line, 1))
-  local rows = api.nvim_buf_get_lines(buf, line - 1, end_line, false)
-  if #rows ~= end_line - line + 1 then
-    return nil
-  end
-  return line - 1, text.byte_col(rows[1], num(item.col, 0)), end_line - 1,
-    text.byte_col(rows[#rows], num(item.end_col, 0))
-end
-
---- Replace the span of the hint under the cursor by its rewrite; false when there is none for
---- the buffer as it is now.
-function M.apply_hint()
-  local buf = api.nvim_get_current_buf()
-  local row, _, col = cursor_char()
-  local tick = api.nvim_buf_get_changedtick(buf)
-  local best, best_entry, best_analyzer, best_size = nil, nil, nil, math.huge
-  for analyzer, entry in pairs(buf_store(buf).hints) do
-    if entry.tick == tick then
-      for _, item in ipairs(entry.items) do
-        if type(item) == 'table' and str(item.rewrite) then
-          local line, end_line = num(item.line, 1), num(item.end_line, num(item.line, 1))
-          local inside = row >= line and row <= end_line
-            and (row ~= line or col >= num(item.col, 0))
-            and (row ~= end_line or col <= num(item.end_col, 0))
-          local size = (end_line - line) * 10000 + num(item.end_col, 0) - num(item.col, 0)
-          if inside and size < best_size then
-            best, best_entry, best_analyzer, best_size = item, entry, analyzer, size
-          end
-        end
-      end
-    end
-  end
-  if not best then
-    return false
-  end
-  local l0, c0, l1, c1 = span_bytes(buf, best)
-  if not l0 then
-    return false
-  end
-  api.nvim_buf_set_text(buf, l0, c0, l1, c1, text.lines(str(best.rewrite)))
-  require('redis_ai.rpc').notify('feedback', {
-    suggestion = best_entry.id or '',
-    analyzer = best_analyzer,
-    action = 'accepted',
-  })
-  return true
 end
 
 --- Forget a buffer (BufWipeout).
