@@ -19,7 +19,8 @@
 (require 'redis-ai-test-helpers)
 
 (setq redis-ai-reconnect-min-delay 0.05
-      redis-ai-reconnect-max-delay 0.5)
+      redis-ai-reconnect-max-delay 0.5
+      redis-ai-log-traffic t)
 
 (defconst redis-ai-fix-test-source
   "import os\nimport sys\n\nprint(f\"café\", sys.argv)\nname = \"x\"\nprint(f\"hello {name}\")\n"
@@ -65,6 +66,16 @@ The non-ASCII character checks that columns are characters.")
      (redis-ai-test-type "M-<")
      ,@body))
 
+(defun redis-ai-fix-test--unsent (keys)
+  "Type KEYS with what they change held back until `redis-ai-analyze' sends it."
+  (let ((redis-ai-debounce 600)
+        (redis-ai-max-wait 600))
+    (redis-ai-test-type keys))
+  ;; The timer armed for 600 s would hold back the next tests' events.
+  (when redis-ai--send-timer
+    (cancel-timer redis-ai--send-timer)
+    (setq redis-ai--send-timer nil)))
+
 (defun redis-ai-fix-test--our-texts ()
   "Return the texts of the redis-ai Flymake diagnostics in this buffer."
   (mapcar #'flymake-diagnostic-text
@@ -95,8 +106,9 @@ The non-ASCII character checks that columns are characters.")
     (redis-ai-test-wait (lambda () (redis-ai-fix-test--fresh 2)))
     ;; The other fix was computed for the text before the first one:
     ;; refused until the daemon has checked the new text, then offered
-    ;; alone.  Typed at once, before any newer result can come.
-    (redis-ai-test-type "C-n C-n C-n C-c r f M-< C-c r f")
+    ;; alone.  Typed at once, and sent only when asked (C-c r r), so
+    ;; that no newer result can come in between.
+    (redis-ai-fix-test--unsent "C-n C-n C-n C-c r f M-< C-c r f")
     (should (equal (buffer-string)
                    (redis-ai-fix-test--ruff redis-ai-fix-test-source "F541")))
     (should (= 1 (length redis-ai-test-command-errors)))
@@ -104,6 +116,7 @@ The non-ASCII character checks that columns are characters.")
                             (error-message-string (car redis-ai-test-command-errors))))
     (setq redis-ai-test-command-errors nil)
     (let ((fixed (buffer-string)))
+      (redis-ai-test-type "C-c r r")
       (redis-ai-test-wait (lambda () (redis-ai-fix-test--fresh 1)))
       (redis-ai-test-type "C-c r f")
       (should-not redis-ai-test-command-errors)
@@ -115,9 +128,9 @@ The non-ASCII character checks that columns are characters.")
   :tags '(daemon)
   (redis-ai-fix-test--with-python redis-ai-fix-test-source
     (redis-ai-test-wait (lambda () (redis-ai-fix-test--fresh 2)))
-    ;; An edit, and the fix at once: before any newer result can come.
-    ;; The fix's range is untouched; the text around it is not.
-    (redis-ai-test-type "C-n C-n C-n C-e SPC C-a C-c r f")
+    ;; An edit, then the fix, with no newer result in between.  The
+    ;; fix's range is untouched; the text around it is not.
+    (redis-ai-fix-test--unsent "C-n C-n C-n C-e SPC C-a C-c r f")
     (let ((edited (buffer-string)))
       (should (equal edited (replace-regexp-in-string "sys.argv)\n" "sys.argv) \n"
                                                       redis-ai-fix-test-source)))
@@ -125,12 +138,13 @@ The non-ASCII character checks that columns are characters.")
       (should (string-match-p "changed since"
                               (error-message-string (car redis-ai-test-command-errors))))
       (setq redis-ai-test-command-errors nil)
-      (redis-ai-test-type "C-c r F")
+      (redis-ai-fix-test--unsent "C-c r F")
       (should (string-match-p "changed since"
                               (error-message-string (car redis-ai-test-command-errors))))
       (should (equal (buffer-string) edited))
       ;; Once the daemon has checked the edited text, its fixes apply.
       (setq redis-ai-test-command-errors nil)
+      (redis-ai-test-type "C-c r r")
       (redis-ai-test-wait (lambda () (redis-ai-fix-test--fresh 2)))
       (redis-ai-test-type "C-c r F")
       (should-not redis-ai-test-command-errors)
