@@ -63,7 +63,7 @@ def undo(nvim: Any) -> None:
 
 def test_fix_here_fix_all_undo_and_stale(start_nvim: Any, make_daemon: Any, tmp_path: Path) -> None:
     daemon = make_daemon(analyzers=["code_analysis"])
-    nvim = start_nvim(daemon.runtime_dir, {})
+    nvim = start_nvim(daemon.runtime_dir, {"keymaps": {"fix": "<F5>"}})
     nvim.exec_lua(RECORD_NOTIFY + CHOOSE_SECOND)
     source = tmp_path / "greet.py"
     source.write_text("\n".join(SAMPLE) + "\n")
@@ -85,10 +85,10 @@ def test_fix_here_fix_all_undo_and_stale(start_nvim: Any, make_daemon: Any, tmp_
     assert notes(nvim)[-1] == "redis-ai: fixed: Remove unused import: `os`"
     undo(nvim)
 
-    # Under the cursor, after a non-ASCII character (columns are characters).
+    # Under the cursor, after a non-ASCII character (columns are characters), with the key.
     nvim.current.window.cursor = (6, len('    print("é", '.encode()))
-    nvim.command("RedisAI fix")
-    assert nvim.current.buffer[5] == '    print("é", "hello")'
+    nvim.input("<F5>")
+    wait_for(nvim, "vim.api.nvim_buf_get_lines(0, 5, 6, false)[1] == '    print(\"é\", \"hello\")'")
     assert nvim.current.buffer[:5] + nvim.current.buffer[6:] == SAMPLE[:5] + SAMPLE[6:]
     undo(nvim)
 
