@@ -145,17 +145,23 @@ it is offered again once the daemon has checked the new text")))
 
 (defun redis-ai-fix-apply (entries)
   "Apply the fixes of ENTRIES, a list of (TICK . ITEM), as one undo step.
-Fixes are taken in order; one that overlaps a fix already taken is
+Fixes are taken in order; one with the same edits as a fix already
+taken is applied by it, one that overlaps a fix already taken is
 left out.  Signal a `user-error' if any entry is stale.  Return the
-number of fixes applied."
+number of diagnostics fixed."
   (barf-if-buffer-read-only)
   (redis-ai-fix--check-fresh entries)
-  (let ((taken nil) (count 0))
+  (let ((fixes nil) (taken nil) (count 0))
     (dolist (entry entries)
       (let ((spans (redis-ai-fix--spans (cdr entry))))
-        (unless (redis-ai-fix--overlap-p spans taken)
-          (setq taken (append spans taken)
-                count (1+ count)))))
+        (cond
+         ;; ruff gives every unused name of `import os, sys' the same
+         ;; fix, removing the statement.
+         ((member spans fixes) (setq count (1+ count)))
+         ((redis-ai-fix--overlap-p spans taken))
+         (t (push spans fixes)
+            (setq taken (append spans taken)
+                  count (1+ count))))))
     (when taken
       (redis-ai-fix--replace taken))
     count))

@@ -150,6 +150,19 @@ The non-ASCII character checks that columns are characters.")
       (should-not redis-ai-test-command-errors)
       (should (equal (buffer-string) (redis-ai-fix-test--ruff edited))))))
 
+(ert-deftest redis-ai-fix-daemon-one-fix-for-two-diagnostics ()
+  :tags '(daemon)
+  ;; Both unused names get the same fix, removing the statement: it is
+  ;; applied once, and both count as fixed.
+  (let ((source "import os, sys\n\nx = 1\n"))
+    (redis-ai-fix-test--with-python source
+      (redis-ai-test-wait (lambda () (redis-ai-fix-test--fresh 2)))
+      (redis-ai-test-type "C-c r F")
+      (should-not redis-ai-test-command-errors)
+      (should (equal (buffer-string) (redis-ai-fix-test--ruff source)))
+      (should (string-match-p "^redis-ai: applied 2 fixes\n\\'"
+                              (with-current-buffer (messages-buffer) (buffer-string)))))))
+
 ;;; Without a daemon: results given by hand
 
 (defun redis-ai-fix-test--result (items)
