@@ -55,7 +55,7 @@ def test_odd_requests_never_fail_inside_the_daemon(daemon):
     sent = {"rpc": 0, "epc": 0}
     msgids = iter(range(1000, 10**9))
 
-    @settings(max_examples=200, deadline=None, derandomize=True,
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(requests=_requests)
     def rpc_batch(requests: list[tuple[str, object]]) -> None:
@@ -75,7 +75,7 @@ def test_odd_requests_never_fail_inside_the_daemon(daemon):
             assert err is None or err["code"] != "internal", (method, params, err)
         sent["rpc"] += len(requests)
 
-    @settings(max_examples=300, deadline=None, derandomize=True,
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(method=st.sampled_from(METHODS), params=_params)
     def epc_call(method: str, params: object) -> None:
