@@ -126,6 +126,27 @@ def ngram_sources(language: str) -> str:
     return f"{PREFIX}:{{ngram:{language}}}:sources"
 
 
+def ngram_after(language: str, line_hash: str) -> str:
+    """Sorted set of the lines (stripped, member) that followed one line, and how often."""
+    return f"{PREFIX}:{{ngram:{language}}}:after:{line_hash}"
+
+
+def ngram_lines(language: str) -> str:
+    """Sorted set of every learned line (stripped), all scored 0, for prefix lookups by lex."""
+    return f"{PREFIX}:{{ngram:{language}}}:lines"
+
+
+def ngram_line_counts(language: str) -> str:
+    """Hash of learned line (stripped) -> how many times it occurs in the learned files."""
+    return f"{PREFIX}:{{ngram:{language}}}:line_counts"
+
+
+def completion_offer(client: str, buffer: str) -> str:
+    """String (msgpack) of the last completion offered to one client's buffer, kept briefly so
+    a user typing what it shows keeps seeing the rest of it (type-through)."""
+    return f"{PREFIX}:completion:offer:{client}:{buffer}"
+
+
 # -- Semantic code search (search/) --------------------------------------------------------
 CODE_CHUNKS = f"{PREFIX}:{{code}}:chunks"
 """Set of the ids of every indexed chunk."""
@@ -182,6 +203,16 @@ def lisp_program(name: str) -> str:
 def lisp_meta(name: str) -> str:
     """Hash of a program's metadata: description, kind, languages, version, updated, ..."""
     return f"{PREFIX}:{{lisp}}:meta:{name}"
+
+
+def lisp_versions(name: str) -> str:
+    """Hash of a program's versions: version -> JSON of its forms, metadata and lineage."""
+    return f"{PREFIX}:{{lisp}}:versions:{name}"
+
+
+def lisp_candidates(name: str) -> str:
+    """List of the candidates ``redis-ai evolve`` tried for a program, newest first (JSON)."""
+    return f"{PREFIX}:{{lisp}}:candidates:{name}"
 
 
 PROBE = f"{PREFIX}:probe"

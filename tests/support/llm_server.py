@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +30,9 @@ class Behaviour:
     stream_error: dict[str, Any] | None = None
     """An error event sent after the pieces (Anthropic ``event: error``, OpenAI ``data: {error}``)."""
     model: str = "served-model"
+    answers: list[list[str]] | None = None
+    """Scripted answers: the pieces of the first request, of the second, ... (the last one
+    repeats); None sends ``pieces`` every time."""
 
 
 @dataclass
@@ -48,6 +51,9 @@ class LLMServer:
         self.behaviours: dict[str, Behaviour] = {}
         self.seen: list[Seen] = []
         self.closing = threading.Event()
+        self.lock = threading.Lock()
+        self.turns: dict[str, int] = {}
+        """Requests answered per path (for scripted answers)."""
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,6 +67,12 @@ class LLMServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 outer.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 behaviour = outer.behaviours.get(self.path, Behaviour())
+                if behaviour.answers:
+                    with outer.lock:
+                        turn = outer.turns.get(self.path, 0)
+                        outer.turns[self.path] = turn + 1
+                    pieces = behaviour.answers[min(turn, len(behaviour.answers) - 1)]
+                    behaviour = replace(behaviour, pieces=pieces)
                 try:
                     outer._answer(self, behaviour)
                 except (BrokenPipeError, ConnectionResetError):

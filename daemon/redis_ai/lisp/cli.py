@@ -1,6 +1,7 @@
-"""``redis-ai lisp define|list|show|remove|run|eval``: manage and try the stored Lisp programs.
+"""``redis-ai lisp define|list|show|remove|run|lineage|rollback|reference|eval``: manage and try
+the stored Lisp programs.
 
-``register(subparsers)`` adds the ``lisp`` command; each subcommand sets ``func`` to a handler
+``register(subparsers)`` adds the ``lisp`` command (and ``evolve``, evolve_cli.py); each subcommand sets ``func`` to a handler
 that takes the parsed arguments and returns the exit status.
 """
 
@@ -15,10 +16,11 @@ from typing import Any
 
 from ..schema import language_of
 from ..store.connection import connect
-from . import store
+from . import evolve_cli, lineage, store
 from .data import LispError
 from .program import Program, compile_library, evaluate_text, run_program
 from .reader import to_string
+from .reference import reference
 
 
 def register(subparsers: Any) -> None:
@@ -61,11 +63,30 @@ def register(subparsers: Any) -> None:
     q.add_argument("--json", action="store_true", help="print the items as JSON")
     q.set_defaults(func=cmd_run)
 
+    q = sub.add_parser("lineage", help="a program's versions as a tree, with how each was made")
+    _common(q)
+    q.add_argument("name")
+    q.add_argument("--candidates", action="store_true",
+                   help="also every candidate evolve tried, with its scores")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_lineage)
+
+    q = sub.add_parser("rollback", help="make an older version live again (as a new version)")
+    _common(q)
+    q.add_argument("name")
+    q.add_argument("version", nargs="?", type=int, default=0,
+                   help="default: the live version's parent")
+    q.set_defaults(func=cmd_rollback)
+
+    q = sub.add_parser("reference", help="print the language reference (what evolve sends)")
+    q.set_defaults(func=cmd_reference)
+
     q = sub.add_parser("eval", help="evaluate an expression and print its value")
     q.add_argument("--redis-url", default=None,
                    help="Redis holding the programs that require loads (only if it is used)")
     q.add_argument("expr")
     q.set_defaults(func=cmd_eval)
+    evolve_cli.register(subparsers)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -198,3 +219,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     return 0
 
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    client = connect(args.redis_url)
+    try:
+        rows = lineage.tree(client, args.name)
+        tried = lineage.candidates(client, args.name) if args.candidates else []
+    finally:
+        client.close()
+    if not rows:
+        return _fail(f"no kept versions of {args.name}")
+    if args.json:
+        print(json.dumps({"versions": rows, "candidates": tried}, indent=2))
+        return 0
+    print(lineage.render(args.name, rows))
+    for c in tried:
+        held = c.get("held_out") or {}
+        print(f"  run {c['run']} gen {c['generation']} ({c['model']}): train "
+              f"P={c['train']['precision']} R={c['train']['recall']}"
+              + (f" held-out P={held['precision']} R={held['recall']}" if held else "")
+              + (" live" if c["live"] else "") + (f" {c['train']['refused']}"
+                                                 if c["train"]["refused"] else ""))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    client = connect(args.redis_url)
+    try:
+        meta = lineage.rollback(client, args.name, args.version)
+    except LispError as exc:
+        return _fail(str(exc))
+    finally:
+        client.close()
+    print(f"{args.name} version {meta['version']} is live (the forms of an older version)")
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    print(reference())
+    return 0

@@ -7,9 +7,10 @@ Every change is one MULTI/EXEC that also bumps ``keys.LISP_VERSION`` and publish
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import redis
@@ -21,6 +22,8 @@ from .reader import read, split_forms
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 REQUIRE = Symbol.of("require")
+MAX_VERSIONS = 100
+"""Versions kept per program (the oldest are dropped)."""
 QUOTE = Symbol.of("quote")
 
 Library = dict[str, tuple[list[str], dict[str, str]]]
@@ -98,8 +101,12 @@ def get(client: redis.Redis, name: str) -> tuple[list[str], dict[str, str]] | No
 
 
 def define(client: redis.Redis, name: str, source: str, *, description: str = "",
-           languages: Iterable[str] = (), kind: str = "diagnostics") -> dict[str, str]:
-    """Validate and store program ``name``; return its metadata.
+           languages: Iterable[str] = (), kind: str = "diagnostics",
+           lineage: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Validate and store program ``name`` as its next version; return its metadata.
+
+    The version is also kept in ``keys.lisp_versions`` with ``lineage`` (who wrote it, from
+    which parent, with what scores: lineage.py), so it can be shown and rolled back to.
 
     Refused (LispError) when a form does not read (the error names its line and column), a
     required program is missing or requires this one back, or loading the program fails.
@@ -123,17 +130,43 @@ def define(client: redis.Redis, name: str, source: str, *, description: str = ""
             "updated": f"{time.time():.3f}", "forms": str(len(texts)),
             "requires": ",".join(requires(forms)),
             "analyze": "1" if Symbol.of("analyze") in env.vars else "0"}
-    pipe = client.pipeline(transaction=True)
-    pipe.delete(keys.lisp_program(name))
-    pipe.rpush(keys.lisp_program(name), *texts)
-    pipe.hset(keys.lisp_meta(name), mapping=cast(Any, meta))
-    pipe.hincrby(keys.lisp_meta(name), "version", 1)
-    pipe.sadd(keys.LISP_PROGRAMS, name)
-    pipe.incr(keys.LISP_VERSION)
-    pipe.publish(keys.LISP_CHANGES, f"define {name}")
-    reply = pipe.execute()
-    meta["version"] = str(reply[3])
+    snapshot: dict[str, Any] = {"forms": texts, "lineage": dict(lineage or {})}
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            # WATCH the hash so that the version written with the snapshot is the one the
+            # program gets: two defines at once retry instead of sharing a number.
+            try:
+                pipe.watch(keys.lisp_meta(name))
+                meta["version"] = str(int(pipe.hget(keys.lisp_meta(name), "version") or 0) + 1)
+                snapshot["meta"] = meta
+                pipe.multi()
+                pipe.delete(keys.lisp_program(name))
+                pipe.rpush(keys.lisp_program(name), *texts)
+                pipe.hset(keys.lisp_meta(name), mapping=cast(Any, meta))
+                pipe.hset(keys.lisp_versions(name), meta["version"], json.dumps(snapshot))
+                pipe.sadd(keys.LISP_PROGRAMS, name)
+                pipe.incr(keys.LISP_VERSION)
+                pipe.publish(keys.LISP_CHANGES, f"define {name}")
+                pipe.execute()
+                break
+            except redis.WatchError:
+                continue
+    _trim_versions(client, name)
     return meta
+
+
+def _trim_versions(client: redis.Redis, name: str) -> None:
+    """Keep the newest MAX_VERSIONS versions of a program."""
+    if client.hlen(keys.lisp_versions(name)) <= MAX_VERSIONS:
+        return
+    kept = sorted(int(v) for v in client.hkeys(keys.lisp_versions(name)))
+    client.hdel(keys.lisp_versions(name), *[str(v) for v in kept[:-MAX_VERSIONS]])
+
+
+def versions(client: redis.Redis, name: str) -> dict[int, dict[str, Any]]:
+    """Every kept version of program ``name``: version -> {forms, meta, lineage}."""
+    raw = client.hgetall(keys.lisp_versions(name))
+    return {int(_text(k)): json.loads(_text(v)) for k, v in raw.items()}
 
 
 def remove(client: redis.Redis, name: str) -> bool:
@@ -142,7 +175,8 @@ def remove(client: redis.Redis, name: str) -> bool:
         return False
     pipe = client.pipeline(transaction=True)
     pipe.srem(keys.LISP_PROGRAMS, name)
-    pipe.delete(keys.lisp_program(name), keys.lisp_meta(name))
+    pipe.delete(keys.lisp_program(name), keys.lisp_meta(name), keys.lisp_versions(name),
+                keys.lisp_candidates(name))
     pipe.incr(keys.LISP_VERSION)
     pipe.publish(keys.LISP_CHANGES, f"remove {name}")
     return bool(pipe.execute()[0])
