@@ -4,6 +4,7 @@ checked to keep its results."""
 
 import math
 import os.path
+from contextlib import suppress
 
 
 def unique_customers(orders: list[str]) -> list[str]:
@@ -135,3 +136,145 @@ def complex_rules(order, rules):
         if score < 0:
             score = 0
     return score
+
+
+# --- Look-alikes where a hint would be wrong (each was hinted before) ---------------------------
+
+
+def reservoir(iterable, k):
+    """more-itertools' sample: next() ends the loop early with StopIteration, which the with
+    swallows, and the items read so far are returned (a comprehension would bind nothing)."""
+    iterator = iter(iterable)
+    with suppress(StopIteration):
+        kept = []
+        for _ in range(k):
+            kept.append(next(iterator))
+    return kept
+
+
+def tokens(parts):
+    """click's split_arg_string: the handler sees the items read before the error."""
+    out = []
+    try:
+        for part in parts:
+            out.append(int(part))
+    except ValueError:
+        out.append(-1)
+    return out
+
+
+def unique_pairs(rows):
+    """The items are lists: they cannot go into a set."""
+    seen = []
+    for row in rows:
+        if [row[0], row[1]] not in seen:
+            seen.append([row[0], row[1]])
+    return seen
+
+
+def unique_everseen(items):
+    """more-itertools' unique_everseen: the list holds what the set refused (TypeError)."""
+    seen_set = set()
+    seen_list = []
+    out = []
+    for item in items:
+        try:
+            if item not in seen_set:
+                seen_set.add(item)
+                out.append(item)
+        except TypeError:
+            if item not in seen_list:
+                seen_list.append(item)
+                out.append(item)
+    return out
+
+
+def groups_found(groups: list[list[str]], wanted):
+    """The annotation says the items are lists."""
+    found = 0
+    for group in wanted:
+        if group in groups:
+            found += 1
+    return found
+
+
+def admins(users):
+    """`names` is rebuilt on every iteration and tested once: no quadratic scan."""
+    found = []
+    for user, roles in users:
+        names = [role.lower() for role in roles]
+        if "admin" in names:
+            found.append(user)
+    return found
+
+
+def fill_gaps(values):
+    """rich's ratio_resolve: None marks a size still to compute, found and set by position."""
+    sizes = [None if value < 0 else value for value in values]
+    while None in sizes:
+        index = sizes.index(None)
+        sizes[index] = index
+    return sizes
+
+
+def positions(names, wanted):
+    """httpx's test_proxies: the list is searched for a position."""
+    known = [name.lower() for name in names]
+    found = []
+    for name in wanted:
+        if name in known:
+            found.append(known.index(name))
+    return found
+
+
+class Pairs:
+    """werkzeug's MultiDict.values: `self.values()` would call this very method."""
+
+    def __init__(self, pairs):
+        self._pairs = list(pairs)
+
+    def items(self):
+        return iter(self._pairs)
+
+    def values(self):
+        for _, value in self.items():
+            yield value
+
+
+def labelled(values):
+    """extend() of a generator is slower than this loop."""
+    out = ["header"]
+    for value in values:
+        out.append(f"- {value}")
+    return out
+
+
+# --- Real positives next to them --------------------------------------------------------------
+
+
+def first_items(iterable, k):
+    """The reservoir loop outside any with: a comprehension does the same."""
+    iterator = iter(iterable)
+    kept = []
+    for _ in range(k):
+        kept.append(next(iterator, None))
+    return kept
+
+
+def unique_per_group(groups):
+    """`seen` is rebuilt per group but grows and is tested for each of the group's items."""
+    result = []
+    for group in groups:
+        seen = []
+        for item in group:
+            if item not in seen:
+                seen.append(item)
+        result.append(seen)
+    return result
+
+
+def total_stock(stock):
+    total = 0
+    for _, count in stock.items():
+        total += count
+    return total
