@@ -307,9 +307,12 @@ def test_completion_ghost_text_accepted_by_word_line_and_whole(
         return sorted(a for a in every if a != "shown")
 
     deadline = time.monotonic() + 10
-    while len(actions()) < 4 and time.monotonic() < deadline:
+    while len(actions()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert actions() == ["accepted", "accepted_partial", "accepted_partial", "dismissed"]
+    time.sleep(0.2)  # nothing more may follow: one outcome per suggestion
+    # Taken in three pieces (word, line, rest), the first suggestion counts once, as partly
+    # accepted; the second was dismissed.
+    assert actions() == ["accepted_partial", "dismissed"]
 
 
 def test_results_for_an_older_buffer_state_are_dropped(
@@ -368,23 +371,23 @@ def test_hints_rewrite_and_generated_tests(
     nvim = start_nvim(daemon.runtime_dir, {})
     wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
     source = tmp_path / "doubling.py"
-    lines = ["def double_sum(items: list[int]) -> int:", '    """Twice the sum.', "",
-             "    >>> double_sum([1, 2])", "    6", '    """',
-             "    return sum([x * 2 for x in items])"]
+    lines = ["def doubled(items: list[int]) -> list[int]:", '    """Each item twice.', "",
+             "    >>> doubled([1, 2])", "    [2, 4]", '    """',
+             "    out = []", "    for x in items:", "        out.append(x * 2)", "    return out"]
     source.write_text("\n".join(lines) + "\n")
     nvim.command(f"edit {source}")
-    nvim.current.window.cursor = (7, len("    return sum(["))
+    nvim.current.window.cursor = (7, len("    out"))
     nvim.command("RedisAI analyze")
     wait_for(nvim, "next(require('redis_ai.ui').results(0).hints) ~= nil")
     nvim.command("RedisAI hints")
     [hint] = nvim.eval("getqflist()")
-    assert (hint["lnum"], hint["col"]) == (7, len("    return ") + 1) and "[C419]" in hint["text"]
+    assert (hint["lnum"], hint["col"]) == (7, len("    ") + 1) and "[PERF401]" in hint["text"]
     nvim.command("wincmd p | RedisAI fix")
-    assert nvim.current.buffer[:] == [*lines[:6], "    return sum(x * 2 for x in items)"]
+    assert nvim.current.buffer[:] == [*lines[:6], "    out = [x * 2 for x in items]", lines[-1]]
     nvim.command("RedisAI tests")
     wait_for(nvim, "vim.api.nvim_win_get_config(0).relative == 'editor'")
     generated = "\n".join(nvim.current.buffer[:])
-    assert "double_sum" in generated and "def test_" in generated, generated
+    assert "doubled" in generated and "def test_" in generated, generated
 
 
 def _blocked(signum: int, frame: Any) -> None:
@@ -539,14 +542,14 @@ def test_shown_feedback_once_per_drawn_suggestion(
     nvim.input("<C-]>")
     wait_for(nvim, "true")  # the dismissal is written before the next answer comes back
     deadline = time.monotonic() + 5
-    while len(tap.notifications("feedback")) < 5 and time.monotonic() < deadline:
+    while len(tap.notifications("feedback")) < 4 and time.monotonic() < deadline:
         time.sleep(0.02)
     feedback = [(f["action"], f["suggestion"], f["analyzer"]) for f in tap.notifications("feedback")]
     shown = [f for f in feedback if f[0] == "shown"]
     assert shown == [("shown", first["id"], "fixed_completion"),
                      ("shown", second["id"], "fixed_completion")], feedback
-    assert [f[0] for f in feedback if f[0] != "shown"] == [
-        "accepted_partial", "accepted_partial", "dismissed"]
+    # One outcome per suggestion: the word and the line taken from the first count once.
+    assert [f[0] for f in feedback if f[0] != "shown"] == ["accepted_partial", "dismissed"]
     # The unix socket needs no token: the hello on the wire carries none.
     [hello] = tap.notifications("hello")
     assert "token" not in hello and hello["editor"] == "neovim"
