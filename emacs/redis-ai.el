@@ -579,10 +579,15 @@ the ghost's next character keeps the rest; anything else clears it."
            (rest (substring text (length piece))))
       (redis-ai-ghost-clear)
       (insert piece)
-      (redis-ai--feedback candidate (if (string= rest "") "accepted" "accepted_partial"))
+      ;; One outcome per suggestion, so `redis-ai stats' can divide by the
+      ;; suggestions shown: taking it in pieces counts as partly accepted,
+      ;; once; what remains keeps :decided and reports nothing more.
+      (unless (plist-get candidate :decided)
+        (redis-ai--feedback candidate (if (string= rest "") "accepted" "accepted_partial")))
       (if (string= rest "")
           (redis-ai--clear-ghost)
-        (setq redis-ai--candidates (list (plist-put (copy-sequence candidate) :text rest))
+        (setq redis-ai--candidates
+              (list (plist-put (plist-put (copy-sequence candidate) :text rest) :decided t))
               redis-ai--candidate-index 0)
         (redis-ai--show-candidate)))))
 
@@ -625,7 +630,7 @@ the ghost's next character keeps the rest; anything else clears it."
   "Remove the suggestion shown at point."
   (interactive)
   (let ((candidate (nth redis-ai--candidate-index redis-ai--candidates)))
-    (when candidate
+    (when (and candidate (not (plist-get candidate :decided)))
       (redis-ai--feedback candidate "dismissed")))
   (redis-ai--clear-ghost))
 

@@ -544,6 +544,31 @@
                                     ("shown" . "1-0/completion")))))
           (advice-remove 'redis-ai-call #'record))))))
 
+(ert-deftest redis-ai-unit-one-outcome-per-suggestion ()
+  (redis-ai-test-with-buffer #'redis-ai-test-major-mode "x = "
+    (redis-ai-mode 1)
+    (let ((sent nil))
+      (cl-flet ((record (method params &rest _)
+                  (when (eq method 'feedback)
+                    (push (alist-get 'action params) sent))))
+        (advice-add 'redis-ai-call :before #'record)
+        (unwind-protect
+            (progn
+              ;; Taken in pieces (a word, then the rest), one suggestion is one
+              ;; partial acceptance: acceptance per shown suggestion stays <= 1.
+              (redis-ai-test--completion "alpha beta")
+              (redis-ai-test-type "C-c r w")
+              (should (equal (redis-ai-ghost-text) " beta"))
+              (redis-ai-test-type "TAB")
+              (should (equal (buffer-string) "x = alpha beta"))
+              (should (equal (reverse sent) '("shown" "accepted_partial")))
+              ;; Dismissing what remains of a partly taken one adds nothing either.
+              (setq sent nil)
+              (redis-ai-test--completion "gamma delta")
+              (redis-ai-test-type "C-c r w C-c r d")
+              (should (equal (reverse sent) '("shown" "accepted_partial"))))
+          (advice-remove 'redis-ai-call #'record))))))
+
 (ert-deftest redis-ai-unit-daemon-command-is-the-checkout-s ()
   (let ((exec-path '("/usr/bin" "/bin"))
         (redis-ai-daemon-command '("redis-ai" "daemon")))

@@ -184,6 +184,14 @@ end
 
 local function feedback(action)
   local cur = ghost.list[ghost.index]
+  if action ~= 'shown' then
+    -- One outcome per suggestion, so `redis-ai stats` can divide by the suggestions shown:
+    -- taking one in pieces counts as partly accepted, once; what remains reports nothing more.
+    if cur.decided then
+      return
+    end
+    cur.decided = true
+  end
   require('redis_ai.rpc').notify('feedback', {
     suggestion = cur.id or '',
     analyzer = cur.analyzer,
@@ -335,7 +343,7 @@ function M.accept(what)
   local cur = g.list[g.index]
   g.row, g.bcol, g.col = row, bcol, text.char_col(line, bcol)
   g.text = rest
-  g.list, g.index = { { id = cur.id, analyzer = cur.analyzer, text = rest } }, 1
+  g.list, g.index = { { id = cur.id, analyzer = cur.analyzer, text = rest, decided = true } }, 1
   g.tick = api.nvim_buf_get_changedtick(g.buf)
   draw()
   return true
@@ -376,7 +384,7 @@ local function follow(buf)
     if #typed < #ghost.text and ghost.text:sub(1, #typed) == typed then
       local cur = ghost.list[ghost.index]
       ghost.text = ghost.text:sub(#typed + 1)
-      ghost.list = { { id = cur.id, analyzer = cur.analyzer, text = ghost.text } }
+      ghost.list = { { id = cur.id, analyzer = cur.analyzer, text = ghost.text, decided = cur.decided } }
       ghost.index = 1
       ghost.bcol, ghost.col, ghost.tick = pos[2], text.char_col(line, pos[2]), tick
       draw()
