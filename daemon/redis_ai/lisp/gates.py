@@ -197,7 +197,7 @@ def judge(name: str, source: str, examples: list[Example],
         return score
     for ex in examples:
         cache: dict[str, Any] = {}
-        items = run_program(program, ex.event(), cache, fuel=fuel)
+        items = run_program(program, ex.event(), cache, fuel=fuel, quiet=True)
         score.steps += cache.get("steps", 0)
         error = cache.get("errors", {}).get(name)
         if error is not None:

@@ -145,11 +145,12 @@ def compile_library(programs: Mapping[str, tuple[list[str], Mapping[str, str]]])
 
 
 def run_program(program: Program, event: dict[str, Any], cache: dict[str, Any],
-                fuel: int | None = None) -> list[dict[str, Any]]:
+                fuel: int | None = None, quiet: bool = False) -> list[dict[str, Any]]:
     """The items ``program`` gives for ``event``; a failure becomes one error item (and a log
     line, once per program version and kind of failure). Never raises. The steps it took are
     added to ``cache["steps"]`` (the analyzer's budget per event), and a failure's text is kept
-    in ``cache["errors"][NAME]`` (for ``lisp_run``)."""
+    in ``cache["errors"][NAME]`` (for ``lisp_run``). ``quiet`` logs nothing (the gates judge
+    candidates that are expected to fail)."""
     run = Run(program=program.name, event=event, cache=cache)
     if fuel is not None:
         run.fuel = fuel
@@ -169,7 +170,7 @@ def run_program(program: Program, event: dict[str, Any], cache: dict[str, Any],
     except LispError as exc:
         cache.setdefault("errors", {})[program.name] = str(exc)
         key = f"{exc.kind}:{exc.message}"
-        if key not in program.logged and len(program.logged) < 100:
+        if not quiet and key not in program.logged and len(program.logged) < 100:
             program.logged.add(key)
             log.warning("lisp program %s (version %d) failed: %s", program.name,
                         program.version, exc)

@@ -180,10 +180,14 @@ class Search:
                     starts[start] = starts.get(start, 0) + 1
         for start in sorted(starts, key=lambda t: (-starts[t], len(t)))[:MAX_TESTS // 2]:
             tests.append(Piece(f"(string-prefix-p {_lit(start)} (string-trim text))", needle=start))
-        lengths = sorted(len(line) for line in pos)
-        for k in sorted({*_constants(self.task.library), *(lengths[:1] and [lengths[0] - 1])}):
+        # Length thresholds: the stored programs' constants, and the two edges the examples
+        # give (the longest line that must not be flagged, one less than the shortest that
+        # must); the smallest comes first, as it flags the most while the examples allow it.
+        edges = {len(line) for line in neg[-1:] and [max(neg, key=len)]}
+        edges |= {len(line) - 1 for line in pos[-1:] and [min(pos, key=len)]}
+        for k in sorted(_constants(self.task.library) | edges):
             tests.append(Piece(f"(> (length text) {k})"))
-        tests += helpers(self.task.library)
+        tests = list(dict.fromkeys([*tests, *helpers(self.task.library)]))
         pos_tokens = set().union(*(_tokens(line) for line in pos)) if pos else set()
         excl_count: dict[str, int] = {}
         for line in neg:
