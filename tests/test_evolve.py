@@ -333,3 +333,40 @@ def test_offline_search_reuses_a_stored_helper_and_mutates_constants():
     result = evolve(t, VariantAuthor(), Budget(generations=3))
     assert result.winner is not None
     assert judge("long", result.winner.source, t.held_out, t.library).perfect
+
+
+# -- (6) The five request files (examples/lisp/evolve/): the figures of docs/lisp.md ------------
+
+REQUESTS = sorted((ROOT / "examples" / "lisp" / "evolve").glob("*.json"))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_five_requests_go_live_through_the_scripted_model(redis_client, server, provider,
+                                                          monkeypatch):
+    from redis_ai.lisp.evolve_bench import bench, load_library, load_request
+
+    path = add_model(redis_client, server, provider, monkeypatch)
+    library = load_library(ROOT / "examples" / "lisp")
+    tasks = [load_request(p, library) for p in REQUESTS]
+    assert len(tasks) == 5
+
+    def author(task: Task) -> ModelAuthor:
+        answers = json.loads((ROOT / "examples" / "lisp" / "evolve" / f"{task.name}.json")
+                             .read_text())["scripted"]
+        server.turns.clear()
+        script(server, path, *answers)
+        return ModelAuthor(redis_client)
+
+    rows = bench(tasks, author)
+    print(json.dumps(rows, indent=1))
+    assert all(r["live"] and r["precision"] == 1.0 and r["recall"] == 1.0 for r in rows), rows
+    assert [r["generations"] for r in rows] == [1, 1, 2, 2, 2]
+
+
+def test_five_requests_offline():
+    from redis_ai.lisp.evolve_bench import bench, load_library, load_request
+
+    library = load_library(ROOT / "examples" / "lisp")
+    rows = bench([load_request(p, library) for p in REQUESTS], lambda t: VariantAuthor())
+    print(json.dumps(rows, indent=1))
+    assert all(r["live"] and r["precision"] == 1.0 for r in rows), rows

@@ -130,10 +130,10 @@ def _judge(task: Task, source: str, examples: list[Example], budget: Budget) -> 
 
 
 def evolve(task: Task, author: Author, budget: Budget | None = None) -> Result:
-    """Run generations until a candidate passes the training and the held-out examples (it
-    goes live) or the budget is spent. A candidate that passes the gate on the training
-    examples without being perfect, and passes the held-out gate, is kept as a fallback that
-    goes live when the budget ends with nothing better."""
+    """Run generations until a candidate is right on every training and held-out example (it
+    goes live at once) or the budget is spent. A candidate that passes the gate (precision,
+    then recall) on both without being perfect is kept as a fallback, and the best fallback
+    (held-out recall, then training recall) goes live when the budget ends."""
     budget = budget or Budget()
     started = time.monotonic()
     history: list[Attempt] = []
@@ -159,11 +159,11 @@ def evolve(task: Task, author: Author, budget: Budget | None = None) -> Result:
             held = _judge(task, source, task.held_out, budget)
             cand.held_out = held.summary()
             if passes(held, budget.min_precision, budget.min_recall):
-                if train.perfect:
+                if train.perfect and held.perfect:
                     cand.live, cand.ms = True, (time.monotonic() - t0) * 1000
                     return Result(candidates, cand, tokens, cost,
                                   time.monotonic() - started, "live")
-                if fallback is None or train.recall > fallback.train["recall"]:
+                if fallback is None or _better(cand, fallback):
                     fallback = cand
             cand.note = feedback(train, task.train) if not train.perfect else OVERFIT_NOTE
         else:
@@ -174,6 +174,12 @@ def evolve(task: Task, author: Author, budget: Budget | None = None) -> Result:
         fallback.live = True
     return Result(candidates, fallback, tokens, cost, time.monotonic() - started,
                   "live" if fallback else reason)
+
+
+def _better(a: Candidate, b: Candidate) -> bool:
+    """Whether fallback ``a`` beats ``b``: held-out recall first, then training recall."""
+    ha, hb = a.held_out or {}, b.held_out or {}
+    return (ha.get("recall", 0), a.train["recall"]) > (hb.get("recall", 0), b.train["recall"])
 
 
 def make_task(name: str, request: str, examples: list[Example],
