@@ -129,7 +129,7 @@ class ModelAuthor:
             found = [m for m in found if m.id == self.model_id]
         if not found:
             raise NoModel(f"no available model offers {CAPABILITY!r} (add one with "
-                          f"'redis-ai models add ... --capabilities {CAPABILITY}')")
+                          f"'redis-ai models add ID --model NAME --capability {CAPABILITY}')")
         return found
 
     def write(self, task: Task, history: list[Attempt]) -> Draft:
