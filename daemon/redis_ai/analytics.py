@@ -19,6 +19,7 @@ from typing import Any
 from redis import Redis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
+from redis.cluster import ClusterPipeline, RedisCluster
 
 from . import keys
 
@@ -42,7 +43,7 @@ FEEDBACK_ACTIONS = ("shown", "accepted", "accepted_partial", "dismissed")
 BURST_SAMPLES = 32
 """Most latency samples kept from one batch of analyzed events (record_analyses)."""
 
-Target = Redis | Pipeline | AsyncPipeline
+Target = Redis | Pipeline | AsyncPipeline | RedisCluster
 """Where commands go: a pipeline (queued, the caller executes) or a client (sent at once)."""
 
 _last_trim: dict[str, float] = {}
@@ -117,9 +118,9 @@ def record_feedback(pipe: Target, analyzer: str, action: str, now: float) -> Non
 
 
 def _record(target: Target, metric: str, subject: str, values: list[str], now: float) -> None:
-    if isinstance(target, (Pipeline, AsyncPipeline)):
+    if isinstance(target, (Pipeline, AsyncPipeline, ClusterPipeline)):
         pipe = target
-    elif isinstance(target, Redis):
+    elif isinstance(target, (Redis, RedisCluster)):
         pipe = target.pipeline(transaction=False)
     else:
         # An asyncio client would hand back an execute() coroutine nobody awaits: samples lost.

@@ -25,7 +25,7 @@ from .endpoints.epc import EPCServer
 from .endpoints.rpc import RPCServer
 from .endpoints.session import PROTOCOL, Session
 from .errors import DaemonNotFound, DaemonRunning
-from .ingest.writer import EventWriter
+from .ingest.writer import EventWriter, shards
 from .results.router import ResultRouter
 from .schema import MAX_TEXT
 from .status import collect
@@ -86,9 +86,10 @@ class Daemon:
         self.client = self._connect()
         self.caps = capabilities(self.client)
         self.client.hset(keys.META, mapping={"schema": 1, "version": __version__})
+        self.shards = shards(self.client, self.caps.masters)  # 1 on plain Redis (docs/cluster.md)
 
         self.writer = EventWriter(self._connect, max_bytes=self.stream_max_mb << 20,
-                                  on_state=self._on_redis)
+                                  on_state=self._on_redis, shards=self.shards)
         self.writer.start()
         self.router = ResultRouter(self._connect, self.sessions)  # type: ignore[arg-type]
         self.router.start()
@@ -122,13 +123,15 @@ class Daemon:
     def _start_runners(self) -> None:
         for name in self.analyzer_names:
             analyzer = analyzers.load(name, self._connect())
-            runner = GroupRunner(
-                self._connect(), analyzer, f"{self.id}:{analyzer.name}",
-                claim_idle_ms=self.claim_idle_ms, max_deliveries=self.max_deliveries,
-            )
-            runner.ensure_group()
-            self.runners.append(runner)
-            self._spawn(f"runner-{analyzer.name}", runner.run)
+            for shard in range(self.shards):  # one runner per shard of the event stream
+                runner = GroupRunner(
+                    self._connect(), analyzer, f"{self.id}:{analyzer.name}",
+                    claim_idle_ms=self.claim_idle_ms, max_deliveries=self.max_deliveries,
+                    shard=shard,
+                )
+                runner.ensure_group()
+                self.runners.append(runner)
+                self._spawn(f"runner-{analyzer.name}-{shard}", runner.run)
 
     def serve_forever(self) -> None:
         """Block until SIGTERM or SIGINT, then stop."""
@@ -218,7 +221,7 @@ class Daemon:
         return {
             "client": client, "daemon_version": __version__, "protocol": PROTOCOL,
             "redis": {**caps, "embedded": self.embedded is not None},
-            "analyzers": [r.analyzer.name for r in self.runners],
+            "analyzers": list(dict.fromkeys(r.analyzer.name for r in self.runners)),
             "limits": {"max_text": MAX_TEXT},
         }
 

@@ -53,10 +53,24 @@ COUNTERS = f"{PREFIX}:{{events}}:counters"
 """Hash of ingest counters: accepted, dropped (while Redis was down), dead, trimmed:<group>."""
 
 
-def failures(group: str) -> str:
+EVENT_SHARDS = f"{PREFIX}:{{events}}:shards"
+"""String: how many shards the event stream has; absent means 1 (plain Redis). The first daemon
+on a cluster sets it (SET NX) to the number of masters unless ``--shards`` says otherwise."""
+
+
+def events(shard: int = 0) -> str:
+    """The stream of one shard of the events: shard 0 is EVENTS itself, shard i > 0 has the hash
+    tag ``{events:i}``, so on a cluster the shards spread over the masters. An event's shard
+    follows from its client and buffer (ingest/writer.py), so one buffer's events stay in order."""
+    return EVENTS if shard == 0 else f"{PREFIX}:{{events:{shard}}}:stream"
+
+
+def failures(group: str, shard: int = 0) -> str:
     """Hash of entry id -> deliveries of that entry in which ``group``'s analyzer failed, for
-    the pending entries that failed; the field goes when the entry is acknowledged."""
-    return f"{PREFIX}:{{events}}:failures:{group}"
+    the pending entries of shard ``shard`` that failed; the field goes when the entry is
+    acknowledged. Entry ids repeat across shards, hence one hash per shard."""
+    tag = "events" if shard == 0 else f"events:{shard}"
+    return f"{PREFIX}:{{{tag}}}:failures:{group}"
 
 
 def group(analyzer: str) -> str:
@@ -215,8 +229,8 @@ def lisp_candidates(name: str) -> str:
     return f"{PREFIX}:{{lisp}}:candidates:{name}"
 
 
-PROBE = f"{PREFIX}:probe"
+PROBE = f"{PREFIX}:{{meta}}:probe"
 """Never written: read to learn whether the server has a command (vector sets' VCARD)."""
 
-META = f"{PREFIX}:meta"
+META = f"{PREFIX}:{{meta}}:meta"
 """Hash: schema version and the daemon that created the keyspace."""

@@ -14,6 +14,11 @@ as its MAXLEN, kept between ``min_entries`` and ``max_entries``.
 
 While Redis is down the buffer holds up to ``capacity`` events; beyond that the oldest are
 dropped and counted, never silently lost.
+
+With ``shards`` > 1 (a Redis Cluster, docs/cluster.md) each event goes to the stream
+``keys.events(shard_of(client, buffer))``: one buffer's events stay in one stream, in order,
+while the buffers spread over the shards and so over the cluster's masters. Each shard is
+trimmed to its share of the budget. One pipeline carries them all; redis-py splits it per node.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 
@@ -30,6 +36,29 @@ from .. import keys
 from ..schema import StreamEvent, encode_events
 
 log = logging.getLogger(__name__)
+
+
+def shard_of(client: str, buffer: str, shards: int) -> int:
+    """The shard of one client's buffer: stable across processes and restarts (CRC-32, not
+    Python's salted hash), so every daemon and worker agrees."""
+    if shards <= 1:
+        return 0
+    return zlib.crc32(f"{client}\0{buffer}".encode("utf-8", "surrogatepass")) % shards
+
+
+def shards(client: redis.Redis, masters: int = 1) -> int:
+    """How many shards the event stream has (``keys.EVENT_SHARDS``), settling it if unset.
+
+    Unset on a cluster (``masters`` > 1), the first daemon or worker to ask sets it, with SET NX
+    so that all agree, to one shard per master; on plain Redis it stays unset and means 1, and
+    the key names are those of a single stream. Set it by hand before the first start to choose
+    another number (docs/cluster.md); changing it later moves buffers to other shards.
+    """
+    value = client.get(keys.EVENT_SHARDS)
+    if value is None and masters > 1:
+        client.set(keys.EVENT_SHARDS, masters, nx=True)
+        value = client.get(keys.EVENT_SHARDS)
+    return max(int(value or 1), 1)
 
 
 class EventWriter:
@@ -46,9 +75,11 @@ class EventWriter:
         per_entry: int = 128,
         entries_per_flush: int = 8,
         on_state: Callable[[bool], None] | None = None,
+        shards: int = 1,
     ) -> None:
         self._connect = connect
-        self.max_bytes = max_bytes
+        self.shards = max(shards, 1)
+        self.max_bytes = max_bytes // self.shards
         self.max_entries = max_entries
         self.min_entries = min_entries
         self.maxlen = max_entries  # the MAXLEN of the next XADD; follows the entry size
@@ -164,8 +195,7 @@ class EventWriter:
             return True
         pipe = self._client.pipeline(transaction=False)
         kept: list[StreamEvent] = []
-        for i in range(0, len(batch), self.per_entry):
-            chunk = batch[i:i + self.per_entry]
+        for shard, chunk in self._chunks(batch):
             try:
                 data = encode_events(chunk)
             except Exception:  # noqa: BLE001 - never expected (validation comes first), never fatal
@@ -174,7 +204,7 @@ class EventWriter:
                     continue
                 data = encode_events(chunk)
             kept += chunk
-            pipe.xadd(keys.EVENTS, {"n": len(chunk), "e": data},
+            pipe.xadd(keys.events(shard), {"n": len(chunk), "e": data},
                       maxlen=self._trim_to(len(data)), approximate=True)
         pipe.hincrby(keys.COUNTERS, "accepted", len(kept))
         dropped = self.dropped - self._dropped_counted
@@ -190,6 +220,16 @@ class EventWriter:
         self._dropped_counted += dropped
         self._set_state(True)
         return True
+
+    def _chunks(self, batch: list[StreamEvent]) -> list[tuple[int, list[StreamEvent]]]:
+        """``batch`` as (shard, at most ``per_entry`` events) in arrival order per shard."""
+        if self.shards == 1:
+            return [(0, batch[i:i + self.per_entry]) for i in range(0, len(batch), self.per_entry)]
+        by_shard: dict[int, list[StreamEvent]] = {}
+        for event in batch:
+            by_shard.setdefault(shard_of(event.client, event.buffer, self.shards), []).append(event)
+        return [(shard, events[i:i + self.per_entry]) for shard, events in by_shard.items()
+                for i in range(0, len(events), self.per_entry)]
 
     def _encodable(self, chunk: list[StreamEvent]) -> list[StreamEvent]:
         """The events of ``chunk`` that encode; the others are dropped, counted and logged.

@@ -12,6 +12,11 @@ One thread owns the pub/sub connection (redis-py's PubSub is not safe to drive f
 threads). Besides the clients' channels it listens on a control channel of its own: that keeps
 the connection subscribed while no client is attached, so a refused ACL shows at start-up, and
 an attach wakes the thread by publishing there.
+
+On a Redis Cluster the same happens with shard channels (SSUBSCRIBE, SPUBLISH): a result then
+travels only to the master of its channel's slot, where redis-py's cluster pub/sub holds one
+connection, instead of to every node as PUBLISH would. A failover breaks that connection; the
+router subscribes anew on the new master, like after a restart.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -27,6 +34,7 @@ import msgpack
 import redis
 
 from .. import keys
+from ..store.connection import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ class ResultRouter:
         self._stop = threading.Event()
         self._renew = threading.Event()
         self._pubsub: Any = None
+        self._sharded = False  # set per connection: shard channels on a cluster
         self._waker: redis.Redis | None = None
         # Client ids ("c-<hex>") never contain this name, so no client's channel is the control one.
         self._control = keys.results_channel(f"router-{os.getpid()}-{secrets.token_hex(4)}")
@@ -130,7 +139,10 @@ class ResultRouter:
         try:
             if self._waker is None:
                 self._waker = self._connect()
-            self._waker.publish(self._control, b"")
+            if is_cluster(self._waker):
+                self._waker.spublish(self._control, b"")
+            else:
+                self._waker.publish(self._control, b"")
         except redis.RedisError:
             pass  # Redis is down: the router subscribes to every wanted channel when it is back
 
@@ -182,19 +194,24 @@ class ResultRouter:
         with self._subs_lock:
             for event in self._wanted.values():
                 event.clear()  # confirmed on the old connection, not yet on this one
-        pubsub = self._pubsub = self._connect().pubsub()
-        pubsub.subscribe(self._control)
+        client = self._connect()
+        self._sharded = is_cluster(client)
+        pubsub = self._pubsub = client.pubsub()
+        self._subscribe(pubsub, [self._control])
         sent: set[str] = set()  # client channels SUBSCRIBE was sent for on this connection
         confirmed: set[str] = set()
         while not self._stop.is_set() and not self._renew.is_set():
             self._apply(pubsub, sent, confirmed)
-            msg = pubsub.get_message(timeout=0.5)
+            msg = (self._sharded_message(pubsub, 0.5) if self._sharded
+                   else pubsub.get_message(timeout=0.5))
             if msg:
                 self._handle(msg, confirmed)
         self._close_pubsub()
 
     def _handle(self, msg: dict[str, Any], confirmed: set[str]) -> None:
         kind, channel = msg["type"], msg["channel"]
+        if self._sharded and kind[:1] == "s":
+            kind = kind[1:]  # smessage, ssubscribe, sunsubscribe
         channel = channel.decode() if isinstance(channel, bytes) else str(channel)
         if kind == "message" and channel != self._control:
             try:
@@ -226,11 +243,38 @@ class ResultRouter:
         new = [c for c in wanted if c not in sent]
         gone = [c for c in sent if c not in wanted]
         if new:
-            pubsub.subscribe(*new)
+            self._subscribe(pubsub, new)
             sent.update(new)
         if gone:
-            pubsub.unsubscribe(*gone)
+            if self._sharded:
+                pubsub.sunsubscribe(*gone)
+            else:
+                pubsub.unsubscribe(*gone)
             sent.difference_update(gone)
+
+    @staticmethod
+    def _sharded_message(pubsub: Any, timeout: float) -> Any:
+        """The next shard-channel message from any node, waiting up to ``timeout`` for one.
+
+        redis-py's get_sharded_message waits ``timeout`` on each node in turn, which would hold
+        a result on one node back while it waits on another: wait on all the sockets at once.
+        """
+        msg = pubsub.get_sharded_message(timeout=0)
+        if msg is not None:
+            return msg
+        socks = [p.connection._sock for p in list(pubsub.node_pubsub_mapping.values())
+                 if p.connection is not None and p.connection._sock is not None]
+        if socks:
+            select.select(socks, [], [], timeout)
+        else:
+            time.sleep(timeout)
+        return pubsub.get_sharded_message(timeout=0)
+
+    def _subscribe(self, pubsub: Any, channels: list[str]) -> None:
+        if self._sharded:
+            pubsub.ssubscribe(*channels)
+        else:
+            pubsub.subscribe(*channels)
 
     def _refused(self, exc: Exception, backoff: float) -> float:
         """Redis's ACL refuses the channels: not ready, one clear log line, a growing pause."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from .. import keys
 from ..config import ENV_REDIS_URL, Discovery
@@ -20,6 +21,12 @@ def connect(url: str | None = None, **kwargs: Any) -> redis.Redis:
 
     RESP2 is pinned: redis-py 8 speaks RESP3 by default, which changes the shape of replies
     (FT.SEARCH, XINFO) between server versions.
+
+    A TCP URL may name any node of a Redis Cluster: the server is asked (HELLO's ``mode``) and a
+    cluster gets redis-py's ``RedisCluster``, which routes each command to the master of its
+    slot. ``?cluster=yes`` skips the question, ``?cluster=no`` forces a plain client
+    (docs/cluster.md). The cluster client has the plain client's command methods, so callers
+    keep one type; ``is_cluster`` tells them apart where they must differ.
     """
     url = url or os.environ.get(ENV_REDIS_URL)
     if not url:
@@ -30,7 +37,57 @@ def connect(url: str | None = None, **kwargs: Any) -> redis.Redis:
     kwargs.setdefault("protocol", 2)
     kwargs.setdefault("socket_connect_timeout", 2)
     _check_tls_files(url)
-    return redis.Redis.from_url(url, **kwargs)
+    url, wanted = _cluster_option(url)
+    if wanted is None:
+        wanted = _detect_cluster(url, kwargs)
+    if not wanted:
+        return redis.Redis.from_url(url, **kwargs)
+    kwargs.pop("health_check_interval", None)  # per-node pools; a dead node is found by use
+    known = [ClusterNode(host, port) for host, port in _KNOWN_NODES.get(url, ())]
+    client = RedisCluster.from_url(url, startup_nodes=known, **kwargs)
+    # A later connect() must still find the cluster when the URL's own node is the one that died.
+    _KNOWN_NODES[url] = [(n.host, n.port) for n in client.get_nodes()]
+    return cast(redis.Redis, client)
+
+
+_KNOWN_NODES: dict[str, list[tuple[str, int]]] = {}
+"""URL -> every node a cluster client made from it has seen, so reconnects survive its death."""
+
+_MODES: dict[str, bool] = {}
+
+
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` (from ``connect``) talks to a Redis Cluster."""
+    return isinstance(client, RedisCluster)
+
+
+def _cluster_option(url: str) -> tuple[str, bool | None]:
+    """``url`` without its ``cluster=`` parameter, and what that parameter asked for."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    found = [v for k, v in query if k == "cluster"]
+    if not found:
+        return url, None
+    rest = urlencode([(k, v) for k, v in query if k != "cluster"])
+    value = found[-1].lower()
+    if value not in ("yes", "no", "1", "0", "true", "false"):
+        raise ValueError(f"cluster={found[-1]}: use cluster=yes or cluster=no")
+    return urlunsplit(parts._replace(query=rest)), value in ("yes", "1", "true")
+
+
+def _detect_cluster(url: str, kwargs: dict[str, Any]) -> bool:
+    """Ask the server (once per URL and process) whether it runs in cluster mode."""
+    if urlsplit(url).scheme not in ("redis", "rediss"):
+        return False  # a unix socket is one server
+    if url not in _MODES:
+        probe = redis.Redis.from_url(url, **kwargs)
+        try:
+            _MODES[url] = server_info(probe)["mode"] == "cluster"
+        except redis.ConnectionError as exc:
+            raise _explain(probe, exc) from exc
+        finally:
+            probe.close()
+    return _MODES[url]
 
 
 _TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
@@ -52,7 +109,8 @@ def _explain(client: redis.Redis, exc: redis.ConnectionError) -> redis.Connectio
     text = str(exc)
     if "SSL" not in text and "_ssl.c" not in text:
         return exc
-    where = client.connection_pool.connection_kwargs
+    pool = getattr(client, "connection_pool", None)  # a cluster client has one per node
+    where = pool.connection_kwargs if pool is not None else {}
     hint = ("check ssl_ca_certs: it must be the CA that signed the server's certificate, whose "
             "name or IP must be the URL's host" if "CERTIFICATE_VERIFY_FAILED" in text else
             "the server may want a client certificate: ssl_certfile and ssl_keyfile")
@@ -102,6 +160,8 @@ class Capabilities:
     json: bool
     vectorset: bool
     cluster: bool
+    masters: int = 1
+    replicas: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,39 +177,83 @@ def _pairs(reply: Any) -> dict[str, Any]:
     return {_text(k): v for k, v in zip(reply[::2], reply[1::2], strict=False)}
 
 
-def server_info(client: redis.Redis) -> dict[str, Any]:
-    """The server's version, mode (standalone or cluster) and module names, from HELLO.
-
-    HELLO is a connection command that every ACL user may run, where INFO and MODULE LIST are
-    @dangerous: a least-privilege user (docs/shared-redis.md) needs neither.
-    """
+def _hello(client: redis.Redis) -> dict[str, Any]:
     # HELLO without a version answers in the connection's own protocol; "HELLO 2" would switch a
     # RESP3 client's connection to RESP2 behind redis-py's back (its parser then misreads replies).
     hello = _pairs(client.execute_command("HELLO"))
     return {
         "version": _text(hello.get("version", "?")),
         "mode": _text(hello.get("mode", "")),
+        "role": _text(hello.get("role", "")),
         "modules": sorted(_text(_pairs(m).get("name", "")).lower() for m in hello.get("modules") or []),
     }
 
 
+def node_clients(client: Any) -> list[tuple[str, str, redis.Redis]]:
+    """(``host:port``, "master" or "replica", a plain client) for each node of a cluster client,
+    or the one server of a plain client (named by its URL's host, role "master")."""
+    if not is_cluster(client):
+        where = client.connection_pool.connection_kwargs
+        name = where.get("path") or f"{where.get('host')}:{where.get('port')}"
+        return [(str(name), "master", client)]
+    return [(node.name, "master" if node.server_type == "primary" else "replica",
+             client.get_redis_connection(node)) for node in client.get_nodes()]
+
+
+def server_info(client: redis.Redis) -> dict[str, Any]:
+    """The server's version, mode (standalone or cluster) and module names, from HELLO.
+
+    HELLO is a connection command that every ACL user may run, where INFO and MODULE LIST are
+    @dangerous: a least-privilege user (docs/shared-redis.md) needs neither. A cluster client
+    asks every node (HELLO has no key to route by): the lowest version, the modules every node
+    has, and ``nodes``, what each said.
+    """
+    nodes = []
+    for name, role, node in node_clients(client):
+        nodes.append({"node": name, "role": role, **_hello(node)})
+    versions = sorted((n["version"] for n in nodes), key=_version_key)
+    modules = set.intersection(*(set(n["modules"]) for n in nodes))
+    return {
+        "version": versions[0],
+        "mode": "cluster" if is_cluster(client) else nodes[0]["mode"],
+        "modules": sorted(modules),
+        "nodes": nodes,
+    }
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+
+
+def _has_command(client: redis.Redis, *command: str) -> bool:
+    """Whether the server knows ``command``: only "unknown command" says no. Any other refusal
+    (MOVED for a key of another node, WRONGTYPE) comes after the server looked the command up."""
+    try:
+        client.execute_command(*command)
+    except redis.ResponseError as exc:
+        return "unknown command" not in str(exc).lower()
+    return True
+
+
 def capabilities(client: redis.Redis) -> Capabilities:
-    """Detect the server version and the search / JSON modules and core vector sets."""
+    """Detect the server version and the search / JSON modules and core vector sets.
+
+    On a cluster every master is asked, and a feature counts only when all of them have it.
+    """
     try:
         info = server_info(client)  # the first command a daemon or doctor sends
     except redis.ConnectionError as exc:
         raise _explain(client, exc) from exc
     modules = set(info["modules"])
-    try:
-        # VCARD of a key that does not exist answers 0 where vector sets exist, an error elsewhere.
-        client.execute_command("VCARD", keys.PROBE)
-        vectorset = True
-    except redis.ResponseError:
-        vectorset = False
+    # VCARD of a key that does not exist answers 0 where vector sets exist, an error elsewhere.
+    masters = [node for _, role, node in node_clients(client) if role == "master"]
+    vectorset = all(_has_command(node, "VCARD", keys.PROBE) for node in masters)
     return Capabilities(
         version=info["version"],
         search="search" in modules or "ft" in modules,
         json="rejson" in modules or "json" in modules,
         vectorset=vectorset,
         cluster=info["mode"] == "cluster",
+        masters=len(masters),
+        replicas=len(info["nodes"]) - len(masters),
     )

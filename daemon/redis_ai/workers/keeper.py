@@ -46,8 +46,9 @@ class Keeper:
     """Extends the claim of consumer ``consumer`` of ``group`` on the entries it holds."""
 
     def __init__(self, client: redis.Redis, group: str, consumer: str, *,
-                 claim_idle_ms: int, stall_ms: int) -> None:
+                 claim_idle_ms: int, stall_ms: int, stream: str | None = None) -> None:
         self.client = client
+        self.stream = stream or keys.EVENTS
         self.group = group
         self.consumer = consumer
         self.interval = max(claim_idle_ms / 4000, 0.005)
@@ -93,6 +94,6 @@ class Keeper:
             if not ids or time.monotonic() - self._progress > self.stall:
                 continue
             try:
-                self._touch(keys=[keys.EVENTS], args=[self.group, self.consumer, *ids])
+                self._touch(keys=[self.stream], args=[self.group, self.consumer, *ids])
             except redis.RedisError as exc:
                 log.debug("%s: could not extend %d entries: %s", self.group, len(ids), exc)

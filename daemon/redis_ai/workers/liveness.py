@@ -27,7 +27,8 @@ INTERVAL = 2.0
 def _keys(kind: str) -> tuple[str, Callable[[str], str]]:
     """The set of live ``kind`` ids and the key of one's hash, read when called (the namespace
     is chosen at start-up, after this module is imported)."""
-    return {"worker": (keys.WORKERS, keys.worker), "daemon": (keys.DAEMONS, keys.daemon)}[kind]
+    return {"worker": (keys.WORKERS, keys.worker), "daemon": (keys.DAEMONS, keys.daemon),
+            "mcp": (keys.MCP_SERVERS, keys.mcp_server)}[kind]
 
 
 # KEYS[1] the stream; ARGV[1] the group, ARGV[2] the consumer. Deleting a consumer drops its
@@ -49,7 +50,7 @@ def new_ident() -> str:
 
 
 class Heartbeat:
-    """Registers ``ident`` as a live ``kind`` ("worker" or "daemon") until ``stop``."""
+    """Registers ``ident`` as a live ``kind`` ("worker", "daemon" or "mcp") until ``stop``."""
 
     def __init__(self, client: redis.Redis, kind: str, ident: str, info: Mapping[str, Any]) -> None:
         self.client = client
@@ -104,24 +105,27 @@ def alive(client: redis.Redis, kind: str) -> dict[str, dict[str, str]]:
     return found
 
 
-def remove_dead_consumers(client: redis.Redis, group: str, own: str, idle_ms: int) -> list[str]:
+def remove_dead_consumers(client: redis.Redis, group: str, own: str, idle_ms: int,
+                          stream: str | None = None) -> list[str]:
     """Delete the consumers of ``group`` whose process is gone and that hold no entries.
 
     A consumer is named ``<process id>:<group>``; it is gone when neither a live worker nor a
     live daemon has that id and it has been idle ``idle_ms``. One that still has pending entries
     is kept until they are claimed. Deleting a consumer that was alive after all costs nothing:
-    its next read creates it again. Returns the names deleted.
+    its next read creates it again. ``stream`` is the shard's stream (default: shard 0).
+    Returns the names deleted.
     """
+    stream = stream or keys.EVENTS
     removed = []
     delete = client.register_script(_DELETE_IF_NOTHING_PENDING)
     suffix = f":{group}"
-    for consumer in client.xinfo_consumers(keys.EVENTS, group):
+    for consumer in client.xinfo_consumers(stream, group):
         name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
         if name == own or consumer["pending"] or consumer["idle"] < idle_ms:
             continue
         ident = name[: -len(suffix)] if name.endswith(suffix) else name
         if client.exists(keys.worker(ident), keys.daemon(ident)):
             continue
-        if delete(keys=[keys.EVENTS], args=[group, name]):
+        if delete(keys=[stream], args=[group, name]):
             removed.append(name)
     return removed

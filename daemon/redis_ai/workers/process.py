@@ -10,7 +10,8 @@ import time
 from collections.abc import Sequence
 
 from .. import __version__, analyzers
-from ..store.connection import connect
+from ..ingest.writer import shards
+from ..store.connection import capabilities, connect
 from .liveness import Heartbeat, new_ident
 from .runner import GroupRunner
 
@@ -32,26 +33,31 @@ def run_workers(
     """
     ident = new_ident()
     runners = []
+    client = connect(redis_url)
+    count = shards(client, capabilities(client).masters)  # the daemons' count (docs/cluster.md)
     for spec in specs:
         analyzer = analyzers.load(spec, connect(redis_url))
-        runner = GroupRunner(
-            connect(redis_url, socket_timeout=10), analyzer, f"{ident}:{analyzer.name}",
-            batch=batch, claim_idle_ms=claim_idle_ms, max_deliveries=max_deliveries,
-        )
-        runner.ensure_group()
-        runners.append(runner)
-    beat = Heartbeat(connect(redis_url), "worker", ident, {
-        "pid": os.getpid(), "version": __version__, "group": ",".join(r.group for r in runners),
+        for shard in range(count):
+            runner = GroupRunner(
+                connect(redis_url, socket_timeout=10), analyzer, f"{ident}:{analyzer.name}",
+                batch=batch, claim_idle_ms=claim_idle_ms, max_deliveries=max_deliveries,
+                shard=shard,
+            )
+            runner.ensure_group()
+            runners.append(runner)
+    groups = ",".join(dict.fromkeys(r.group for r in runners))
+    beat = Heartbeat(client, "worker", ident, {
+        "pid": os.getpid(), "version": __version__, "group": groups, "shards": count,
     })
     beat.start()
-    threads = [threading.Thread(target=r.run, name=r.group) for r in runners]
+    threads = [threading.Thread(target=r.run, name=f"{r.group}-{r.shard}") for r in runners]
     # Signal handlers only set a flag: one that took a lock could run while this thread holds it.
     asked: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: asked.append(signum))
     for t in threads:
         t.start()
-    log.info("worker %s running %s", ident, ", ".join(r.group for r in runners))
+    log.info("worker %s running %s on %d shard(s)", ident, groups, count)
     while any(t.is_alive() for t in threads):
         if asked or not all(t.is_alive() for t in threads):
             for runner in runners:

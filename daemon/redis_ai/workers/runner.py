@@ -16,6 +16,11 @@ failing event goes to the dead-letter stream on its own and the entry is acknowl
 consumer went away (killed, crashed, lost): not the event's fault, so it is not counted, except
 that an entry abandoned ``max_crashes`` times is taken to be what kills its workers and is
 dead-lettered whole.
+
+The events may be sharded over several streams (``keys.events(shard)``, docs/cluster.md): a
+runner serves one shard, and a process runs one runner per shard and analyzer. On a Redis
+Cluster results go out by SPUBLISH, to the shard of their channel, where the daemon that owns
+the client listens (results/router.py); PUBLISH would reach every node of the cluster.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import redis
 from .. import analytics, keys
 from ..analyzers.base import Analyzer
 from ..schema import result
+from ..store.connection import is_cluster
 from .keeper import Keeper
 from .liveness import remove_dead_consumers
 
@@ -50,6 +56,21 @@ MAX_CRASHES = 5
 """Abandoned deliveries after which an entry is dead-lettered as one that kills its workers.
 An entry is retried alone once abandoned, so a crash that has nothing to do with it would have
 to strike during its own few milliseconds four more times to reach this."""
+
+
+LATEST_KINDS = frozenset({"diagnostics", "hints"})
+"""Result kinds kept per file for the MCP server (docs/mcp.md) besides being published."""
+
+LATEST_TTL_S = 86_400
+
+
+def _note_latest(pipe: Any, file: str, analyzer: str, payload: bytes) -> None:
+    """Keep ``payload`` as the file's latest result of ``analyzer`` and announce the change:
+    queued on the batch's pipeline, so it costs no round trip."""
+    key = keys.latest_results(file)
+    pipe.hset(key, analyzer, payload)
+    pipe.expire(key, LATEST_TTL_S)
+    pipe.publish(keys.DIAGNOSTICS_CHANGES, file)
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
@@ -71,10 +92,14 @@ class GroupRunner:
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 3,
         max_crashes: int = MAX_CRASHES,
+        shard: int = 0,
     ) -> None:
         self.client = client
         self.analyzer = analyzer
         self.group = keys.group(analyzer.name)
+        self.shard = shard
+        self.stream = keys.events(shard)
+        self.failures_key = keys.failures(self.group, shard)
         self.consumer = consumer
         self.batch = batch
         self.block_ms = block_ms
@@ -86,7 +111,7 @@ class GroupRunner:
         self.dead = 0
         self.died: BaseException | None = None
         self.keeper = Keeper(client, self.group, consumer, claim_idle_ms=claim_idle_ms,
-                             stall_ms=10 * claim_idle_ms)
+                             stall_ms=10 * claim_idle_ms, stream=self.stream)
         self._stop = threading.Event()
         self._next_claim = 0.0
         # Where a re-created group starts: after the newest entry this runner has seen, so
@@ -97,7 +122,7 @@ class GroupRunner:
     def ensure_group(self, start: str = "$") -> None:
         """Create the group (and the stream) if missing; new groups start at new events."""
         try:
-            self.client.xgroup_create(keys.EVENTS, self.group, id=start, mkstream=True)
+            self.client.xgroup_create(self.stream, self.group, id=start, mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -158,7 +183,7 @@ class GroupRunner:
             self._next_claim = now + max(self.claim_idle_ms / 2000, 0.05)
             done += self.reclaim()
         reply: Any = self.client.xreadgroup(
-            self.group, self.consumer, {keys.EVENTS: ">"}, count=self.batch, block=self.block_ms
+            self.group, self.consumer, {self.stream: ">"}, count=self.batch, block=self.block_ms
         )
         if reply:
             done += self.process(reply[0][1])
@@ -174,13 +199,14 @@ class GroupRunner:
         entry at a time keeps such an entry from raising the counts of the others.
         """
         pending: Any = self.client.xpending_range(
-            keys.EVENTS, self.group, min="-", max="+", count=self.batch, idle=self.claim_idle_ms
+            self.stream, self.group, min="-", max="+", count=self.batch, idle=self.claim_idle_ms
         )
         if not pending:
-            remove_dead_consumers(self.client, self.group, self.consumer, self.claim_idle_ms)
+            remove_dead_consumers(self.client, self.group, self.consumer, self.claim_idle_ms,
+                                  self.stream)
             return 0
         ids = [p["message_id"] for p in pending]
-        counts: Any = self.client.hmget(keys.failures(self.group), ids)
+        counts: Any = self.client.hmget(self.failures_key, ids)
         queue = []
         done = 0
         for p, count in zip(pending, counts, strict=True):
@@ -195,7 +221,7 @@ class GroupRunner:
         for _, _, p, failures in sorted(queue, key=lambda q: q[:2]):
             entry_id = p["message_id"]
             claimed: Any = self.client.xclaim(
-                keys.EVENTS, self.group, self.consumer, self.claim_idle_ms, [entry_id])
+                self.stream, self.group, self.consumer, self.claim_idle_ms, [entry_id])
             if not claimed:
                 self._count_trimmed({entry_id})
                 continue
@@ -211,14 +237,14 @@ class GroupRunner:
         """
         pipe = self.client.pipeline(transaction=False)
         for entry_id in missing:
-            pipe.xrange(keys.EVENTS, entry_id, entry_id)
+            pipe.xrange(self.stream, entry_id, entry_id)
         gone = [entry_id for entry_id, found in zip(missing, pipe.execute(), strict=True)
                 if not found]
         if gone:
             log.warning("%s: %d pending entries were trimmed before they were analyzed; "
                         "raise --stream-max-mb or add workers", self.group, len(gone))
             pipe.hincrby(keys.COUNTERS, f"trimmed:{self.analyzer.name}", len(gone))
-            pipe.hdel(keys.failures(self.group), *gone)
+            pipe.hdel(self.failures_key, *gone)
             pipe.execute()
 
     def process(self, entries: list[Entry],
@@ -241,7 +267,7 @@ class GroupRunner:
             self.keeper.release(ids)
 
     def _process(self, entries: list[Entry], history: Mapping[bytes, tuple[int, int]]) -> int:
-        out = _Outbox(self.client)
+        out = _Outbox(self.client, self.stream, self.failures_key)
         acked = 0
         for entry_id, fields in entries:
             deliveries, failures = history.get(entry_id, (1, 0))
@@ -261,7 +287,7 @@ class GroupRunner:
             if failed:
                 failures += 1
                 if failures < self.max_deliveries:
-                    out.pipe.hincrby(keys.failures(self.group), entry_id, 1)
+                    out.pipe.hincrby(self.failures_key, entry_id, 1)
                     continue  # left pending: reclaim retries it once it is idle
                 for event, why in failed:
                     self._dead_letter(entry_id, deliveries, why, msgpack.packb([event]),
@@ -305,7 +331,9 @@ class GroupRunner:
                 continue
             out.samples.append((elapsed, True))
             if payload is not None:
-                out.pipe.publish(keys.results_channel(event.get("client", "")), payload)
+                out.publish(keys.results_channel(event.get("client", "")), payload)
+                if self.analyzer.kind in LATEST_KINDS and event.get("file"):
+                    _note_latest(out.pipe, event["file"], self.analyzer.name, payload)
         return failed
 
     def _dead_letter(
@@ -315,19 +343,19 @@ class GroupRunner:
         """Copy events (default: the whole entry) to the dead-letter stream; without ``pipe``
         also acknowledge the entry (with one, the caller does)."""
         if events is None:
-            found: Any = self.client.xrange(keys.EVENTS, entry_id, entry_id)
+            found: Any = self.client.xrange(self.stream, entry_id, entry_id)
             events = found[0][1].get(b"e", b"") if found else b""
         own = pipe is None
         if own:
             pipe = self.client.pipeline(transaction=False)
         pipe.xadd(keys.DEAD_LETTERS, {
             "e": events, "group": self.group, "id": entry_id, "deliveries": deliveries,
-            "failures": failures, "error": why,
+            "failures": failures, "error": why, "stream": self.stream,
         }, maxlen=10_000, approximate=True)
         pipe.hincrby(keys.COUNTERS, "dead", 1)
         if own:
-            pipe.xack(keys.EVENTS, self.group, entry_id)
-            pipe.hdel(keys.failures(self.group), entry_id)
+            pipe.xack(self.stream, self.group, entry_id)
+            pipe.hdel(self.failures_key, entry_id)
             pipe.execute()
         self.dead += 1
         log.warning("%s: %r moved to the dead-letter stream (%s)", self.group, entry_id, why)
@@ -336,8 +364,11 @@ class GroupRunner:
 class _Outbox:
     """What one slice of a batch sends in one round trip: results, failure counts, acks."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, stream: str, failures_key: str) -> None:
         self.client = client
+        self.stream = stream
+        self.failures_key = failures_key
+        self.sharded = is_cluster(client)
         self._open()
 
     def _open(self) -> None:
@@ -352,6 +383,14 @@ class _Outbox:
         if failures:
             self.cleared.append(entry_id)
 
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Queue one result: SPUBLISH on a cluster (redis-py refuses PUBLISH in its pipelines,
+        and a shard channel reaches only the node of its slot), PUBLISH elsewhere."""
+        if self.sharded:
+            self.pipe.spublish(channel, payload)
+        else:
+            self.pipe.publish(channel, payload)
+
     def due(self) -> bool:
         """Whether this slice has been open for ``FLUSH_S``."""
         return time.monotonic() - self.opened >= FLUSH_S
@@ -359,9 +398,9 @@ class _Outbox:
     def send(self, group: str) -> list[bytes]:
         """Execute and start a new slice; returns the entries acknowledged."""
         if self.acks:
-            self.pipe.xack(keys.EVENTS, group, *self.acks)
+            self.pipe.xack(self.stream, group, *self.acks)
         if self.cleared:
-            self.pipe.hdel(keys.failures(group), *self.cleared)
+            self.pipe.hdel(self.failures_key, *self.cleared)
         self.pipe.execute()
         acks = self.acks
         self._open()
