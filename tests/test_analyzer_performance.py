@@ -36,6 +36,8 @@ EXPECTED = [
     ("PERF401", 258, 4, 260, 41, "kept = [next(iterator, None) for _ in range(k)]"),
     ("RAI001", 270, 15, 270, 31, None),
     ("PERF102", 278, 20, 278, 31, None),
+    ("PERF402", 284, 4, 286, 26, "names = list(stock)"),
+    ("PERF401", 292, 4, 294, 39, 'lines = [f"{key}: {value}" for key, value in headers]'),
 ]
 
 # Inputs each sample function is run on to check that rewrites keep its results.
@@ -59,6 +61,8 @@ CALLS = {
     "first_items": [([1, 2], 3)],
     "unique_per_group": [([[1, 1, 2], [3, 3]],)],
     "total_stock": [({"a": 1, "b": 2},)],
+    "copied": [({"a": 1, "b": 2},)],
+    "header_lines": [([("a", 1), ("b", 2)],)],
 }
 
 
@@ -121,6 +125,11 @@ def test_no_hint_where_following_it_is_wrong(name):
     assert in_function(hints, name) == [], name
 
 
+def test_ruff_passes_over_unpacking_loops_the_analyzer_does_not():
+    [hint] = in_function(run(TEXT), "header_lines")
+    assert hint["message"] == "Use a list comprehension to create a transformed list"
+
+
 def test_positional_use_refuses_keep_a_set():
     assert [h["code"] for h in in_function(run(TEXT), "positions")] == ["PERF401"]
 
@@ -154,7 +163,7 @@ def apply(text: str, hints: list[dict]) -> str:
         if all(end <= s or start >= e for s, e, _ in applied):
             applied.append((start, end, rewrite))
             text = text[:start] + rewrite + text[end:]
-    assert len(applied) == len(spans) == 7
+    assert len(applied) == len(spans) == 9
     return text
 
 
@@ -240,9 +249,10 @@ def test_rules_the_user_ignores_are_not_hinted(tmp_path):
 
 def test_no_hints_in_test_code():
     for name in ("/p/tests/test_orders.py", "/p/src/orders_test.py", "/p/conftest.py",
-                 "/p/tests/helpers/orders.py"):
+                 "/p/tests/helpers.py"):
         assert is_test_file(name) and run(TEXT, file=name) == [], name
     assert not is_test_file("/home/tests/p/src/orders.py")
+    assert not is_test_file("/p/tests/samples/orders.py")
 
 
 def test_survives_any_text():

