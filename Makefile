@@ -60,6 +60,7 @@ bench: deps
 	$(BIN)/redis-ai bench ingest --json | tee .bench/ingest.json
 	$(BIN)/redis-ai bench roundtrip --json | tee .bench/roundtrip.json
 	$(BIN)/redis-ai bench analyzers --json | tee .bench/analyzers.json
+	$(BIN)/redis-ai bench hints --json | tee .bench/hints.json
 	$(BIN)/redis-ai bench completion --json | tee .bench/completion.json
 	$(BIN)/redis-ai bench emacs --json | tee .bench/emacs.json
 	$(BIN)/redis-ai bench nvim --json | tee .bench/nvim.json
