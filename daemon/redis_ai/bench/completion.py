@@ -1,212 +1,225 @@
-"""Offline completion quality and latency: learn a real project, complete lines of held-out files.
+"""Offline completion on real projects, against a lookup-table baseline in the same run.
 
-Every HELDOUT-th source file (in sorted order) is kept out of training. For each non-blank line
-of a held-out file the completer gets the text up to the line's indentation (what an editor
-shows after auto-indent) and must produce the whole line ("line"); the text up to the end of
-the previous line, and must produce the line break, indentation and line ("next"); and the text
-up to half of the line's tokens, and must produce the rest ("mid"). Last, each held-out file is
-learned without a few of its sampled lines, as if saved before they were written, and those
-lines are completed again from their indentation ("new_line": a new line in a file the model
-knows, the everyday case). A completion is exact when it equals the expected text.
+The projects are pinned sdists from PyPI (bench/diagnostics.py fetches and caches them). Each
+project's .py files are split in halves by a hash of their path inside the project; the model
+is learned with ``ngram.learn`` (what ``redis-ai learn`` runs) on one half, and the other half's
+non-blank lines are completed as if typed top to bottom: the text before the cursor is the
+file's earlier lines plus the cursor's line up to
+
+* its indentation ("start": the whole line is expected), or
+* a point drawn at random inside the line's text ("mid": the rest of the line is expected).
+
+A completion is exact when it equals the expected text. For each position the figures are the
+exact rate (exact / cases), the offered rate and exact-when-offered, for what ships
+(``models.offline``), for the lookup baseline and for the n-gram model alone, all in this run.
+"prose" counts the cases whose cursor is inside a string or comment (as ``models.point`` sees
+it). The baseline is a table of the training lines keyed by (previous non-blank line, typed
+prefix), plus the current file's earlier lines: it offers the rest of the most frequent line
+after the same previous line that starts with what is typed.
+
+``--calibrate`` measures on the training half only, split again in two, and prints the
+thresholds that give the most exact offers while staying right at least CALIBRATE_PRECISION
+of the time: this is how ``offline.THRESHOLDS`` were chosen.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import hashlib
+import random
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..models import ngram
+from ..models import ngram, offline, point
 from ..store.embedded import EmbeddedRedis
-from ._harness import percentile
+from ._harness import machine, percentile
+from .diagnostics import _CACHE, _sources
 
-STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+PROJECTS = ("requests==2.32.3", "flask==3.0.3", "click==8.1.7", "attrs==24.2.0")
+"""Pinned, from those bench diagnostics already fetches."""
+CALIBRATE_PRECISION = 0.6
+"""Exact-when-offered the calibration asks for, above the 50 % target, for a margin."""
+POSITIONS = ("start", "mid")
+SYSTEMS = ("shipped", "baseline", "ngram")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options: the corpus, the split, the model order and threshold, how many lines to try."""
-    parser.add_argument("--root", default=str(STDLIB), help="folder holding the packages")
-    parser.add_argument("--packages", default="json,email,asyncio",
-                        help="comma-separated folders under --root to learn (default json,email,asyncio)")
-    parser.add_argument("--heldout", type=int, default=5, help="hold out every Nth file (default 5)")
-    parser.add_argument("--max-lines", type=int, default=1500,
-                        help="held-out lines to complete, spread evenly (default 1500)")
-    parser.add_argument("--order", type=int, default=ngram.ORDER, help="n-gram order")
-    parser.add_argument("--min-score", type=float, default=ngram.MIN_SCORE,
-                        help="lowest backed-off probability a proposed token may have")
-    parser.add_argument("--local-order", type=int, default=ngram.LOCAL_ORDER,
-                        help="n-gram order used on the text before the cursor (0: none)")
+    """Options: the projects, the cache, how many cases, calibration."""
+    parser.add_argument("--projects", default=",".join(PROJECTS),
+                        help="comma-separated pinned sdists (name==version)")
+    parser.add_argument("--cache", default=str(_CACHE), help="folder for the sdists")
+    parser.add_argument("--max-cases", type=int, default=800,
+                        help="cases per position and project, spread evenly (default 800)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="measure on the training halves only and print the thresholds")
 
 
-def _split(root: Path, packages: list[str], heldout: int) -> tuple[list[Path], list[Path]]:
-    files = sorted(p for pkg in packages for p, _ in ngram.source_files([root / pkg]))
-    test = [p for i, p in enumerate(files) if i % heldout == heldout - 1]
-    train = [p for p in files if p not in test]
-    return train, test
+def _half(path: Path, root: Path, salt: str = "") -> int:
+    digest = hashlib.blake2b((salt + path.relative_to(root).as_posix()).encode(), digest_size=4)
+    return digest.digest()[0] & 1
 
 
-Case = tuple[str, str, str]
-"""(text before the cursor, expected completion, mode)."""
+Case = tuple[str, str, str, bool, str]
+"""(text before the cursor, expected completion, position, in prose, file)."""
 
 
-def _sample(test: list[Path], max_lines: int) -> list[tuple[Path, int, str, str]]:
-    """(file, line index, text before the line, line) for ``max_lines`` non-blank lines."""
-    lines: list[tuple[Path, int, str, str]] = []
-    for path in test:
+def _cases(files: list[Path], max_cases: int, rng: random.Random) -> list[Case]:
+    out: dict[str, list[Case]] = {p: [] for p in POSITIONS}
+    for path in files:
         text = ngram.normalize(path.read_text(encoding="utf-8", errors="replace"))
         offset = 0
-        for i, line in enumerate(text.split("\n")):
-            if line.strip():
-                lines.append((path, i, text[:offset], line))
+        for line in text.split("\n"):
+            body = line.lstrip(" \t")
+            if body:
+                head = text[:offset] + line[: len(line) - len(body)]
+                out["start"].append((head, body, "start", False, str(path)))
+                if len(body) >= 2:
+                    cut = rng.randrange(1, len(body))
+                    out["mid"].append((head + body[:cut], body[cut:], "mid", False, str(path)))
             offset += len(line) + 1
-    step = max(1, len(lines) // max_lines)
-    return lines[::step][:max_lines]
-
-
-def _cases(sample: list[tuple[Path, int, str, str]]) -> list[Case]:
-    """The line, next and mid cases of every sampled line."""
     cases = []
-    for _, _, before, line in sample:
-        indent = line[: len(line) - len(line.lstrip())]
-        cases.append((before + indent, line[len(indent):], "line"))
-        end = len(before.rstrip("\n"))
-        if before[:end].strip():
-            cases.append((before[:end], before[end:] + line, "next"))
-        tokens = ngram.tokenize(line[len(indent):])
-        if len(tokens) >= 2:
-            cut = len("".join(tokens[: len(tokens) // 2]))
-            body = line[len(indent):]
-            cases.append((before + indent + body[:cut], body[cut:], "mid"))
-    return cases
+    for position in POSITIONS:
+        found = out[position]
+        step = max(1, len(found) // max_cases)
+        cases += found[::step][:max_cases]
+    return [(b, e, pos, point.in_prose(b, "python"), f) for b, e, pos, _, f in cases]
 
 
-def _new_lines(client: Any, completer: ngram.Completer,
-               sample: list[tuple[Path, int, str, str]]) -> list[tuple[str, str]]:
-    """(completion, expected) for sampled lines written into a file the model knows.
-
-    Each held-out file is learned without a few of its sampled lines (at most one line in 20),
-    as if saved before they were written, and those lines are completed from their
-    indentation; then the next few, relearning only the difference each time.
-    """
-    by_file: dict[Path, list[tuple[int, str, str]]] = {}
-    for path, index, before, line in sample:
-        by_file.setdefault(path, []).append((index, before, line))
-    out = []
-    for path, lines_of in by_file.items():
-        lines = ngram.normalize(path.read_text(encoding="utf-8", errors="replace")).split("\n")
-        groups = -(-len(lines_of) * 20 // len(lines))
-        for g in range(groups):
-            chosen = lines_of[g::groups]
-            dropped = {index for index, _, _ in chosen}
-            saved = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
-            ngram.learn_text(client, "python", str(path), saved)
-            for _, before, line in chosen:
-                indent = line[: len(line) - len(line.lstrip())]
-                out.append((completer.complete(before + indent).text, line[len(indent):]))
+def _plain_pairs(text: str) -> list[tuple[str, str]]:
+    """(previous non-blank line, line), both stripped, for the baseline's table."""
+    out, prev = [], ""
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if line:
+            out.append((prev, line))
+            prev = line
     return out
 
 
-def _score(s: dict[str, int], text: str, expected: str) -> None:
-    s["cases"] += 1
-    if text:
-        s["offered"] += 1
-        s["exact"] += text == expected
-        s["prefix"] += expected.startswith(text)
-        s["first"] += ngram.tokenize(text)[:1] == ngram.tokenize(expected)[:1]
+class Baseline:
+    """The lookup table: training lines by (previous line, typed prefix), plus the file's own
+    earlier lines, the most frequent line that starts with the prefix winning."""
 
+    def __init__(self, files: list[Path]) -> None:
+        self.table: dict[str, Counter[str]] = {}
+        for path in files:
+            text = ngram.normalize(path.read_text(encoding="utf-8", errors="replace"))
+            for prev, line in _plain_pairs(text):
+                self.table.setdefault(prev, Counter())[line] += 1
 
+    def complete(self, before: str) -> str:
+        """The rest of the line the table proposes, or ''."""
+        cut = before.rfind("\n")
+        typed = before[cut + 1:].lstrip(" \t")
+        earlier = _plain_pairs(before[:cut]) if cut >= 0 else []
+        prev = earlier[-1][1] if earlier else ""
+        counts = Counter(self.table.get(prev, Counter()))
+        counts.update(line for p, line in earlier if p == prev)
+        for line, _ in counts.most_common():
+            if line.startswith(typed) and len(line) > len(typed):
+                return line[len(typed):]
+        return ""
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Train, complete every case, and return the shares and latencies."""
-    root = Path(args.root)
-    train, test = _split(root, [p for p in args.packages.split(",") if p], args.heldout)
-    if not train or not test:
-        raise SystemExit(f"no Python files to split under {root} for {args.packages}")
+    """Fetch the projects, then measure each (or calibrate on their training halves)."""
+    projects = [p for p in args.projects.split(",") if p]
     with tempfile.TemporaryDirectory(prefix="rai-bench-") as tmp:
         server = EmbeddedRedis(Path(tmp), Path(tmp), persistent=False)
         server.start()
         try:
-            return _measure(server, args, train, test)
+            import redis
+
+            client = redis.Redis(unix_socket_path=str(server.socket), protocol=2)
+            figures: dict[str, Any] = {
+                "bench": "completion", "calibrate": bool(args.calibrate),
+                "engine": client.info("server")["redis_version"], "projects": projects}
+            per: dict[str, Any] = {}
+            pooled: list[dict[str, Any]] = []
+            for spec in projects:
+                files = _sources(Path(args.cache), (spec,))
+                root = Path(args.cache) / spec.replace("==", "-")
+                train = [p for p in files if _half(p, root) == 0]
+                test = [p for p in files if _half(p, root) == 1]
+                if args.calibrate:
+                    test = [p for p in train if _half(p, root, "calibrate") == 1]
+                    train = [p for p in train if _half(p, root, "calibrate") == 0]
+                client.flushdb()
+                results, info = _measure(client, train, test, args)
+                pooled += results
+                per[spec] = {**info, **_table(results)}
+            figures["all"] = _table(pooled)
+            figures.update(per)
+            latencies = sorted(r["ms"] for r in pooled)
+            figures["latency_ms"] = {"p50": percentile(latencies, 50),
+                                     "p99": percentile(latencies, 99)}
+            if args.calibrate:
+                figures["thresholds"] = _calibrate(pooled)
+            figures["machine"] = machine()
+            return figures
         finally:
             server.stop()
 
 
-def _measure(server: EmbeddedRedis, args: argparse.Namespace, train: list[Path],
-             test: list[Path]) -> dict[str, Any]:
-    import redis
-
-    client = redis.Redis(unix_socket_path=str(server.socket), protocol=2)
+def _measure(client: Any, train: list[Path], test: list[Path],
+             args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     started = time.monotonic()
-    report = ngram.learn(client, train, order=args.order)
-    learn_s = time.monotonic() - started
-    train_tokens = sum(len(ngram.tokenize(p.read_text(encoding="utf-8", errors="replace")))
-                       for p in train)
-    completer = ngram.Completer(client, "python", order=args.order, min_score=args.min_score,
-                                local_order=args.local_order,
-                                local_weight=ngram.LOCAL_WEIGHT if args.local_order else 0.0)
-    stats = {mode: {"cases": 0, "exact": 0, "offered": 0, "prefix": 0, "first": 0}
-             for mode in ("line", "next", "mid", "new_line")}
-    latencies: list[float] = []
-    sample = _sample(test, args.max_lines)
-    cases = _cases(sample)
-    for before, expected, mode in cases:
+    ngram.learn(client, train)
+    info = {"train_files": len(train), "heldout_files": len(test),
+            "learn_s": round(time.monotonic() - started, 2),
+            "redis_mb": round(client.info("memory")["used_memory"] / 2**20, 1)}
+    baseline = Baseline(train)
+    completer = ngram.Completer(client, "python", next_line=False)
+    results = []
+    for before, expected, position, prose, _ in _cases(test, args.max_cases,
+                                                       random.Random(args.seed)):
         t0 = time.perf_counter()
-        guess = completer.complete(before)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        _score(stats[mode], guess.text, expected)
-    latencies.sort()
-    analyzer_ms = _analyzer_latencies(client, cases[:: max(1, len(cases) // 300)])
-    keys_count, memory = client.dbsize(), client.info("memory")["used_memory"]
-    for text, expected in _new_lines(client, completer, sample):
-        _score(stats["new_line"], text, expected)
-    figures: dict[str, Any] = {
-        "engine": server.binary.rsplit("/", 1)[-1] + " " + client.info("server")["redis_version"],
-        "train_files": len(train),
-        "train_tokens": train_tokens,
-        "heldout_files": len(test),
-        "learn_s": round(learn_s, 2),
-        "learn_tokens_per_s": round(train_tokens / learn_s) if learn_s else 0,
-        "keys": keys_count,
-        "redis_memory_mb": round(memory / 2**20, 1),
-        "order": args.order,
-        "min_score": args.min_score,
-        "local_order": args.local_order,
-    }
-    for mode, s in stats.items():
-        n = max(1, s["cases"])
-        figures[f"{mode}_cases"] = s["cases"]
-        figures[f"{mode}_exact_share"] = round(s["exact"] / n, 4)
-        figures[f"{mode}_offered_share"] = round(s["offered"] / n, 4)
-        figures[f"{mode}_precision"] = round(s["exact"] / max(1, s["offered"]), 4)
-        figures[f"{mode}_prefix_precision"] = round(s["prefix"] / max(1, s["offered"]), 4)
-        figures[f"{mode}_first_token_share"] = round(s["first"] / n, 4)
-    figures["latency_ms_p50"] = percentile(latencies, 50)
-    figures["latency_ms_p99"] = percentile(latencies, 99)
-    figures["analyzer_ms_p50"] = percentile(analyzer_ms, 50)
-    figures["analyzer_ms_p99"] = percentile(analyzer_ms, 99)
-    figures["learned_files"] = len(report.learned)
-    return figures
+        offer = offline.best(client, "python", before, completer)
+        ms = (time.perf_counter() - t0) * 1000
+        plain = completer.complete(before).text
+        results.append({
+            "position": position, "prose": prose, "expected": expected, "ms": ms,
+            "shipped": offer.text if offer.offered else "", "confidence": offer.confidence,
+            "candidate": offer.text, "baseline": baseline.complete(before), "ngram": plain})
+    return results, info
 
 
-def _analyzer_latencies(client: Any, cases: list[Case]) -> list[float]:
-    """The whole analyzer per edit event (routing check, cursor split, n-gram, registry update)
-    on a 300-line window, as the consumer-group runner calls it."""
-    from ..analyzers.completion import Completion
+def _table(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Exact, offered and exact-when-offered per position (and in prose), per system."""
+    out: dict[str, Any] = {}
+    for position in POSITIONS:
+        for prose in (None, True):
+            rows = [r for r in results if r["position"] == position
+                    and (prose is None or r["prose"])]
+            name = position + (" prose" if prose else "")
+            out[name] = {"cases": len(rows)}
+            for system in SYSTEMS:
+                offered = [r for r in rows if r[system]]
+                exact = sum(r[system] == r["expected"] for r in offered)
+                n = max(1, len(rows))
+                out[name][f"{system} exact %"] = round(100 * exact / n, 1)
+                out[name][f"{system} offered %"] = round(100 * len(offered) / n, 1)
+                out[name][f"{system} exact when offered %"] = round(
+                    100 * exact / max(1, len(offered)), 1)
+    return out
 
-    analyzer = Completion(client)
-    out = []
-    for before, _, _ in cases:
-        lines = before.split("\n")
-        window = lines[-300:]
-        event = {"v": 1, "editor": "bench", "client": "c-bench", "buffer": "1", "file": "/bench.py",
-                 "language": "python", "line": len(lines), "col": len(window[-1]), "tick": 1,
-                 "text": "\n".join(window), "first_line": len(lines) - len(window) + 1,
-                 "intent": "edit", "whole": False}
-        t0 = time.perf_counter()
-        analyzer.analyze(event)
-        out.append((time.perf_counter() - t0) * 1000)
-    return sorted(out)
+
+def _calibrate(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Per (position, prose): the lowest threshold whose offers are right often enough."""
+    chosen = {}
+    for position in POSITIONS:
+        for prose in (False, True):
+            rows = sorted((r for r in results if r["position"] == position
+                           and r["prose"] == prose and r["candidate"]),
+                          key=lambda r: -r["confidence"])
+            best_at, best_exact, exact = 1.01, 0, 0
+            for i, r in enumerate(rows, 1):
+                exact += r["candidate"] == r["expected"]
+                if exact / i >= CALIBRATE_PRECISION and exact > best_exact:
+                    best_at, best_exact = r["confidence"], exact
+            chosen[f"{position}{' prose' if prose else ''}"] = round(best_at, 3)
+    return chosen

@@ -22,7 +22,7 @@ import re
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ import redis as redis_lib
 from .. import keys
 from ..progress import Progress, quiet
 from ..schema import language_of
+from . import lines
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -60,6 +61,9 @@ MAX_TOKEN_CHARS = 40
 """Longer tokens (docstrings, long strings and comments) are learned as a placeholder of their
 kind: they give context but are never proposed."""
 MAX_FILE_BYTES = 512 * 1024
+LINES_MARK = "+lines"
+"""Ends the content hash of a file whose lines are in the line tables (models/lines.py): a
+file learned before they existed is relearned once, adding its lines."""
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", "env", "node_modules", "__pycache__", ".tox",
     ".mypy_cache", ".ruff_cache", ".pytest_cache", "build", "dist", "site-packages",
@@ -184,21 +188,27 @@ def learn_text(redis: Redis, language: str, path: str, text: str, order: int = O
 
 def _learn_text(redis: Redis, language: str, path: str, text: str, order: int) -> int | None:
     """``learn_text``, answering how many n-gram counts it changed (None: already learned)."""
-    digest = content_hash(text)
+    digest = content_hash(text) + LINES_MARK
     files, sources = keys.ngram_files(language), keys.ngram_sources(language)
     if _text(redis.hget(files, path) or b"") == digest:
         return None
     new = count(text, language, order)
+    new_lines = lines.count(normalize(text))
     for _ in range(8):
         with redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(files, sources)
-                if _text(pipe.hget(files, path) or b"") == digest:
+                known = _text(pipe.hget(files, path) or b"")
+                if known == digest:
                     return None
                 old_raw = pipe.hget(sources, path)
-                old = count(_decompress(old_raw), language, order) if old_raw else Counter()
+                old_text = _decompress(old_raw) if old_raw else ""
+                old = count(old_text, language, order) if old_raw else Counter()
+                # A file learned before the line tables existed added nothing to them.
+                old_lines = lines.count(old_text if known.endswith(LINES_MARK) else "")
                 pipe.multi()
                 changed = _apply(pipe, language, new, old)
+                lines.apply(pipe, language, new_lines, old_lines, _apply_counts)
                 pipe.hset(files, path, digest)
                 pipe.hset(sources, path, zlib.compress(normalize(text).encode("utf-8", "surrogatepass")))
                 pipe.execute()
@@ -218,8 +228,13 @@ def forget(redis: Redis, language: str, path: str, order: int = ORDER) -> bool:
                 old_raw = pipe.hget(sources, path)
                 if not old_raw:
                     return False
+                known = _text(pipe.hget(files, path) or b"")
+                old_text = _decompress(old_raw)
                 pipe.multi()
-                _apply(pipe, language, Counter(), count(_decompress(old_raw), language, order))
+                _apply(pipe, language, Counter(), count(old_text, language, order))
+                if known.endswith(LINES_MARK):
+                    lines.apply(pipe, language, lines.LineCounts(), lines.count(old_text),
+                                _apply_counts)
                 pipe.hdel(files, path)
                 pipe.hdel(sources, path)
                 pipe.execute()
@@ -251,6 +266,12 @@ _APPLY_BATCH = 4000
 def _apply(pipe: Any, language: str, new: Counter[tuple[str, str]],
            old: Counter[tuple[str, str]]) -> int:
     """Queue the changes from ``old`` counts to ``new`` on ``pipe``; how many counts change."""
+    return _apply_counts(pipe, lambda h: keys.ngram(language, h), new, old)
+
+
+def _apply_counts(pipe: Any, key_of: Callable[[str], str], new: Counter[tuple[str, str]],
+                  old: Counter[tuple[str, str]]) -> int:
+    """``_apply`` for any family of sorted sets: (key suffix, member) -> count."""
     names: list[str] = []
     args: list[str | int] = []
     changed = 0
@@ -258,7 +279,7 @@ def _apply(pipe: Any, language: str, new: Counter[tuple[str, str]],
         delta = new.get(item, 0) - old.get(item, 0)
         if delta:
             changed += 1
-            names.append(keys.ngram(language, item[0]))
+            names.append(key_of(item[0]))
             args += (item[1], delta)
             if len(names) == _APPLY_BATCH:
                 pipe.eval(_APPLY, len(names), *names, *args)
@@ -374,6 +395,8 @@ class Guess:
     text: str
     tokens: list[str]
     scores: list[float]
+    end: float = 0.0
+    """How sure the model was that the line ends where the text does (0: it stopped unsure)."""
 
 
 class Completer:
@@ -382,8 +405,9 @@ class Completer:
     def __init__(self, redis: Redis, language: str, order: int = ORDER,
                  min_score: float = MIN_SCORE, max_tokens: int = MAX_TOKENS,
                  pseudo: float = PSEUDO, local_weight: float = LOCAL_WEIGHT,
-                 local_order: int = LOCAL_ORDER) -> None:
+                 local_order: int = LOCAL_ORDER, next_line: bool = True) -> None:
         self.redis = redis
+        self.next_line = next_line
         self.language = language
         self.order = order
         self.min_score = min_score
@@ -415,6 +439,7 @@ class Completer:
         line_done = bool(head[last_nl + 1:].strip())
         out: list[str] = []
         scores: list[float] = []
+        end = 0.0
         while len(out) < self.max_tokens:
             best, score = self._next(tokens, partial, local)
             if not best and partial and not out:
@@ -422,13 +447,17 @@ class Completer:
                 tokens.append(partial)
                 partial = ""
                 continue
+            if best[:1] == "\n":
+                end = score
             if not best or score < self.min_score or "\0" in best:
                 break
             if best[0] == "\n":
                 breaks = best.count("\n")
                 width = indent + _int(best[breaks:])
-                if "".join(out) or not line_done or score < NEXT_LINE_SCORE or width < 0:
+                if ("".join(out) or not line_done or score < NEXT_LINE_SCORE or width < 0
+                        or not self.next_line):
                     break
+                end = 0.0
                 # The cursor's line is complete: the ghost text is the next line.
                 line_done = False
                 out.append("\n" * breaks + pad * width)
@@ -440,7 +469,7 @@ class Completer:
             partial = ""
         if not "".join(out).strip():
             return Guess("", [], [])
-        return Guess("".join(out), out, scores)
+        return Guess("".join(out), out, scores, end)
 
     def _next(self, tokens: list[str], partial: str, local: _Local | None) -> tuple[str, float]:
         longest = max(self.order, self.local_order if local is not None else 0) - 1

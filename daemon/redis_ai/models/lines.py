@@ -1,0 +1,204 @@
+"""Whole lines of the learned files, kept in Redis for completing a line from what is typed.
+
+A line is kept stripped of its indentation. Three kinds of keys, all under the n-gram model's
+hash tag, so one MULTI/EXEC learns a file's n-grams and lines together:
+
+* ``keys.ngram_after(language, hash(context))``: a sorted set of the lines that followed one
+  (non-blank) line at one change of indentation, scored by how often;
+* ``keys.ngram_line_counts(language)``: a hash of line -> occurrences;
+* ``keys.ngram_lines(language)``: the same lines in a sorted set all scored 0, so the lines
+  starting with a typed prefix are one ZRANGEBYLEX.
+
+Counts are applied as differences (old text -> new text) like the n-grams', so the tables
+always equal the files as they are now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import NoScriptError
+
+from .. import keys
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+MAX_LINE_CHARS = 200
+"""Longer lines (data, long strings) are never proposed whole, so they are not kept."""
+AFTER_TOP = 300
+"""How many of the most frequent followers of a line are read at each lookup."""
+PREFIX_TOP = 48
+"""Lines starting with the typed prefix read from the whole project; when more distinct lines
+start with it, the project-wide table says too little to be used."""
+
+
+def strip(line: str) -> str:
+    """A line as the tables keep it: no indentation, no trailing blanks."""
+    return line.strip()
+
+
+def line_hash(line: str) -> str:
+    """Short hash of a stripped line, naming the set of lines that followed it."""
+    return hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def indent(line: str) -> int:
+    """Width of a line's indentation, in characters."""
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def context(prev: str, shift: int) -> str:
+    """What a line is looked up by: the previous non-blank line (stripped) and the change of
+    indentation from it, which says much of what can come (a body, a dedent, a sibling)."""
+    return f"{shift:+d}\x1f{prev}"
+
+
+def pairs(text: str) -> list[tuple[str, str]]:
+    """(context, line) for every non-blank line of ``text``, the line stripped; the first
+    line's previous line is ''."""
+    out = []
+    prev, width = "", 0
+    for raw in text.split("\n"):
+        line = strip(raw)
+        if line:
+            here = indent(raw)
+            out.append((context(prev, here - width), line))
+            prev, width = line, here
+    return out
+
+
+def last(text: str) -> tuple[str, int]:
+    """The last non-blank line of ``text`` (stripped) and its indentation, or ('', 0)."""
+    end = len(text)
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        raw = text[start:end]
+        if raw.strip():
+            return strip(raw), indent(raw)
+        end = start - 1
+    return "", 0
+
+
+@dataclass
+class LineCounts:
+    """The line tables' counts for one text."""
+
+    after: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(hash of the line's context, line) -> occurrences."""
+    lines: Counter[str] = field(default_factory=Counter)
+
+
+def count(text: str) -> LineCounts:
+    """The counts learning ``text`` adds to the line tables."""
+    counts = LineCounts()
+    for ctx, line in pairs(text):
+        if len(line) <= MAX_LINE_CHARS:
+            counts.after[(line_hash(ctx), line)] += 1
+            counts.lines[line] += 1
+    return counts
+
+
+# A count that reaches zero removes the line from the lex index too: it occurs nowhere now.
+_APPLY_LINES = """
+for i = 1, #ARGV, 2 do
+  local delta = tonumber(ARGV[i + 1])
+  local n = redis.call('HINCRBY', KEYS[1], ARGV[i], delta)
+  if n <= 0 then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+  elseif n == delta then
+    redis.call('ZADD', KEYS[2], 0, ARGV[i])
+  end
+end
+return #ARGV / 2
+"""
+_BATCH = 4000
+
+
+def apply(pipe: Any, language: str, new: LineCounts, old: LineCounts,
+          apply_counts: Any) -> None:
+    """Queue on ``pipe`` the changes from ``old`` to ``new``; ``apply_counts(pipe, key_of,
+    new, old)`` is the n-gram model's sorted-set updater, reused for the followers' sets."""
+    apply_counts(pipe, lambda h: keys.ngram_after(language, h), new.after, old.after)
+    args: list[str | int] = []
+    names = [keys.ngram_line_counts(language), keys.ngram_lines(language)]
+    for line in new.lines.keys() | old.lines.keys():
+        delta = new.lines.get(line, 0) - old.lines.get(line, 0)
+        if delta:
+            args += (line, delta)
+            if len(args) == 2 * _BATCH:
+                pipe.eval(_APPLY_LINES, 2, *names, *args)
+                args = []
+    if args:
+        pipe.eval(_APPLY_LINES, 2, *names, *args)
+
+
+@dataclass
+class Found:
+    """What the tables know of the lines that could complete a typed prefix."""
+
+    after: dict[str, float]
+    """Lines seen in the same context that start with the prefix -> count."""
+    anywhere: dict[str, float]
+    """Lines anywhere that start with the prefix -> count (empty when too many do)."""
+    distinct: int
+    """How many distinct learned lines start with the prefix."""
+
+
+# One round trip: the previous line's followers that start with the prefix, and the lines of
+# the whole project that do, with their counts, unless too many do.
+_LOOKUP = """
+local prefix = ARGV[1]
+local n = #prefix
+local after = {}
+local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+for i = 1, #top, 2 do
+  if string.sub(top[i], 1, n) == prefix then
+    after[#after + 1] = top[i]
+    after[#after + 1] = top[i + 1]
+  end
+end
+local anywhere = {}
+local distinct = 0
+if n > 0 then
+  distinct = redis.call('ZLEXCOUNT', KEYS[2], '[' .. prefix, '[' .. prefix .. '\\255')
+  if distinct <= tonumber(ARGV[3]) then
+    local found = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. prefix, '[' .. prefix .. '\\255')
+    if #found > 0 then
+      local counts = redis.call('HMGET', KEYS[3], unpack(found))
+      for i = 1, #found do
+        anywhere[#anywhere + 1] = found[i]
+        anywhere[#anywhere + 1] = counts[i] or '0'
+      end
+    end
+  end
+end
+return {after, anywhere, distinct}
+"""
+
+
+def lookup(redis: Redis, language: str, ctx: str, prefix: str) -> Found:
+    """The learned lines in context ``ctx`` and anywhere that start with ``prefix``."""
+    names = [keys.ngram_after(language, line_hash(ctx)), keys.ngram_lines(language),
+             keys.ngram_line_counts(language)]
+    args: list[str | int] = [prefix, AFTER_TOP, PREFIX_TOP]
+    try:
+        after, anywhere, distinct = redis.evalsha(_LOOKUP_SHA, 3, *names, *args)
+    except NoScriptError:
+        after, anywhere, distinct = redis.eval(_LOOKUP, 3, *names, *args)
+    return Found(_pairs(after), _pairs(anywhere), int(distinct))
+
+
+_LOOKUP_SHA = hashlib.sha1(_LOOKUP.encode()).hexdigest()
+
+
+def _pairs(flat: list[Any]) -> dict[str, float]:
+    return {_text(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
