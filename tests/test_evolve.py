@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from redis_ai import keys
 from redis_ai.lisp import lineage, store
 from redis_ai.lisp.author import ModelAuthor
 from redis_ai.lisp.builtins import BUILTINS
-from redis_ai.lisp.data import SPECIAL_NAMES
+from redis_ai.lisp.data import SPECIAL_NAMES, LispError
 from redis_ai.lisp.evolve import Budget, Task, evolve, extract
 from redis_ai.lisp.gates import Example, judge, passes, split
 from redis_ai.lisp.reference import BUILTIN_DOCS, SPECIAL_DOCS, reference
@@ -219,7 +220,7 @@ def test_a_program_that_loops_forever_runs_out_of_fuel_and_never_goes_live(
         redis_client, server, provider, monkeypatch):
     path = add_model(redis_client, server, provider, monkeypatch)
     script(server, path, LOOPS)
-    result = evolve(task(), ModelAuthor(redis_client), Budget(generations=2))
+    result = evolve(task(), ModelAuthor(redis_client), Budget(generations=2, fuel=20_000))
     assert result.winner is None and result.reason == "generations"
     assert all(c.train["errors"] == len(TRAIN) for c in result.candidates)
     assert "failed (fuel): " in result.candidates[0].note and "out of fuel" in result.candidates[0].note
@@ -251,7 +252,7 @@ def test_a_program_that_reaches_for_the_host_is_refused(redis_client, server, pr
 
 def test_the_token_budget_stops_the_loop(redis_client, server, monkeypatch):
     path = add_model(redis_client, server, "openai", monkeypatch)
-    script(server, path, LOOPS)
+    script(server, path, OVERFIT)
     result = evolve(task(), ModelAuthor(redis_client), Budget(generations=10, tokens=20))
     assert result.reason == "tokens" and len(result.candidates) < 10
 
@@ -289,12 +290,10 @@ def test_versions_are_kept_shown_as_a_tree_and_rolled_back(redis_server, redis_c
     tree = lineage.tree(redis_client, "print-left")
     assert [(r["version"], r["parent"], r["live"]) for r in tree] == [
         (1, 0, False), (2, 1, False), (3, 1, True)]
-    assert cli("lisp", "rollback", "print-left", "2", url=url).returncode == 0
-    assert store.get(redis_client, "print-left")[1]["version"] == "4"
-    assert "no kept version 9" in cli("lisp", "rollback", "print-left", "9", url=url).stderr
-    tried = json.loads(cli("lisp", "lineage", "print-left", "--candidates", "--json",
-                           url=url).stdout)["candidates"]
-    assert [c["live"] for c in tried] == [True]
+    assert lineage.rollback(redis_client, "print-left", 2)["version"] == "4"
+    with pytest.raises(LispError, match="no kept version 9"):
+        lineage.rollback(redis_client, "print-left", 9)
+    assert [c["live"] for c in lineage.candidates(redis_client, "print-left")] == [True]
     assert redis_client.llen(keys.lisp_candidates("print-left")) == 1
 
 
@@ -370,3 +369,59 @@ def test_five_requests_offline():
     rows = bench([load_request(p, library) for p in REQUESTS], lambda t: VariantAuthor())
     print(json.dumps(rows, indent=1))
     assert all(r["live"] and r["precision"] == 1.0 for r in rows), rows
+
+
+# -- Recording and replay ----------------------------------------------------------------------
+
+def test_events_recorded_from_a_daemon_replay_through_versions_and_analyzers(
+        make_daemon, redis_server, redis_client, server, monkeypatch, tmp_path):
+    from tests.support.clients import RPCClient, event
+
+    daemon = make_daemon(analyzers=["lisp"])
+    rpc = RPCClient(daemon.discovery["rpc_socket"])
+    texts = ["def f(x):\n    print(x)\n", "# print(x)\nvalue = 1\n", "x = 1\n",
+             "def g():\n    print ('done')\n"]
+    try:
+        rpc.hello()
+        for tick, text in enumerate(texts, 1):
+            rpc.notify("event", event(text=text, tick=tick, buffer=f"b{tick}",
+                                      file=f"/src/lib/m{tick}.py"))
+        rpc.notify("event", event(text="def test_f():\n    print(1)\n", tick=9, buffer="t",
+                                  file="/src/tests/test_m.py"))
+        deadline = time.monotonic() + 10
+        while redis_client.hget(keys.COUNTERS, "accepted") != b"5" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        rpc.close()
+    url = redis_server.url
+    recording = tmp_path / "events.jsonl"
+    out = cli("lisp", "record", str(recording), url=url)
+    assert out.returncode == 0 and "recorded 5 events" in out.stdout, out.stderr
+    assert cli("lisp", "record", str(tmp_path / "two.jsonl"), "--count", "2",
+               url=url).stdout.startswith("recorded 2 events")
+
+    # v1 flags every line holding "print"; v2 (GOOD) only library calls.
+    naive = ("(define (analyze) (map (lambda (e) (diagnostic (car e) 0 \"print\" 'warning \"p\"))"
+             " (buffer-lines-with \"print\")))")
+    store.define(redis_client, "print-left", naive)
+    store.define(redis_client, "print-left", GOOD)
+    shown = json.loads(cli("replay", str(recording), "--program", "print-left@1", "--against",
+                           "print-left", "--json", url=url).stdout)
+    # The comment and the test file were flagged by v1 only; the two real calls by both.
+    assert (shown["events"], shown["changed"], shown["only_a"], shown["only_b"]) == (5, 4, 4, 2)
+    text = cli("replay", str(recording), "--analyzer", "lisp", "--against", "print-left",
+               url=url).stdout
+    assert text.startswith("5 events through lisp against print-left: ")
+
+    # evolve --replay: the winner against the live version, counted in its lineage.
+    path = add_model(redis_client, server, "openai", monkeypatch)
+    script(server, path, GOOD.replace("print() left", "print() call left"))
+    examples = tmp_path / "ex.json"
+    examples.write_text(json.dumps([{**e.to_dict(), "split": "train"} for e in TRAIN]
+                                   + [{**e.to_dict(), "split": "held_out"} for e in HELD_OUT]))
+    out = cli("evolve", "print-left", REQUEST, "--examples", str(examples), "--replay",
+              str(recording), url=url)
+    assert out.returncode == 0, out.stderr
+    assert "replay of 5 events: 2 differ, 2 items only from the winner, 2 only from the live" in out.stdout
+    replayed = store.versions(redis_client, "print-left")[3]["lineage"]["replay"]
+    assert (replayed["changed"], replayed["only_a"], replayed["only_b"]) == (2, 2, 2)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..schema import language_of
 from ..store.connection import connect
-from . import evolve_cli, lineage, store
+from . import evolve_cli, lineage, replay, store
 from .data import LispError
 from .program import Program, compile_library, evaluate_text, run_program
 from .reader import to_string
@@ -78,6 +78,15 @@ def register(subparsers: Any) -> None:
                    help="default: the live version's parent")
     q.set_defaults(func=cmd_rollback)
 
+    q = sub.add_parser("record", help="copy events from the event stream to a file, to replay")
+    _common(q)
+    q.add_argument("file", help="JSON-lines file (appended to)")
+    q.add_argument("--count", type=int, default=replay.MAX_EVENTS, help="most events to write")
+    q.add_argument("--max-bytes", type=int, default=replay.MAX_BYTES)
+    q.add_argument("--follow", type=float, default=0.0, metavar="SECONDS",
+                   help="then keep recording new events for this long")
+    q.set_defaults(func=cmd_record)
+
     q = sub.add_parser("reference", help="print the language reference (what evolve sends)")
     q.set_defaults(func=cmd_reference)
 
@@ -87,6 +96,21 @@ def register(subparsers: Any) -> None:
     q.add_argument("expr")
     q.set_defaults(func=cmd_eval)
     evolve_cli.register(subparsers)
+
+    q = subparsers.add_parser(
+        "replay", help="run a recording through an analyzer or program version, and diff",
+        description="Run recorded events (redis-ai lisp record) through an analyzer or a "
+        "stored program's version and compare with another (docs/lisp.md, 'Replay').")
+    _common(q)
+    q.add_argument("recording")
+    which = q.add_mutually_exclusive_group(required=True)
+    which.add_argument("--analyzer", help="an analyzer by name (as --analyzers names it)")
+    which.add_argument("--program", help="NAME (live) or NAME@VERSION")
+    other = q.add_mutually_exclusive_group()
+    other.add_argument("--against", help="a program version to compare with: NAME[@VERSION]")
+    other.add_argument("--against-analyzer", help="an analyzer to compare with")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_replay)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -258,4 +282,41 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_reference(args: argparse.Namespace) -> int:
     print(reference())
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    client = connect(args.redis_url)
+    try:
+        n = replay.record(client, Path(args.file), args.count, args.max_bytes, args.follow)
+    finally:
+        client.close()
+    print(f"recorded {n} events to {args.file}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    client = connect(args.redis_url)
+    try:
+        a = (replay.analyzer_side(client, args.analyzer) if args.analyzer
+             else replay.program_side(client, args.program))
+        b = (replay.analyzer_side(client, args.against_analyzer) if args.against_analyzer
+             else replay.program_side(client, args.against) if args.against else None)
+        result = replay.diff(replay.read(Path(args.recording)), a, b).to_dict()
+    except (LispError, ValueError) as exc:
+        return _fail(str(exc))
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    against = f" against {b.label}" if b is not None else ""
+    print(f"{result['events']} events through {a.label}{against}: {result['changed']} differ, "
+          f"{result['only_a']} items only from {a.label}"
+          + (f", {result['only_b']} only from {b.label}, {result['same']} the same"
+             if b is not None else ""))
+    for ex in result["examples"]:
+        print(f"  event {ex['event']} {ex['file']}: " + "; ".join(
+            f"{label}: {', '.join(f'line {line}' for line, _ in items) or 'none'}"
+            for label, items in ex.items() if label not in ("event", "file")))
     return 0

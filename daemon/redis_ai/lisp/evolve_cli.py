@@ -12,7 +12,7 @@ from typing import Any
 
 from ..models.routing import NoModel
 from ..store.connection import connect
-from . import lineage, store
+from . import lineage, replay, store
 from .author import ModelAuthor
 from .data import LispError
 from .evolve import Author, Budget, evolve, make_task
@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--min-recall", type=float, default=MIN_RECALL)
     p.add_argument("--kind", choices=["diagnostics", "hints"], default="diagnostics")
     p.add_argument("--languages", default="")
+    p.add_argument("--replay", default="", metavar="RECORDING",
+                   help="diff the winner against the live version on a recording "
+                   "(redis-ai lisp record) before publishing; the counts go in its lineage")
     p.add_argument("--dry-run", action="store_true", help="do not publish the winner")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evolve)
@@ -90,10 +93,15 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         who = "offline" if args.offline else "model"
         run = lineage.record(client, args.name, result, who)
         meta = None
+        regression = None
+        if result.winner is not None and args.replay:
+            regression = _regression(client, args.name, result.winner.source, programs,
+                                     Path(args.replay))
         if result.winner is not None and not args.dry_run:
             languages = [x for x in args.languages.split(",") if x] or None
             try:
-                meta = lineage.publish(client, task, result, run, who, languages=languages)
+                meta = lineage.publish(client, task, result, run, who, languages=languages,
+                                       extra={"replay": regression} if regression else None)
             except LispError as exc:
                 print(f"redis-ai evolve: not published: {exc}", file=sys.stderr)
                 return 1
@@ -103,7 +111,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
               "version": int(meta["version"]) if meta else None, "reason": result.reason,
               "train_examples": len(task.train), "held_out_examples": len(task.held_out),
               "tokens": result.tokens, "cost": result.cost,
-              "seconds": round(result.seconds, 3),
+              "seconds": round(result.seconds, 3), "replay": regression,
               "candidates": [{k: v for k, v in c.to_dict().items() if k != "source"}
                              for c in result.candidates]}
     if args.json:
@@ -116,6 +124,10 @@ def cmd_evolve(args: argparse.Namespace) -> int:
                   + (f" {c.train['refused']}" if c.train["refused"] else "")
                   + (f"; held-out P={held['precision']} R={held['recall']}" if held else "")
                   + (" -> live" if c.live else ""))
+        if regression:
+            print(f"replay of {regression['events']} events: {regression['changed']} differ, "
+                  f"{regression['only_a']} items only from the winner, {regression['only_b']} "
+                  "only from the live version")
         if meta:
             print(f"{args.name} version {meta['version']} is live ({result.tokens} tokens, "
                   f"{result.seconds:.1f} s)")
@@ -123,3 +135,13 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             print(f"nothing went live ({result.reason} spent)" if result.winner is None
                   else "winner not published (--dry-run)")
     return 0 if meta or (args.dry_run and result.winner) else 1
+
+
+def _regression(client: Any, name: str, source: str, programs: Any, recording: Path) -> dict[str, Any]:
+    """The winner against the live version (if any) on ``recording``."""
+    library = {n: v for n, v in programs.items() if n != name}
+    winner = replay.source_side(name, source, library, "winner")
+    live = replay.program_side(client, name) if name in programs else None
+    if live is not None:
+        live.label = "live"
+    return replay.diff(replay.read(recording), winner, live).to_dict()

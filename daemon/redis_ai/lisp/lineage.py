@@ -52,8 +52,10 @@ def candidates(client: redis.Redis, name: str, run: str = "") -> list[dict[str, 
 
 
 def publish(client: redis.Redis, task: Task, result: Result, run: str, author: str, *,
-            description: str = "", languages: list[str] | None = None) -> dict[str, str]:
-    """Store ``result``'s winner as the next version of ``task.name`` with its lineage."""
+            description: str = "", languages: list[str] | None = None,
+            extra: dict[str, Any] | None = None) -> dict[str, str]:
+    """Store ``result``'s winner as the next version of ``task.name`` with its lineage (and
+    ``extra`` fields, such as the replay's counts)."""
     winner = result.winner
     if winner is None:
         raise LispError("nothing passed the gates: no version to publish")
@@ -65,7 +67,8 @@ def publish(client: redis.Redis, task: Task, result: Result, run: str, author: s
                "author": author, "model": winner.model, "run": run,
                "candidate": winner.generation, "train": winner.train,
                "held_out": winner.held_out, "tokens": result.tokens,
-               "cost": round(result.cost, 6), "seconds": round(result.seconds, 3)}
+               "cost": round(result.cost, 6), "seconds": round(result.seconds, 3),
+               **(extra or {})}
     langs = languages if languages is not None else [
         x for x in old.get("languages", "").split(",") if x]
     return store.define(client, task.name, winner.source, kind=task.kind, lineage=lineage,
