@@ -20,7 +20,7 @@ from redis_ai import keys
 from redis_ai.cli import main as cli_main
 from redis_ai.models import registry
 from redis_ai.search import chunks
-from redis_ai.search.backends import index_dim
+from redis_ai.search.backends import index_dims
 from redis_ai.search.corpus import index_paths
 from redis_ai.search.embed import subtokens
 from redis_ai.search.index import CodeIndex
@@ -122,7 +122,29 @@ def test_plain_words_find_the_right_function(indexed):
     hit = index.search("retry the connection", k=1)[0]
     assert hit.file.endswith("/app/connection.py") and (hit.line, hit.end_line) == (17, 29)
     assert hit.preview.startswith("def connect_with_retry(self):")
+    assert index.kind() == "pretrained" and index.pending() == 0  # the encoder answered
+
+
+@pytest.fixture
+def learned(redis_client, project):
+    """The sample project indexed with the learned embedder (the option, and the fallback)."""
+    index = CodeIndex(redis_client)
+    report = index_paths(index, [project], kind="learned")
+    assert index.kind() == "learned" and report.embedder == "learned"
+    return index, report
+
+
+def test_the_learned_embedder_finds_the_right_function(learned):
+    index, report = learned
+    assert report.rebuilt and report.encoded == 0
+    for query, name in {"retry the connection": "RedisLink.connect_with_retry",
+                        "hash a password with salt": "hash_password",
+                        "jobs queue": "M.push_job"}.items():
+        hits = index.search(query, k=3)
+        assert hits[0].name == name, (query, [(h.name, h.score) for h in hits])
     assert index.search("zzyzx qqq", k=3) == []  # no known word: nothing is near
+    # It stays the embedder until another is asked for.
+    assert not index.needs_rebuild() and index.needs_rebuild("pretrained")
 
 
 def test_a_resp3_client_gets_the_same_answers(indexed, redis_server):
@@ -135,7 +157,7 @@ def test_a_resp3_client_gets_the_same_answers(indexed, redis_server):
                 [(h.file, h.line, round(h.score, 4)) for h in index.search(query, k=5)]
         if index.backend == "redis-search":
             info = resp3.execute_command("FT.INFO", keys.CODE_SEARCH_INDEX)
-            assert isinstance(info, dict) and index_dim(info) == index.model().dim
+            assert isinstance(info, dict) and index_dims(info) == [384, 256]
     finally:
         resp3.close()
 
@@ -183,8 +205,8 @@ def test_reindexing_a_changed_file_replaces_its_chunks_and_deleted_files_go(inde
     assert str(project / "app" / "passwords.py") not in files
 
 
-def test_a_new_model_reembeds_every_chunk(indexed, redis_client):
-    index, _ = indexed
+def test_a_new_model_reembeds_every_chunk(learned, redis_client):
+    index, _ = learned
     before = index.model()
     after = index.rebuild()
     assert after.id != before.id
@@ -206,8 +228,8 @@ def test_a_new_model_reembeds_every_chunk(indexed, redis_client):
         assert int(fields[b"num_docs"]) == index.count()
 
 
-def test_the_model_is_learned_again_when_a_fifth_of_the_corpus_changed(indexed, project):
-    index, first = indexed
+def test_the_model_is_learned_again_when_a_fifth_of_the_corpus_changed(learned, project):
+    index, first = learned
     assert first.chunks == 18 and not index.needs_rebuild()
     cache, connection = project / "app" / "cache.py", project / "app" / "connection.py"
     cache.write_text(cache.read_text().replace("ttl=60", "ttl=30"))
@@ -390,7 +412,7 @@ def embedding_server() -> Iterator[EmbeddingServer]:
 def test_a_registry_model_with_capability_embed_makes_the_vectors(
         redis_client, project, embedding_server, monkeypatch):
     index = CodeIndex(redis_client)
-    learned = index_paths(index, [project])
+    learned = index_paths(index, [project], kind="learned")
     assert learned.rebuilt and index.model().dim == 192
     monkeypatch.setenv("RAI_TEST_EMBED_KEY", "sk-test")
     registry.add(redis_client, registry.Model(
@@ -417,7 +439,7 @@ def test_a_registry_model_with_capability_embed_makes_the_vectors(
     # The registry model goes: the learned model comes back, and the vector index with it.
     registry.remove(redis_client, "embedder")
     assert index.model() is None and index.search("hash a password", k=3) == []
-    assert index_paths(index, [project]).rebuilt and index.model().dim == 192
+    assert index_paths(index, [project], kind="learned").rebuilt and index.model().dim == 192
     assert index.search("hash a password with salt", k=1)[0].name == "hash_password"
 
 

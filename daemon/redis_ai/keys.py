@@ -84,9 +84,26 @@ def results_channel(client: str) -> str:
     return f"{PREFIX}:results:{client}"
 
 
+def latest_results(path: str) -> str:
+    """Hash of analyzer -> the msgpack result it last published for the file ``path``
+    (diagnostics and hints only), for the MCP server; expires a day after the last write."""
+    return f"{PREFIX}:{{latest}}:file:{path}"
+
+
+DIAGNOSTICS_CHANGES = f"{PREFIX}:diagnostics:changes"
+"""Pub/sub channel: the path of a file each time a diagnostics or hints result for it is
+published (the MCP server turns these into resource-updated notifications)."""
+
+
 # -- Live workers and daemons: sets of ids, each id kept alive by a key with a TTL -------------
 WORKERS = f"{PREFIX}:{{live}}:workers"
 DAEMONS = f"{PREFIX}:{{live}}:daemons"
+MCP_SERVERS = f"{PREFIX}:{{live}}:mcp-servers"
+
+
+def mcp_server(server_id: str) -> str:
+    """Hash describing one live ``redis-ai mcp`` server; expires unless its heartbeat renews it."""
+    return f"{PREFIX}:{{live}}:mcp-server:{server_id}"
 
 
 def worker(worker_id: str) -> str:
@@ -190,6 +207,9 @@ mean; remote: registry, the id of the registry model that makes the vectors)."""
 CODE_GENERATION = f"{PREFIX}:{{code}}:generation"
 """String: a random token replaced on every change of the chunks, so readers know when a copy
 of the vectors they hold is stale."""
+
+CODE_PENDING = f"{PREFIX}:{{code}}:pending"
+"""Set of the ids of the chunks still waiting for their encoder vector (search/pretrained.py)."""
 
 CODE_SEARCH_INDEX = f"{PREFIX}:{{code}}:idx"
 """Name of the search module's vector index over the chunk hashes (FT.CREATE), where there is

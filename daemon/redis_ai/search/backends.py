@@ -20,6 +20,8 @@ from .. import keys
 
 FIELDS = ("file", "start_line", "end_line", "name", "preview")
 """The chunk fields a hit shows."""
+MODEL_FIELD = {"vec": "model", "svec": "smodel"}
+"""Each vector field of a chunk and the field naming the model that made it."""
 _BATCH = 500
 
 
@@ -52,11 +54,13 @@ class SearchModule:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self._dim = 0
+        self._dims: list[int] = []
 
-    def ensure(self, dim: int) -> None:
-        """Create the index, or make it again if its dimension is not ``dim``."""
-        if self._dim == dim:
+    def ensure(self, dim: int, static_dim: int = 0) -> None:
+        """Create the index, or make it again if its vector fields are not ``vec`` of ``dim``
+        and (when ``static_dim``) ``svec`` of ``static_dim``: the pretrained embedder's two."""
+        wanted = [d for d in (dim, static_dim) if d]
+        if self._dims == wanted:
             return
         try:
             info = self.redis.execute_command("FT.INFO", keys.CODE_SEARCH_INDEX)
@@ -64,18 +68,22 @@ class SearchModule:
             info = None
         # An index made before `scope` was case-sensitive is made again too: file paths differ
         # by case, and a tag that ignores it lets a `root` filter match the wrong folder.
-        if info is not None and index_dim(info) == dim and _mentions(info, "CASESENSITIVE"):
-            self._dim = dim
+        if info is not None and index_dims(info) == wanted and _mentions(info, "CASESENSITIVE"):
+            self._dims = wanted
             return
         if info is not None:
             # Dropping the index keeps the hashes; the new one indexes them again.
             self.redis.execute_command("FT.DROPINDEX", keys.CODE_SEARCH_INDEX)
+        vectors: list[str] = []
+        for name, size in (("vec", dim), ("svec", static_dim)):
+            if size:
+                vectors += [name, "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", str(size),
+                            "DISTANCE_METRIC", "COSINE"]
         self.redis.execute_command(
             "FT.CREATE", keys.CODE_SEARCH_INDEX, "ON", "HASH", "PREFIX", "1", keys.CODE_CHUNK_PREFIX,
             "SCHEMA", "name", "TEXT", "language", "TAG", "scope", "TAG", "SEPARATOR", "|",
-            "CASESENSITIVE", "vec", "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", str(dim),
-            "DISTANCE_METRIC", "COSINE")
-        self._dim = dim
+            "CASESENSITIVE", *vectors)
+        self._dims = wanted
         self._wait_indexed()
 
     def _wait_indexed(self, timeout: float = 60.0) -> None:
@@ -90,11 +98,12 @@ class SearchModule:
                 return
             time.sleep(0.02)
 
-    def nearest(self, vector: np.ndarray, k: int, root: str | None) -> list[Hit]:
-        """The ``k`` chunks nearest to ``vector`` (of the index's dimension), under ``root``."""
+    def nearest(self, vector: np.ndarray, k: int, root: str | None,
+                field: str = "vec") -> list[Hit]:
+        """The ``k`` chunks whose vector ``field`` is nearest to ``vector``, under ``root``."""
         where = f"@scope:{{{_escape_tag(root)}}}" if root else "*"
         reply = self.redis.execute_command(
-            "FT.SEARCH", keys.CODE_SEARCH_INDEX, f"{where}=>[KNN {k} @vec $blob AS dist]",
+            "FT.SEARCH", keys.CODE_SEARCH_INDEX, f"{where}=>[KNN {k} @{field} $blob AS dist]",
             "PARAMS", "2", "blob", vector.astype(np.float32).tobytes(), "SORTBY", "dist", "ASC",
             "RETURN", str(len(FIELDS) + 1), *FIELDS, "dist", "LIMIT", "0", str(k),
             "DIALECT", "2")
@@ -114,6 +123,8 @@ class _Matrix:
 
     generation: bytes | None
     model: str
+    column: str
+    """The chunk field the vectors come from (``vec`` or ``svec``)."""
     vectors: np.ndarray
     meta: list[tuple[str, int, int, str, str, str]] = field(default_factory=list)
 
@@ -124,12 +135,13 @@ class Scan:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._lock = threading.Lock()
-        self._matrix: _Matrix | None = None
+        self._matrices: dict[str, _Matrix] = {}
 
     def nearest(self, model_id: str, dim: int, vector: np.ndarray, k: int,
-                root: str | None) -> list[Hit]:
-        """The ``k`` chunks whose vectors model ``model_id`` made nearest to ``vector``."""
-        matrix = self._load(model_id, dim)
+                root: str | None, field: str = "vec") -> list[Hit]:
+        """The ``k`` chunks whose vector ``field``, made by model ``model_id``, is nearest to
+        ``vector``."""
+        matrix = self._load(model_id, dim, field)
         if not matrix.meta:
             return []
         scores = matrix.vectors @ vector
@@ -143,10 +155,10 @@ class Scan:
                     preview=m[4], id=m[5])
                 for i in top if np.isfinite(scores[i]) for m in (matrix.meta[i],)]
 
-    def _load(self, model_id: str, dim: int) -> _Matrix:
+    def _load(self, model_id: str, dim: int, field: str) -> _Matrix:
         generation: Any = self.redis.get(keys.CODE_GENERATION)
         with self._lock:
-            cached = self._matrix
+            cached = self._matrices.get(field)
         if cached is not None and cached.generation == generation and cached.model == model_id:
             return cached
         ids = [text(c) for c in self.redis.smembers(keys.CODE_CHUNKS)]
@@ -156,7 +168,7 @@ class Scan:
             batch = ids[start:start + _BATCH]
             pipe = self.redis.pipeline(transaction=False)
             for cid in batch:
-                pipe.hmget(keys.code_chunk(cid), "vec", "model", *FIELDS)
+                pipe.hmget(keys.code_chunk(cid), field, MODEL_FIELD[field], *FIELDS)
             for cid, (vec, made_by, file, first, last, name, prev) in zip(
                     batch, pipe.execute(), strict=True):
                 if vec is None or text(made_by) != model_id:
@@ -165,9 +177,9 @@ class Scan:
                 meta.append((text(file), int(first), int(last), text(name), text(prev), cid))
         vectors = (np.frombuffer(b"".join(rows), dtype=np.float32).reshape(-1, dim)
                    if rows else np.zeros((0, dim), dtype=np.float32))
-        matrix = _Matrix(generation, model_id, vectors, meta)
+        matrix = _Matrix(generation, model_id, field, vectors, meta)
         with self._lock:
-            self._matrix = matrix
+            self._matrices[field] = matrix
         return matrix
 
 
@@ -175,23 +187,26 @@ def _escape_tag(value: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "\\" + c for c in value)
 
 
-def index_dim(info: Any) -> int:
-    """The vector field's DIM in an FT.INFO reply (RESP2 flat lists or RESP3 maps)."""
+def index_dims(info: Any) -> list[int]:
+    """The vector fields' DIMs in an FT.INFO reply (RESP2 flat lists or RESP3 maps), in the
+    order of the schema."""
+    found: list[int] = []
     stack = [info]
     while stack:
-        item = stack.pop()
+        item = stack.pop(0)
         if isinstance(item, dict):
             for key, value in item.items():
                 if text(key).lower() == "dim":
-                    return int(value)
-                stack.append(value)
+                    found.append(int(value))
+                else:
+                    stack.append(value)
         elif isinstance(item, (list, tuple)):
             for i, value in enumerate(item):
                 if text(value).lower() == "dim" and i + 1 < len(item):
-                    return int(item[i + 1])
+                    found.append(int(item[i + 1]))
                 if isinstance(value, (list, tuple, dict)):
                     stack.append(value)
-    return 0
+    return found
 
 
 def _mentions(info: Any, word: str) -> bool:

@@ -39,6 +39,12 @@ class Chunk:
     text: str
 
 
+def embed_text(chunk: Chunk) -> str:
+    """What the encoder reads of a chunk: what a person would, its qualified name (a method's
+    class is not in its text) and then its code, signature and docstring first."""
+    return f"{chunk.name}\n{chunk.text}"
+
+
 def chunk_file(file: str, text: str, language: str, *, strip_docstrings: bool = False) -> list[Chunk]:
     """The chunks of one file's ``text``; Python by definitions, other languages by windows.
 

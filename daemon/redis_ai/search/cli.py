@@ -14,7 +14,7 @@ from ..progress import Bars
 from ..progress import add_argument as add_progress_argument
 from ..store.connection import connect
 from .corpus import index_paths
-from .index import shared
+from .index import KINDS, shared
 from .service import search_request
 
 
@@ -25,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Index the source files under PATH (changed files only; gone files are "
                     "forgotten) and learn the embedder again when the code changed enough.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    p.add_argument("--rebuild", action="store_true", help="learn the embedder again anyway")
+    p.add_argument("--rebuild", action="store_true", help="make the embedder again anyway")
+    p.add_argument("--embedder", choices=KINDS, default=None,
+                   help="pretrained (all-MiniLM-L6-v2, the default) or learned (from your code); "
+                        "kept until asked again")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--redis-url", help="Redis to use (default: the running daemon's)")
     add_progress_argument(p)
@@ -52,7 +55,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         with Bars(args.progress) as bars:
             report = index_paths(shared(client), args.paths, rebuild=args.rebuild,
-                                 progress=bars).as_dict()
+                                 kind=args.embedder, progress=bars).as_dict()
     except ProviderError as exc:
         print(f"redis-ai index: the embedding model failed: {exc}", file=sys.stderr)
         return 1
@@ -65,9 +68,13 @@ def cmd_index(args: argparse.Namespace) -> int:
               f"{report['unchanged']:,} unchanged, {report['removed']:,} removed, "
               f"{report['skipped']:,} skipped; {report['chunks_written']:,} chunks written "
               f"in {report['seconds']:.2f} s")
-        print(f"embedder {'learned again' if report['rebuilt'] else 'kept'}; the index holds "
+        print(f"embedder {report['embedder']} {'made again' if report['rebuilt'] else 'kept'}; "
+              f"{report['encoded']:,} chunks encoded; the index holds "
               f"{report['chunks']:,} chunks from {report['files']:,} files "
               f"(backend {report['backend']})")
+        if report["pending"]:
+            print(f"interrupted: {report['pending']:,} chunks still wait for the encoder (search "
+                  "answers with the static tier meanwhile); run the same command to go on")
     return 0
 
 

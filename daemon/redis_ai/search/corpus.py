@@ -11,6 +11,7 @@ from typing import Any
 
 from ..progress import Progress, quiet
 from ..schema import language_of
+from . import pretrained
 from .index import CodeIndex, content_hash
 
 MAX_FILE_BYTES = 1 << 20
@@ -71,6 +72,13 @@ class IndexReport:
     files: int = 0
     """Files in the index afterwards."""
     rebuilt: bool = False
+    embedder: str = ""
+    """The kind of embedder the index uses: pretrained, learned or remote."""
+    encoded: int = 0
+    """Chunks given their encoder vector by this run."""
+    pending: int = 0
+    """Chunks still without one (the run was interrupted): the next run goes on with them."""
+    interrupted: bool = False
     backend: str = ""
     seconds: float = 0.0
 
@@ -79,10 +87,16 @@ class IndexReport:
 
 
 def index_paths(index: CodeIndex, paths: Iterable[str | os.PathLike[str]], *,
-                rebuild: bool = False, progress: Progress = quiet) -> IndexReport:
+                rebuild: bool = False, kind: str | None = None,
+                progress: Progress = quiet) -> IndexReport:
     """Index every source file under ``paths`` whose content changed, forget indexed files under
-    them that are gone, and learn the embedder again when the corpus changed enough (or when
-    ``rebuild``). ``progress`` hears of each file, then of the embedder's phases.
+    them that are gone, make the embedder again when needed (CodeIndex.needs_rebuild; ``kind``
+    chooses pretrained or learned) or when ``rebuild``, then give every chunk still without
+    one its encoder vector. ``progress`` hears of each file, then of the embedder's phases.
+
+    Every chunk has a static vector, and search answers with it, before the encoder starts;
+    interrupted there (KeyboardInterrupt), the report says ``interrupted`` and how many chunks
+    are ``pending``, and the next run goes on with them.
 
     >>> index_paths(CodeIndex(r), ["~/src/project"]).as_dict()  # doctest: +SKIP
     {'seen': 42, 'indexed': 42, 'new': 42, 'changed': 0, 'unchanged': 0, 'removed': 0, ...}
@@ -108,7 +122,7 @@ def index_paths(index: CodeIndex, paths: Iterable[str | os.PathLike[str]], *,
         if known.get(name) == content_hash(text):
             report.unchanged += 1
             continue
-        report.chunks_written += index.index_text(name, text, language, model)
+        report.chunks_written += index.index_text(name, text, language, model, encode=False)
         if name in known:
             report.changed += 1
         else:
@@ -120,9 +134,17 @@ def index_paths(index: CodeIndex, paths: Iterable[str | os.PathLike[str]], *,
         if name not in seen and any(_under(name, root) for root in roots):
             index.remove(name)
             report.removed += 1
-    if rebuild or index.needs_rebuild():
-        index.rebuild(progress=progress)
+    if rebuild or index.needs_rebuild(kind):
+        index.rebuild(kind=kind, progress=progress)
         report.rebuilt = True
+    model = index.model()
+    if isinstance(model, pretrained.Pretrained):
+        try:
+            report.encoded = index.encode_pending(model, progress=progress)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        report.pending = index.pending()
+    report.embedder = index.kind()
     report.chunks = index.count()
     report.files = len(index.files())
     report.seconds = round(time.monotonic() - started, 3)

@@ -26,13 +26,18 @@ from .. import keys
 from ..models import registry
 from ..progress import Progress, quiet
 from ..store.connection import capabilities
-from . import embed, remote
+from . import embed, encoder, pretrained, remote
 from .backends import Hit, Scan, SearchModule
 from .backends import text as _text
-from .chunks import Chunk, chunk_file
+from .chunks import Chunk, chunk_file, embed_text
 
-Embedder = embed.Model | remote.RemoteEmbedder
-"""What makes the vectors: the model learned from the code, or a registry model's endpoint."""
+Embedder = pretrained.Pretrained | embed.Model | remote.RemoteEmbedder
+"""What makes the vectors: the pretrained encoder (the default), the model learned from the
+code, or a registry model's endpoint."""
+
+KINDS = ("pretrained", "learned")
+"""The embedders a user may choose (``redis-ai index --embedder``); a registry model offering
+``embed`` goes before either."""
 
 MAX_K = 50
 PREVIEW_LINES = 4
@@ -48,6 +53,8 @@ REBUILD_CHANGE = 0.2
 chunks written since (new or re-indexed) plus the change in their number."""
 
 _BATCH = 500
+_ENCODE_BATCH = 64
+"""Chunks the encoder embeds between two writes: what an interrupted run loses at most."""
 _EMBED_BATCH = 16 * remote.BATCH
 """Chunks embedded at a time while rebuilding: a whole number of a registry model's requests."""
 
@@ -56,6 +63,11 @@ def preview(text: str) -> str:
     """The first few non-blank lines of a chunk, dedented, for a result list."""
     lines = [line.rstrip() for line in text.splitlines() if line.strip()][:PREVIEW_LINES]
     return textwrap.dedent("\n".join(lines))[:PREVIEW_CHARS]
+
+
+def default_kind() -> str:
+    """``pretrained`` where its weights and tokenizer are installed, else ``learned``."""
+    return "pretrained" if encoder.available() else "learned"
 
 
 def content_hash(text: str) -> str:
@@ -131,6 +143,9 @@ class CodeIndex:
         if isinstance(cached, embed.Model) and cached.id == _text(current):
             return cached
         raw: Any = self.redis.hgetall(keys.CODE_MODEL)
+        if raw.get(b"kind") == b"pretrained":
+            # The installed weights, whatever the stored id: needs_rebuild tells them apart.
+            return pretrained.shared() if encoder.available() else None
         if raw.get(b"kind") == b"remote":
             # Read each time: the user may have changed its endpoint or removed it.
             configured = registry.get(self.redis, _text(raw.get(b"registry")))
@@ -149,34 +164,44 @@ class CodeIndex:
             self._model = model
         return model
 
+    def pending(self) -> int:
+        """How many chunks wait for their encoder vector (search answers with the static tier
+        until none does)."""
+        return int(self.redis.scard(keys.CODE_PENDING))
+
     def _stored_chunks(self) -> int:
         return int(self.redis.hget(keys.CODE_MODEL, "chunks") or 0)
 
     # -- writing ---------------------------------------------------------------------------
     def index_text(self, path: str, text: str, language: str,
-                   model: Embedder | None = None, *, strip_docstrings: bool = False) -> int:
+                   model: Embedder | None = None, *, strip_docstrings: bool = False,
+                   encode: bool = True) -> int:
         """Replace the chunks of file ``path`` by those of ``text``; return how many it has.
 
         Vectors are made with ``model`` (default: the stored one); without any model the
-        chunks are stored without vectors until ``rebuild`` learns one. ``strip_docstrings``
-        is chunks.chunk_file's (for the benchmark).
+        chunks are stored without vectors until ``rebuild`` makes one. With the pretrained
+        embedder a chunk whose text the file had already keeps its vectors (nothing is
+        embedded again); a new one gets its static vector at once and its encoder vector
+        after the write, or, without ``encode``, waits for ``encode_pending``.
+        ``strip_docstrings`` is chunks.chunk_file's (for the benchmark).
         """
         model = model or self.model()
         chunks = chunk_file(path, text, language, strip_docstrings=strip_docstrings)
-        vectors = model.embed([c.text for c in chunks], [c.name for c in chunks]) if model else None
-        ids = []
-        mappings = []
-        for i, chunk in enumerate(chunks):
-            ids.append(chunk_id(chunk))
-            mapping: dict[str, Any] = {
-                "file": chunk.file, "start_line": chunk.start_line, "end_line": chunk.end_line,
-                "name": chunk.name, "kind": chunk.kind, "language": chunk.language,
-                "scope": _scope(chunk.file), "preview": preview(chunk.text), "text": chunk.text,
-            }
-            if vectors is not None and model is not None and vectors[i].any():
-                mapping["vec"] = vectors[i].tobytes()
-                mapping["model"] = model.id
-            mappings.append(mapping)
+        ids = [chunk_id(chunk) for chunk in chunks]
+        mappings: list[dict[str, Any]] = [{
+            "file": chunk.file, "start_line": chunk.start_line, "end_line": chunk.end_line,
+            "name": chunk.name, "kind": chunk.kind, "language": chunk.language,
+            "scope": _scope(chunk.file), "preview": preview(chunk.text), "text": chunk.text,
+            "hash": content_hash(embed_text(chunk)),
+        } for chunk in chunks]
+        pending: list[str] = []
+        if isinstance(model, pretrained.Pretrained):
+            pending = self._pretrained_vectors(model, path, chunks, ids, mappings)
+        elif model is not None:
+            vectors = model.embed([c.text for c in chunks], [c.name for c in chunks])
+            for mapping, vector in zip(mappings, vectors, strict=True):
+                if vector.any():
+                    mapping.update(vec=vector.tobytes(), model=model.id)
 
         def write(pipe: Any, old: Any) -> None:
             self._remove(pipe, path, old)
@@ -185,6 +210,8 @@ class CodeIndex:
             if ids:
                 pipe.sadd(keys.CODE_CHUNKS, *ids)
                 pipe.sadd(keys.code_file(path), *ids)
+            if pending:
+                pipe.sadd(keys.CODE_PENDING, *pending)
             pipe.hset(keys.CODE_FILES, path, content_hash(text))
             if model is not None:
                 pipe.hincrby(keys.CODE_MODEL, "changed", len(chunks))
@@ -192,8 +219,68 @@ class CodeIndex:
 
         self._replace(path, write)
         if model is not None:
-            self._ensure_index(model.dim)
+            self._ensure_index(model)
+        if pending and encode and isinstance(model, pretrained.Pretrained):
+            self.encode_pending(model, pending)
         return len(chunks)
+
+    def _pretrained_vectors(self, model: pretrained.Pretrained, path: str, chunks: list[Chunk],
+                            ids: list[str], mappings: list[dict[str, Any]]) -> list[str]:
+        """Fill in the vectors of a file's chunks: those of its old chunks of the same text
+        where there are some, else static ones now; return the ids still to be encoded."""
+        old = [_text(c) for c in self.redis.smembers(keys.code_file(path))]
+        kept: dict[str, tuple[Any, Any]] = {}
+        if old:
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in old:
+                pipe.hmget(keys.code_chunk(cid), "hash", "vec", "model", "svec", "smodel")
+            for digest, vec, made_by, svec, static_by in pipe.execute():
+                if vec is not None and _text(made_by) == model.id:
+                    kept[_text(digest)] = (vec, svec if _text(static_by) == model.static.id else None)
+        fresh = [i for i, m in enumerate(mappings) if m["hash"] not in kept]
+        statics = model.embed_static([embed_text(chunks[i]) for i in fresh])
+        pending = []
+        for i, mapping in enumerate(mappings):
+            vec, svec = kept.get(mapping["hash"], (None, None))
+            if vec is not None:
+                mapping.update(vec=vec, model=model.id)
+            else:
+                pending.append(ids[i])
+            if svec is not None:
+                mapping.update(svec=svec, smodel=model.static.id)
+        for row, i in enumerate(fresh):
+            if statics[row].any():
+                mappings[i].update(svec=statics[row].tobytes(), smodel=model.static.id)
+        return pending
+
+    def encode_pending(self, model: pretrained.Pretrained, ids: list[str] | None = None, *,
+                       progress: Progress = quiet) -> int:
+        """Give the chunks waiting in CODE_PENDING (or only ``ids`` of them) their encoder
+        vectors, a batch at a time, each batch written as it is done: interrupted, the next
+        call goes on where this one stopped. Returns how many were encoded."""
+        todo = sorted(_text(c) for c in self.redis.smembers(keys.CODE_PENDING)) if ids is None else ids
+        done = 0
+        for start in range(0, len(todo), _ENCODE_BATCH):
+            progress("encoding chunks", start, len(todo))
+            batch = todo[start:start + _ENCODE_BATCH]
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in batch:
+                pipe.hmget(keys.code_chunk(cid), "text", "name", "hash")
+            rows = pipe.execute()
+            live = [(cid, row) for cid, row in zip(batch, rows, strict=True) if row[0] is not None]
+            texts = [f"{_text(name)}\n{_text(text)}" for _cid, (text, name, _h) in live]
+            vectors = model.embed(texts)
+            pipe = self.redis.pipeline(transaction=False)
+            for (cid, (_t, _n, digest)), vector in zip(live, vectors, strict=True):
+                # Only if the chunk still holds that text: a save meanwhile replaced it.
+                pipe.eval(_SET_IF_SAME, 1, keys.code_chunk(cid), _text(digest), vector.tobytes(),
+                          model.id)
+            pipe.srem(keys.CODE_PENDING, *batch)
+            pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
+            pipe.execute()
+            done += len(live)
+        progress("encoding chunks", len(todo), len(todo))
+        return done
 
     def remove(self, path: str) -> bool:
         """Forget file ``path`` and its chunks; False if it was not indexed."""
@@ -225,11 +312,18 @@ class CodeIndex:
         if old:
             pipe.delete(*(keys.code_chunk(_text(cid)) for cid in old))
             pipe.srem(keys.CODE_CHUNKS, *old)
+            pipe.srem(keys.CODE_PENDING, *old)
         pipe.delete(keys.code_file(path))
 
-    def needs_rebuild(self) -> bool:
-        """Whether there is no model yet, or REBUILD_CHANGE of the corpus changed since it was
-        made, or a registry model offering ``embed`` appeared, went or was replaced."""
+    def kind(self) -> str:
+        """The stored embedder's kind (``pretrained``, ``learned`` or ``remote``), else ""."""
+        return _text(self.redis.hget(keys.CODE_MODEL, "kind"))
+
+    def needs_rebuild(self, kind: str | None = None) -> bool:
+        """Whether there is no model yet, or another ``kind`` is wanted (default: the stored
+        one, else default_kind()), or the installed encoder is not the one the vectors were
+        made with, or a learned model's corpus changed by REBUILD_CHANGE, or a registry model
+        offering ``embed`` appeared, went or was replaced."""
         model = self.model()
         count = self.count()
         if model is None:
@@ -240,14 +334,22 @@ class CodeIndex:
                 return True
         elif wanted is not None:
             return True
+        if kind is not None and kind != self.kind():
+            return True
+        if isinstance(model, pretrained.Pretrained):
+            return _text(self.redis.hget(keys.CODE_MODEL, "id")) != model.id
         chunks = self._stored_chunks()
         changed = int(self.redis.hget(keys.CODE_MODEL, "changed") or 0)
         return changed + abs(count - chunks) > REBUILD_CHANGE * max(1, chunks)
 
-    def rebuild(self, dim: int = embed.DIM, *, progress: Progress = quiet) -> Embedder:
+    def rebuild(self, dim: int = embed.DIM, *, kind: str | None = None,
+                progress: Progress = quiet) -> Embedder:
         """Make the embedder again from every stored chunk, store it, and re-embed every chunk:
-        the registry's ``embed`` model when there is one, else a model learned from the chunks
-        (of ``dim`` dimensions). ``progress`` hears of each phase as it goes."""
+        the registry's ``embed`` model when there is one, else ``kind`` (default: the stored
+        kind, else default_kind()): the pretrained encoder (static vectors now, every chunk
+        then pending for encode_pending) or a model learned from the chunks (of ``dim``
+        dimensions). ``progress`` hears of each phase as it goes."""
+        kind = kind or (self.kind() if self.kind() in KINDS else default_kind())
         ids = sorted(_text(c) for c in self.redis.smembers(keys.CODE_CHUNKS))
         texts: list[str] = []
         names: list[str] = []
@@ -265,6 +367,8 @@ class CodeIndex:
             model = remote.RemoteEmbedder(configured, f"remote-{secrets.token_hex(6)}")
             vectors = _embed_all(model, texts, names, progress)
             self._store_model(model, len(texts))
+        elif kind == "pretrained":
+            return self._rebuild_pretrained(ids, texts, names, progress)
         else:
             progress("learning the embedder from chunks", 0, len(texts))
             model = embed.learn(texts, dim)
@@ -273,7 +377,7 @@ class CodeIndex:
             vectors = _embed_all(model, texts, names, progress)
         # An index made now takes each vector as it is written, rather than in a background
         # scan afterwards.
-        self._ensure_index(model.dim)
+        self._ensure_index(model)
         for start in range(0, len(ids), _BATCH):
             progress("writing vectors of chunks", start, len(ids))
             pipe = self.redis.pipeline(transaction=False)
@@ -284,8 +388,37 @@ class CodeIndex:
                     pipe.hset(key, mapping={"vec": vec.tobytes(), "model": model.id})
                 else:
                     pipe.hdel(key, "vec", "model")
+                pipe.hdel(key, "svec", "smodel")
             pipe.execute()
         progress("writing vectors of chunks", len(ids), len(ids))
+        self.redis.delete(keys.CODE_PENDING)
+        self.redis.set(keys.CODE_GENERATION, secrets.token_hex(8))
+        return model
+
+    def _rebuild_pretrained(self, ids: list[str], texts: list[str], names: list[str],
+                            progress: Progress) -> pretrained.Pretrained:
+        """Every chunk's static vector now, and every chunk pending for its encoder vector."""
+        model = pretrained.shared()
+        full = [f"{name}\n{text}" for text, name in zip(texts, names, strict=True)]
+        progress("distilling the static tier", 0, None)
+        model.static.ensure(full, progress)
+        self._store_model(model, len(ids))
+        self._ensure_index(model)
+        for start in range(0, len(ids), _BATCH):
+            progress("writing static vectors of chunks", start, len(ids))
+            batch = ids[start:start + _BATCH]
+            vectors = model.embed_static(full[start:start + _BATCH])
+            pipe = self.redis.pipeline(transaction=False)
+            for cid, vec in zip(batch, vectors, strict=True):
+                key = keys.code_chunk(cid)
+                pipe.hdel(key, "vec", "model")
+                if vec.any():
+                    pipe.hset(key, mapping={"svec": vec.tobytes(), "smodel": model.static.id})
+            if batch:
+                pipe.sadd(keys.CODE_PENDING, *batch)
+            pipe.execute()
+        progress("writing static vectors of chunks", len(ids), len(ids))
+        model.static.save()
         self.redis.set(keys.CODE_GENERATION, secrets.token_hex(8))
         return model
 
@@ -293,6 +426,9 @@ class CodeIndex:
         fields: Any  # (redis-py's stubs take no dict[str, Any] for a mapping)
         if isinstance(model, remote.RemoteEmbedder):
             fields = {"kind": "remote", "registry": model.model.id}
+        elif isinstance(model, pretrained.Pretrained):
+            fields = {"kind": "pretrained", "static": model.static.id,
+                      "static_dim": model.static_dim}
         else:
             fields = {
                 "kind": "learned",
@@ -311,9 +447,10 @@ class CodeIndex:
             with self._lock:
                 self._model = model
 
-    def _ensure_index(self, dim: int) -> None:
+    def _ensure_index(self, model: Embedder) -> None:
         if self.backend == "redis-search":
-            self._search_module.ensure(dim)
+            static_dim = model.static_dim if isinstance(model, pretrained.Pretrained) else 0
+            self._search_module.ensure(model.dim, static_dim)
 
     # -- reading ---------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, root: str | None = None, *,
@@ -329,18 +466,24 @@ class CodeIndex:
         model = self.model()
         if model is None:
             return []
-        vector = model.embed([query])[0]
+        field, model_id, dim = "vec", model.id, model.dim
+        if isinstance(model, pretrained.Pretrained) and self.pending():
+            # Some chunks have no encoder vector yet: every chunk has a static one.
+            field, model_id, dim = "svec", model.static.id, model.static_dim
+            vector = model.embed_static([query])[0]
+        else:
+            vector = model.embed([query])[0]
         if not vector.any():
             return []  # no word of the query is known to the model: nothing is near it
         k = max(1, min(k, MAX_K))
-        # Reordering needs the learned model's IDF; a registry model's vectors answer alone.
+        # Reordering needs the learned model's IDF; other models' vectors answer alone.
         rerank = rerank and isinstance(model, embed.Model)
         wanted = max(k, RERANK) if rerank else k
         if self.backend == "redis-search":
-            self._search_module.ensure(model.dim)
-            hits = self._search_module.nearest(vector, wanted, root)
+            self._ensure_index(model)
+            hits = self._search_module.nearest(vector, wanted, root, field)
         else:
-            hits = self._scan.nearest(model.id, model.dim, vector, wanted, root)
+            hits = self._scan.nearest(model_id, dim, vector, wanted, root, field)
         if rerank and isinstance(model, embed.Model):
             hits = self._rerank(model, embed.subtokens(query), hits)
         return hits[:k]
@@ -381,6 +524,15 @@ def _embed_all(model: Embedder, texts: list[str], names: list[str],
         rows.append(model.embed(texts[start:start + _EMBED_BATCH], names[start:start + _EMBED_BATCH]))
     progress("embedding chunks", len(texts), len(texts))
     return np.vstack(rows) if rows else model.embed([], [])
+
+
+_SET_IF_SAME = """
+if redis.call('HGET', KEYS[1], 'hash') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'vec', ARGV[2], 'model', ARGV[3])
+end
+return 0
+"""
+"""Store an encoder vector on a chunk only if the chunk still holds the text it was made from."""
 
 
 _SHARED: weakref.WeakKeyDictionary[redis.Redis, CodeIndex] = weakref.WeakKeyDictionary()
