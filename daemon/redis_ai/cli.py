@@ -21,7 +21,7 @@ from .errors import RedisAIError
 
 # Modules that add their own subcommands with ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = ("redis_ai.stats_cli", "redis_ai.models.cli",
-                                   "redis_ai.search.cli", "redis_ai.lisp.cli")
+                                   "redis_ai.search.cli", "redis_ai.lisp.cli", "redis_ai.mcp.cli")
 
 
 def _print(data: Any, as_json: bool, render: Any) -> None:

@@ -64,13 +64,13 @@ LATEST_KINDS = frozenset({"diagnostics", "hints"})
 LATEST_TTL_S = 86_400
 
 
-def _note_latest(pipe: Any, file: str, analyzer: str, payload: bytes) -> None:
+def _note_latest(out: _Outbox, file: str, analyzer: str, payload: bytes) -> None:
     """Keep ``payload`` as the file's latest result of ``analyzer`` and announce the change:
     queued on the batch's pipeline, so it costs no round trip."""
     key = keys.latest_results(file)
-    pipe.hset(key, analyzer, payload)
-    pipe.expire(key, LATEST_TTL_S)
-    pipe.publish(keys.DIAGNOSTICS_CHANGES, file)
+    out.pipe.hset(key, analyzer, payload)
+    out.pipe.expire(key, LATEST_TTL_S)
+    out.broadcast(keys.DIAGNOSTICS_CHANGES, file)
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
@@ -333,7 +333,7 @@ class GroupRunner:
             if payload is not None:
                 out.publish(keys.results_channel(event.get("client", "")), payload)
                 if self.analyzer.kind in LATEST_KINDS and event.get("file"):
-                    _note_latest(out.pipe, event["file"], self.analyzer.name, payload)
+                    _note_latest(out, event["file"], self.analyzer.name, payload)
         return failed
 
     def _dead_letter(
@@ -376,6 +376,7 @@ class _Outbox:
         self.acks: list[bytes] = []
         self.cleared: list[bytes] = []
         self.samples: list[tuple[float, bool]] = []
+        self.broadcasts: dict[tuple[str, str], None] = {}
         self.opened = time.monotonic()
 
     def ack(self, entry_id: bytes, failures: int) -> None:
@@ -391,6 +392,15 @@ class _Outbox:
         else:
             self.pipe.publish(channel, payload)
 
+    def broadcast(self, channel: str, message: str) -> None:
+        """Queue a message for a channel that listeners anywhere may subscribe to: PUBLISH in
+        the pipeline on plain Redis; on a cluster (whose pipelines refuse PUBLISH) once per
+        slice after it, since a cluster's PUBLISH reaches every node anyway."""
+        if self.sharded:
+            self.broadcasts.setdefault((channel, message))
+        else:
+            self.pipe.publish(channel, message)
+
     def due(self) -> bool:
         """Whether this slice has been open for ``FLUSH_S``."""
         return time.monotonic() - self.opened >= FLUSH_S
@@ -402,6 +412,8 @@ class _Outbox:
         if self.cleared:
             self.pipe.hdel(self.failures_key, *self.cleared)
         self.pipe.execute()
+        for channel, message in self.broadcasts:
+            self.client.publish(channel, message)
         acks = self.acks
         self._open()
         return acks
