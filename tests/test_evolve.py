@@ -425,3 +425,44 @@ def test_events_recorded_from_a_daemon_replay_through_versions_and_analyzers(
     assert "replay of 5 events: 2 differ, 2 items only from the winner, 2 only from the live" in out.stdout
     replayed = store.versions(redis_client, "print-left")[3]["lineage"]["replay"]
     assert (replayed["changed"], replayed["only_a"], replayed["only_b"]) == (2, 2, 2)
+
+
+# -- Selection by use ---------------------------------------------------------------------------
+
+def test_feedback_counts_per_version_and_a_more_dismissed_version_rolls_back(
+        make_daemon, redis_server, redis_client):
+    from redis_ai import analytics
+    from tests.support.clients import RPCClient
+
+    daemon = make_daemon(analyzers=["lisp"])
+    rpc = RPCClient(daemon.discovery["rpc_socket"])
+    samples = keys.stat(analytics.FEEDBACK, "lisp:print-left")
+
+    def feedback(accepted: int, dismissed: int) -> None:
+        before = redis_client.zcard(samples)
+        for action in ["accepted"] * accepted + ["dismissed"] * dismissed:
+            rpc.notify("feedback", {"analyzer": "lisp:print-left", "action": action})
+        deadline = time.monotonic() + 10
+        while redis_client.zcard(samples) < before + accepted + dismissed:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+    try:
+        rpc.hello()
+        store.define(redis_client, "print-left", GOOD)
+        feedback(accepted=5, dismissed=1)
+        store.define(redis_client, "print-left", OVERFIT)
+        keep = cli("lisp", "rollback", "print-left", "--if-dismissed-more", url=redis_server.url)
+        assert "v2 has 0 accepts and dismisses (needs 5): kept" in keep.stdout
+        feedback(accepted=1, dismissed=5)
+    finally:
+        rpc.close()
+    used = lineage.usage(redis_client, "print-left")
+    assert (used[1]["accepted"], used[1]["dismissed"]) == (5, 1)
+    assert (used[2]["accepted"], used[2]["dismissed"], used[2]["dismiss_rate"]) == (1, 5, 0.8333)
+    out = cli("lisp", "rollback", "print-left", "--if-dismissed-more", url=redis_server.url)
+    assert out.returncode == 0, out.stderr
+    assert "v2 dismissed 83%, its parent v1 17%: rolling back" in out.stdout
+    assert store.get(redis_client, "print-left")[0] == store.versions(redis_client, "print-left")[1]["forms"]
+    shown = cli("lisp", "lineage", "print-left", url=redis_server.url).stdout
+    assert "v2: written by hand [1 accepted, 5 dismissed]" in shown

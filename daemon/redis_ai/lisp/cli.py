@@ -76,6 +76,8 @@ def register(subparsers: Any) -> None:
     q.add_argument("name")
     q.add_argument("version", nargs="?", type=int, default=0,
                    help="default: the live version's parent")
+    q.add_argument("--if-dismissed-more", action="store_true",
+                   help="only if users dismiss the live version more than its parent")
     q.set_defaults(func=cmd_rollback)
 
     q = sub.add_parser("record", help="copy events from the event stream to a file, to replay")
@@ -271,6 +273,11 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     client = connect(args.redis_url)
     try:
+        if args.if_dismissed_more:
+            worse, why = lineage.worse_than_parent(client, args.name)
+            print(f"{why}: {'rolling back' if worse else 'kept'}")
+            if not worse:
+                return 0
         meta = lineage.rollback(client, args.name, args.version)
     except LispError as exc:
         return _fail(str(exc))

@@ -16,13 +16,20 @@ from typing import Any
 
 import redis
 
-from .. import keys
+from .. import analytics, keys
 from . import store
 from .data import LispError
 from .evolve import Result, Task
 
 MAX_CANDIDATES = 500
 """Candidates kept per program (the oldest are dropped)."""
+MIN_OUTCOMES = 5
+"""Accepts and dismisses a version needs before its dismiss rate is compared."""
+
+
+def subject(name: str) -> str:
+    """The feedback subject of program ``name``: its items' ``source``, ``lisp:NAME``."""
+    return f"lisp:{name}"
 
 
 def live_version(client: redis.Redis, name: str) -> int:
@@ -100,11 +107,55 @@ def rollback(client: redis.Redis, name: str, version: int = 0) -> dict[str, str]
                         languages=[x for x in meta.get("languages", "").split(",") if x])
 
 
+def usage(client: redis.Redis, name: str) -> dict[int, dict[str, Any]]:
+    """Feedback per version: each feedback sample of subject ``lisp:NAME`` (redis-ai stats'
+    samples) counts for the version that was live when it was recorded (the newest version
+    defined before it). ``dismiss_rate`` is dismissed over accepted + dismissed."""
+    kept = store.versions(client, name)
+    starts = sorted((float(snap.get("meta", {}).get("updated", 0) or 0), v)
+                    for v, snap in kept.items())
+    out: dict[int, dict[str, Any]] = {
+        v: {a: 0 for a in analytics.FEEDBACK_ACTIONS} for v in kept}
+    samples: Any = client.zrange(keys.stat(analytics.FEEDBACK, subject(name)), 0, -1,
+                                 withscores=True)
+    for member, at in samples:
+        action = (member.decode() if isinstance(member, bytes) else str(member)).rsplit(":", 1)[-1]
+        live = [v for start, v in starts if start <= at]
+        if live and action in analytics.FEEDBACK_ACTIONS:
+            out[live[-1]][action] += 1
+    for counts in out.values():
+        acted = counts["accepted"] + counts["accepted_partial"] + counts["dismissed"]
+        counts["dismiss_rate"] = round(counts["dismissed"] / acted, 4) if acted else None
+        counts["outcomes"] = acted
+    return out
+
+
+def worse_than_parent(client: redis.Redis, name: str) -> tuple[bool, str]:
+    """Whether users dismiss the live version's items more than its parent's (both with at
+    least MIN_OUTCOMES outcomes), and why or why not."""
+    live = live_version(client, name)
+    snap = store.versions(client, name).get(live)
+    if snap is None:
+        return False, f"{name} has no kept live version"
+    parent = int(snap.get("lineage", {}).get("parent", 0) or 0) or live - 1
+    counts = usage(client, name)
+    mine, theirs = counts.get(live), counts.get(parent)
+    if theirs is None or mine is None:
+        return False, f"v{live} has no kept parent to compare with"
+    for v, c in ((live, mine), (parent, theirs)):
+        if c["outcomes"] < MIN_OUTCOMES:
+            return False, f"v{v} has {c['outcomes']} accepts and dismisses (needs {MIN_OUTCOMES})"
+    worse = mine["dismiss_rate"] > theirs["dismiss_rate"]
+    return worse, (f"v{live} dismissed {mine['dismiss_rate']:.0%}, its parent v{parent} "
+                   f"{theirs['dismiss_rate']:.0%}")
+
+
 def tree(client: redis.Redis, name: str) -> list[dict[str, Any]]:
     """Every kept version as ``{version, parent, live, depth, lineage, requires}``, in tree
     order (each version under its parent)."""
     kept = store.versions(client, name)
     live = live_version(client, name)
+    used = usage(client, name)
     children: dict[int, list[int]] = {}
     for v, snap in kept.items():
         parent = int(snap.get("lineage", {}).get("parent", 0) or 0)
@@ -116,7 +167,8 @@ def tree(client: redis.Redis, name: str) -> list[dict[str, Any]]:
         snap = kept[v]
         out.append({"version": v, "parent": int(snap.get("lineage", {}).get("parent", 0) or 0),
                     "live": v == live, "depth": depth, "lineage": snap.get("lineage", {}),
-                    "requires": [r for r in snap.get("meta", {}).get("requires", "").split(",") if r]})
+                    "requires": [r for r in snap.get("meta", {}).get("requires", "").split(",") if r],
+                    "feedback": used.get(v, {})})
         todo += [(c, depth + 1) for c in sorted(children.get(v, []), reverse=True)]
     return out
 
@@ -137,8 +189,12 @@ def render(name: str, rows: list[dict[str, Any]]) -> str:
             how = "written by hand"
         needs = f" requires {','.join(row['requires'])}" if row["requires"] else ""
         mark = " (live)" if row["live"] else ""
-        lines.append(f"{'  ' * (row['depth'] + 1)}v{row['version']}{mark}: {how}{needs}")
+        fb = row.get("feedback") or {}
+        use = (f" [{fb['accepted'] + fb['accepted_partial']} accepted, {fb['dismissed']} "
+               f"dismissed]" if fb.get("outcomes") else "")
+        lines.append(f"{'  ' * (row['depth'] + 1)}v{row['version']}{mark}: {how}{needs}{use}")
     return "\n".join(lines)
 
 
-__all__ = ["candidates", "live_version", "publish", "record", "render", "rollback", "tree"]
+__all__ = ["candidates", "live_version", "publish", "record", "render", "rollback", "subject",
+           "tree", "usage", "worse_than_parent"]

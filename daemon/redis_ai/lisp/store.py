@@ -130,15 +130,18 @@ def define(client: redis.Redis, name: str, source: str, *, description: str = ""
             "updated": f"{time.time():.3f}", "forms": str(len(texts)),
             "requires": ",".join(requires(forms)),
             "analyze": "1" if Symbol.of("analyze") in env.vars else "0"}
-    snapshot: dict[str, Any] = {"forms": texts, "lineage": dict(lineage or {})}
+    snapshot: dict[str, Any] = {"forms": texts}
     with client.pipeline(transaction=True) as pipe:
         while True:
             # WATCH the hash so that the version written with the snapshot is the one the
             # program gets: two defines at once retry instead of sharing a number.
             try:
                 pipe.watch(keys.lisp_meta(name))
-                meta["version"] = str(int(pipe.hget(keys.lisp_meta(name), "version") or 0) + 1)
+                previous = int(pipe.hget(keys.lisp_meta(name), "version") or 0)
+                meta["version"] = str(previous + 1)
                 snapshot["meta"] = meta
+                # A version written by hand descends from the one it replaces.
+                snapshot["lineage"] = dict(lineage) if lineage is not None else {"parent": previous}
                 pipe.multi()
                 pipe.delete(keys.lisp_program(name))
                 pipe.rpush(keys.lisp_program(name), *texts)
