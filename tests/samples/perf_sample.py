@@ -293,3 +293,33 @@ def header_lines(headers):
     for key, value in headers:
         lines.append(f"{key}: {value}")
     return lines
+
+
+def uniq(items):
+    """docutils' uniq: the items are whatever the callers pass, maybe unhashable."""
+    kept = []
+    for item in items:
+        if item not in kept:
+            kept.append(item)
+    return kept
+
+
+def first_named(tokens, keywords):
+    """sqlparse's token_first: a list of a few constants, whatever the data."""
+    types = ["name", "wildcard", "symbol"]
+    if keywords:
+        types.append("keyword")
+    for token in tokens:
+        if token in types:
+            return token
+    return None
+
+
+def new_cookies(jar, cookie_dict):
+    """requests' cookiejar_from_dict: keys of a mapping are hashable."""
+    names_from_jar = [cookie.lower() for cookie in jar]
+    added = 0
+    for name in cookie_dict:
+        if name not in names_from_jar:
+            added += cookie_dict[name]
+    return added

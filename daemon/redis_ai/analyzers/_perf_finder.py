@@ -34,6 +34,8 @@ _LOOPS = ast.For | ast.AsyncFor | ast.While
 _UNHASHABLE_CALLS = frozenset({"list", "dict", "set", "bytearray", "defaultdict", "OrderedDict",
                                "Counter", "deque", "List", "Dict", "Set"})
 """Builders (and annotations) of values that cannot go into a set."""
+_HASHABLE_TYPES = frozenset({"str", "int", "bytes", "float", "bool", "complex", "tuple",
+                             "frozenset", "Path"})
 _POSITIONAL_METHODS = frozenset({"index", "pop", "insert", "sort", "reverse"})
 _SAFE_CONTEXTS = frozenset({"open"})
 """Context managers that never swallow an exception (so a loop inside them may become a
@@ -309,6 +311,63 @@ def _unfit_use(node: ast.AST, name: str, lists: set[str]) -> bool:
     return False
 
 
+def _bounded(scope: ast.AST, name: str) -> bool:
+    """Whether the list ``name`` only ever is a display grown outside loops: its size is fixed
+    by the code (a few constants), and scanning it costs no more than hashing."""
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(_is_name(t, name) for t in targets) and not isinstance(node.value, ast.List):
+                return False
+        elif isinstance(node, _LOOPS | _COMPREHENSIONS) and any(
+                _grows(sub, name) for sub in ast.walk(node)):
+            return False
+    if isinstance(scope, _FUNCTIONS):
+        args = scope.args
+        return all(arg.arg != name for arg in args.posonlyargs + args.args + args.kwonlyargs)
+    return True
+
+
+def _grows(node: ast.AST, name: str) -> bool:
+    if isinstance(node, ast.AugAssign):
+        return _is_name(node.target, name)
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and _is_name(node.func.value, name) and node.func.attr in ("append", "extend",
+                                                                       "insert"))
+
+
+def _callers_items(scope: ast.AST, item: ast.expr, loops: tuple[ast.AST, ...]) -> bool:
+    """Whether the tested ``item`` is an item of a parameter whose annotation does not show
+    hashable items (``def uniq(L): for x in L: if x not in r``): whatever the callers pass,
+    maybe unhashable, which a set would refuse. An item the loop uses as the parameter's key
+    (``d[x]``) is hashable: a dict's key, or a sequence's int index."""
+    if not (isinstance(item, ast.Name) and isinstance(scope, _FUNCTIONS)):
+        return False
+    loop = next((lp for lp in loops if isinstance(lp, ast.For | ast.AsyncFor)
+                 and _is_name(lp.target, item.id)), None)
+    if loop is None or not isinstance(loop.iter, ast.Name):
+        return False
+    source = loop.iter.id
+    if any(isinstance(n, ast.Subscript) and _is_name(n.value, source) and _is_name(n.slice, item.id)
+           for stmt in loop.body for n in ast.walk(stmt)):
+        return False
+    args = scope.args
+    for arg in args.posonlyargs + args.args + args.kwonlyargs:
+        if arg.arg == source:
+            return not _hashable_annotation(arg.annotation)
+    return False
+
+
+def _hashable_annotation(annotation: ast.expr | None) -> bool:
+    """``list[str]``, ``Iterable[int]``...: an annotation whose items are of a hashable type."""
+    if not isinstance(annotation, ast.Subscript):
+        return False
+    item = annotation.slice
+    if isinstance(item, ast.Subscript):
+        item = item.value
+    return isinstance(item, ast.Name) and item.id in _HASHABLE_TYPES
+
+
 def _is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
@@ -552,7 +611,9 @@ class Finder:
             if not isinstance(op, ast.In | ast.NotIn):
                 continue
             if (isinstance(right, ast.Name) and scope.growing_list(right.id)
-                    and not _set_unfit(scope, right.id, loops)):
+                    and not _set_unfit(scope, right.id, loops)
+                    and not _bounded(scope.node, right.id)
+                    and not _callers_items(scope.node, node.left, loops)):
                 self._add(node, "RAI001",
                           f"`{right.id}` is a list: every `in` test scans it, once per iteration"
                           " (quadratic); keep a set for membership tests")
