@@ -400,6 +400,13 @@ def test_events_recorded_from_a_daemon_replay_through_versions_and_analyzers(
     assert cli("lisp", "record", str(tmp_path / "two.jsonl"), "--count", "2",
                url=url).stdout.startswith("recorded 2 events")
 
+    # Examples picked from the recording: the two library calls must be flagged, the rest not.
+    picked = json.loads(cli("evolve", "picked", REQUEST, "--flag-event", f"{recording}:0,3",
+                            "--ok-event", f"{recording}:1,2,4", "--offline", "--dry-run",
+                            "--json", url=url).stdout)
+    assert picked["train_examples"] + picked["held_out_examples"] == 5
+    assert picked["candidates"][0]["model"] == "offline-search"
+
     # v1 flags every line holding "print"; v2 (GOOD) only library calls.
     naive = ("(define (analyze) (map (lambda (e) (diagnostic (car e) 0 \"print\" 'warning \"p\"))"
              " (buffer-lines-with \"print\")))")

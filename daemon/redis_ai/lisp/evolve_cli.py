@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.routing import NoModel
+from ..schema import language_of
 from ..store.connection import connect
 from . import lineage, replay, store
 from .author import ModelAuthor
@@ -35,6 +36,11 @@ def register(subparsers: Any) -> None:
                    help="a file that must be flagged")
     p.add_argument("--ok", action="append", default=[], metavar="FILE",
                    help="a file that must not be flagged")
+    p.add_argument("--flag-event", action="append", default=[], metavar="RECORDING:K[,K...]",
+                   help="recorded events (redis-ai lisp record; K as redis-ai replay numbers "
+                   "them) that must be flagged")
+    p.add_argument("--ok-event", action="append", default=[], metavar="RECORDING:K[,K...]",
+                   help="recorded events that must not be flagged")
     p.add_argument("--flag-text", action="append", default=[], metavar="TEXT")
     p.add_argument("--ok-text", action="append", default=[], metavar="TEXT")
     p.add_argument("--offline", action="store_true",
@@ -66,6 +72,27 @@ def load_examples(args: argparse.Namespace) -> list[Example]:
         out += [Example(Path(f).read_text(encoding="utf-8"), flag, file=f) for f in files]
     for flag, texts in ((True, args.flag_text), (False, args.ok_text)):
         out += [Example(t.replace("\\n", "\n"), flag) for t in texts]
+    for flag, specs in ((True, args.flag_event), (False, args.ok_event)):
+        for spec in specs:
+            out += recorded(spec, flag)
+    return out
+
+
+def recorded(spec: str, flag: bool) -> list[Example]:
+    """Examples from the events ``RECORDING:K,K`` of a recording (numbered from 0)."""
+    path, _, which = spec.rpartition(":")
+    wanted = {int(k) for k in which.split(",") if k.strip()}
+    events = list(replay.read(Path(path)))
+    missing = sorted(k for k in wanted if not 0 <= k < len(events))
+    if missing:
+        raise SystemExit(f"redis-ai evolve: {path} has {len(events)} events, no {missing}")
+    out = []
+    for k in sorted(wanted):
+        event = events[k]
+        file = str(event.get("file") or "example")
+        language = str(event.get("language") or "") or language_of(str(event.get("mode") or ""), file)
+        out.append(Example(str(event.get("text", "")), flag, file=file, language=language,
+                           name=f"{path}:{k}"))
     return out
 
 
