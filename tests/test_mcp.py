@@ -28,6 +28,7 @@ from redis_ai.lisp import service
 from redis_ai.mcp.server import resource_uri
 from redis_ai.search.corpus import index_paths
 from redis_ai.search.index import CodeIndex
+from redis_ai.workers.liveness import alive
 from tests.conftest import ROOT
 from tests.support.clients import RPCClient, event
 from tests.test_nvim import PLUGIN, SETUP, wait_for
@@ -142,17 +143,22 @@ def test_latest_results_and_recent_edits_of_an_editor(daemon: Any, project: Path
     path = str(project / "unused.py")
     editor = RPCClient(daemon.discovery["rpc_socket"])
     editor.hello()
-    text = "import os\nprint(naive_name)\n"
-    editor.notify("event", event(file=path, buffer="7", text=text, tick=5, line=2, col=6))
-    editor.wait(lambda p: p["type"] == "result" and p["analyzer"] == "code_analysis", timeout=10)
-    editor.close()
+    try:
+        for tick, text in ((5, "import os\nprint(os.sep)\n"), (6, "import os\nprint(os.sep, naive_name)\n")):
+            editor.notify("event", event(file=path, buffer="7", text=text, tick=tick, line=2, col=6))
+            editor.wait(lambda p, t=tick: p["type"] == "result" and p["analyzer"] == "code_analysis"
+                        and p["tick"] == t, timeout=10)
+    finally:
+        editor.close()
 
     async def session(client: Client) -> None:
         found = text_of(await client.call_tool("diagnostics", {"file": path}))
-        assert "as the editors last received them" in found and "tick 5" in found, found
-        assert f"{path}:2:7: error F821: Undefined name `naive_name`" in found, found
+        assert "as the editors last received them" in found and "tick 6" in found, found
+        assert f"{path}:2:15: error F821: Undefined name `naive_name`" in found, found
+        assert "F401" not in found  # the file on disk has it; the editor's buffer has not
         edits = text_of(await client.call_tool("recent_edits", {"file": path}))
-        assert f"edit at {path}:2:7 (test, tick 5)" in edits, edits
+        assert edits.index(f"edit at {path}:2:7 (test, tick 6)") < edits.index("tick 5)"), edits
+        assert "-print(os.sep)\n+print(os.sep, naive_name)" in edits, edits
 
     run(stdio(daemon), session)
 
@@ -226,6 +232,8 @@ def test_tools_and_define_over_http(daemon: Any, http_server: dict[str, Any], pr
 
     anyio.run(main)
     assert daemon.redis.sismember(keys.LISP_PROGRAMS, "first-line")
+    [server] = alive(daemon.redis, "mcp").values()
+    assert server["transport"] == http_server["url"] and server["define"] == "1"
 
 
 def _edit_in_nvim(daemon: Any, path: Path) -> pynvim.Nvim:

@@ -134,18 +134,7 @@ class Tools:
         limit = args.get("limit", 20)
         if type(limit) is not int or not 1 <= limit <= MAX_LISTED:
             raise ToolError(f"limit must be an integer from 1 to {MAX_LISTED}")
-        found = []
-        entries: Any = self.client.xrevrange(keys.EVENTS, count=EDITS_SCANNED)
-        for _, fields in entries:
-            try:
-                events = msgpack.unpackb(fields[b"e"], raw=False)
-            except (KeyError, ValueError, msgpack.ExtraData):
-                continue
-            for event in reversed(events):
-                if isinstance(event, dict) and event.get("file") in (path, os.path.realpath(path)):
-                    found.append(event)
-            if len(found) >= limit:
-                break
+        found = sorted(self._events_of(path, limit), key=lambda e: -e.get("received", 0))
         found = found[:limit]
         if not found:
             return f"no recent edits of {path} in the last {EDITS_SCANNED} stream entries"
@@ -159,6 +148,24 @@ class Tools:
         if diff:
             lines += ["", "change of the text over these events:", diff]
         return "\n".join(lines)
+
+    def _events_of(self, path: str, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` events of ``path`` in each shard of the stream."""
+        names = {path, os.path.realpath(path)}
+        found: list[dict[str, Any]] = []
+        for shard in range(int(self.client.get(keys.EVENT_SHARDS) or 1)):
+            mine = []
+            entries: Any = self.client.xrevrange(keys.events(shard), count=EDITS_SCANNED)
+            for _, fields in entries:
+                try:
+                    events = msgpack.unpackb(fields[b"e"], raw=False)
+                except (KeyError, ValueError, msgpack.ExtraData):
+                    continue
+                mine += [e for e in reversed(events) if isinstance(e, dict) and e.get("file") in names]
+                if len(mine) >= limit:
+                    break
+            found += mine
+        return found
 
     # -- Lisp analyzers --------------------------------------------------------------------
     def lisp_programs(self, args: dict[str, Any]) -> str:
