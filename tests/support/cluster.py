@@ -85,13 +85,15 @@ class LocalCluster:
                         *(f"127.0.0.1:{p}" for p in self.ports),
                         "--cluster-replicas", "1", "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
-        self.wait_ok()
+        self.wait_ok(replicas=True)
 
-    def wait_ok(self, timeout: float = 20.0) -> None:
-        """Until every live node says cluster_state:ok and sees every slot served."""
+    def wait_ok(self, timeout: float = 20.0, replicas: bool = False) -> None:
+        """Until every live node says cluster_state:ok (and, with ``replicas``, every master
+        has its replica attached)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(self._ok(p) for p, proc in self.procs.items() if proc.poll() is None):
+            if (all(self._ok(p) for p, proc in self.procs.items() if proc.poll() is None)
+                    and (not replicas or self._replicated())):
                 return
             time.sleep(0.05)
         raise RuntimeError("the cluster did not become ok")
@@ -102,6 +104,13 @@ class LocalCluster:
         except redis.RedisError:
             return False
         return info.get("cluster_state") == "ok"
+
+    def _replicated(self) -> bool:
+        try:
+            slots = redis.Redis(port=self.ports[0], socket_timeout=1).execute_command("CLUSTER SLOTS")
+        except redis.RedisError:
+            return False
+        return len(slots) == self.masters and all(len(s) >= 4 for s in slots)
 
     def client(self) -> RedisCluster:
         return RedisCluster(host="127.0.0.1", port=self.ports[0], protocol=2)

@@ -313,7 +313,8 @@ class GroupRunner:
             if not isinstance(event, dict):
                 continue
             self.keeper.progress()
-            event_id = f"{entry_id}#{index}"
+            # Entry ids repeat across shards: an event of shard i > 0 says which it is from.
+            event_id = f"{entry_id}#{index}@{self.shard}" if self.shard else f"{entry_id}#{index}"
             started = time.perf_counter()
             try:
                 if not self.analyzer.wants(event):

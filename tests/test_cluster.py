@@ -1,0 +1,196 @@
+"""redis-ai on a real Redis Cluster: 3 masters and 3 replicas of Debian's redis-server 7.0 on
+loopback ports (tests/support/cluster.py), shared by this module's tests.
+
+The core path runs on it: event in -> result out through a real daemon, a worker process on
+every shard, takeover of a dead consumer's entries, dead letters; status and doctor see it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from redis_ai import keys
+from redis_ai.ingest.writer import shard_of
+from redis_ai.schema import validate_event
+from redis_ai.store.connection import capabilities, connect, is_cluster, server_info
+from redis_ai.workers.runner import GroupRunner
+from tests.conftest import DaemonProc
+from tests.support.analyzers import Counting, Poison
+from tests.support.clients import RPCClient, event
+from tests.support.cluster import LocalCluster
+from tests.test_worker_faults import Workers
+
+pytestmark = pytest.mark.skipif(not shutil.which("redis-cli"), reason="needs Debian's redis-cli")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    folder = Path(tempfile.mkdtemp(prefix="rai-cl-"))
+    made = LocalCluster(folder)
+    try:
+        made.start()
+        yield made
+    finally:
+        made.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def rc(cluster):
+    """A cluster client; every master flushed first."""
+    cluster.flush()
+    client = connect(cluster.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def daemons(cluster, rc):
+    started: list[DaemonProc] = []
+
+    def make(analyzers: list[str], extra_args: list[str] | None = None) -> DaemonProc:
+        folder = Path(tempfile.mkdtemp(prefix="rai-"))
+        folder.chmod(0o700)
+        proc = DaemonProc(cluster.url, analyzers, folder, extra_args=extra_args)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.stop()
+        print(proc.log.read_text()[-3000:])  # shown when the test failed
+        shutil.rmtree(proc.runtime_dir, ignore_errors=True)
+
+
+def wait_for(pred, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def is_result(analyzer: str, **match: object):
+    return lambda p: p["type"] == "result" and p["analyzer"] == analyzer and all(
+        p.get(k) == v for k, v in match.items())
+
+
+def test_connect_finds_the_cluster_and_asks_every_node(cluster, rc):
+    assert is_cluster(rc)
+    caps = capabilities(rc)  # VCARD is unknown to 7.0: a "no", not a crash
+    assert (caps.cluster, caps.masters, caps.replicas, caps.vectorset) == (True, 3, 3, False)
+    asked = {n["node"] for n in server_info(rc)["nodes"]}
+    assert asked == {f"127.0.0.1:{p}" for p in cluster.ports}
+    assert not is_cluster(connect(f"{cluster.url}?cluster=no"))
+
+
+def test_event_in_result_out_through_a_daemon_on_every_shard(daemons, rc):
+    daemon = daemons(["code_analysis", "tests.support.analyzers:FixedCompletion"])
+    assert int(rc.get(keys.EVENT_SHARDS)) == 3  # one shard per master
+    client = RPCClient(daemon.discovery["rpc_socket"])
+    try:
+        hello = client.hello()
+        assert hello["redis"]["cluster"] is True
+        assert client.wait(lambda p: p["type"] == "status")["redis"] == "up"
+        buffers = [str(b) for b in range(12)]
+        assert len({shard_of(hello["client"], b, 3) for b in buffers}) == 3
+        for tick, buffer in enumerate(buffers, 1):
+            client.notify("event", event(text="def f(:\n    return 1\n", buffer=buffer, tick=tick))
+        for tick, buffer in enumerate(buffers, 1):
+            res = client.wait(is_result("code_analysis", buffer=buffer), timeout=15)
+            assert res["tick"] == tick and res["items"]
+            client.wait(is_result("fixed_completion", buffer=buffer), timeout=15)
+    finally:
+        client.close()
+    # Every shard got its buffers' events, on its own master.
+    counts = [sum(int(f[b"n"]) for _, f in rc.xrange(keys.events(s))) for s in range(3)]
+    assert all(counts) and sum(counts) == len(buffers)
+    assert len({rc.keyslot(keys.events(s)) for s in range(3)}) == 3
+
+
+def add_events(rc, n: int, shard: int = 0, **fields: Any) -> list[str]:
+    ids = []
+    for i in range(n):
+        ev = validate_event(event(tick=i, **fields))
+        ev["client"] = "c-cluster"
+        entry = rc.xadd(keys.events(shard), {"n": 1, "e": msgpack.packb([ev])})
+        ids.append(f"{entry.decode()}#0")
+    return ids
+
+
+def run_in_thread(runner: GroupRunner) -> threading.Thread:
+    runner.ensure_group()
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_dead_consumers_entries_are_taken_over_on_another_shard(rc):
+    counting = Counting(rc)
+    shard = 2
+    GroupRunner(rc, counting, "gone:counting", shard=shard).ensure_group()
+    ids = add_events(rc, 5, shard=shard)
+    # A consumer that read the entries and died holding them.
+    rc.xreadgroup("counting", "gone:counting", {keys.events(shard): ">"}, count=10)
+    runner = GroupRunner(rc, counting, "live:counting", shard=shard, claim_idle_ms=200)
+    thread = run_in_thread(runner)
+    try:
+        wait_for(lambda: rc.hlen(Counting.KEY) == 5, what="the dead consumer's entries analysed")
+        wait_for(lambda: not rc.xpending(keys.events(shard), "counting")["pending"],
+                 what="nothing pending")
+    finally:
+        runner.stop()
+        thread.join(5)
+    assert {k.decode() for k in rc.hkeys(Counting.KEY)} == {f"{i}@{shard}" for i in ids}
+
+
+def test_a_poison_event_reaches_the_dead_letters(rc):
+    shard = 1
+    runner = GroupRunner(rc, Poison(), "test:poison", shard=shard, claim_idle_ms=100,
+                         max_deliveries=2)
+    thread = run_in_thread(runner)
+    try:
+        add_events(rc, 2, shard=shard)
+        [poison] = add_events(rc, 1, shard=shard, text="POISON here")
+        wait_for(lambda: rc.xlen(keys.DEAD_LETTERS) == 1, what="the dead letter")
+        wait_for(lambda: not rc.xpending(keys.events(shard), "poison")["pending"],
+                 what="nothing pending")
+    finally:
+        runner.stop()
+        thread.join(5)
+    [(_, fields)] = rc.xrange(keys.DEAD_LETTERS)
+    assert fields[b"id"].decode() == poison.partition("#")[0]
+    assert fields[b"stream"].decode() == keys.events(shard)
+    assert int(fields[b"deliveries"]) == 2 and int(rc.hget(keys.COUNTERS, "dead")) == 1
+    assert not rc.exists(keys.failures("poison", shard))
+
+
+def test_a_worker_process_serves_every_shard(daemons, rc, tmp_path):
+    daemon = daemons(["code_analysis"], ["--no-workers"])
+    pool = Workers(daemon.redis_url, "tests.support.analyzers:Counting", tmp_path)
+    pool.start()
+    client = RPCClient(daemon.discovery["rpc_socket"])
+    try:
+        client.hello()
+        wait_for(lambda: all(rc.exists(keys.events(s)) for s in range(3)), what="the groups")
+        for buffer in range(9):
+            client.notify("event", event(buffer=str(buffer), tick=buffer))
+        wait_for(lambda: rc.hlen(Counting.KEY) == 9, what="9 events counted")
+    finally:
+        client.close()
+        pool.stop()
+    status = __import__("redis_ai.status", fromlist=["collect"]).collect(rc)
+    assert [s["key"] for s in status["shards"]] == [keys.events(s) for s in range(3)]
+    assert {(g["name"], g["shard"]) for g in status["groups"]} == {("counting", s) for s in range(3)}
+    assert all(s["length"] for s in status["shards"])
