@@ -250,6 +250,19 @@ def test_a_program_that_reaches_for_the_host_is_refused(redis_client, server, pr
     assert "refused: it uses shell-command-to-string" in result.candidates[0].train["refused"]
 
 
+def test_an_openai_completions_endpoint_gets_the_conversation_as_one_prompt(redis_client, server):
+    registry.add(redis_client, Model(id="local-lisp", provider="openai", endpoint=server.url("/c/v1"),
+                                     model="qwen-test", api="completions", capabilities=["lisp"],
+                                     timeout_ms=10_000))
+    script(server, "/c/v1/completions", BROKEN, GOOD)
+    result = evolve(task(), ModelAuthor(redis_client), Budget(generations=2))
+    assert result.winner is not None and result.winner.generation == 2
+    body = server.seen[1].body
+    assert "suffix" not in body and "stop" not in body
+    assert body["prompt"].startswith("You write analyzers") and body["prompt"].endswith("ASSISTANT:\n")
+    assert "USER:\n" in body["prompt"] and "reader error: line 2" in body["prompt"]
+
+
 def test_the_token_budget_stops_the_loop(redis_client, server, monkeypatch):
     path = add_model(redis_client, server, "openai", monkeypatch)
     script(server, path, OVERFIT)

@@ -77,7 +77,7 @@ class _Conversing:
         body["temperature"] = 0.2
         if "prompt" in body:  # an OpenAI-style completions endpoint: one flat prompt
             body.pop("suffix", None)
-            body["stop"] = []
+            body.pop("stop", None)  # a program has blank lines: the completion stop would cut it
             turns = [f"{m['role'].upper()}:\n{m['content']}" for m in self.messages]
             body["prompt"] = f"{self.system}\n\n" + "\n\n".join(turns) + "\n\nASSISTANT:\n"
         elif "system" in body:
