@@ -159,6 +159,8 @@ def test_latest_results_and_recent_edits_of_an_editor(daemon: Any, project: Path
         edits = text_of(await client.call_tool("recent_edits", {"file": path}))
         assert edits.index(f"edit at {path}:2:7 (test, tick 6)") < edits.index("tick 5)"), edits
         assert "-print(os.sep)\n+print(os.sep, naive_name)" in edits, edits
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        assert resource_uri(path) in listed, listed
 
     run(stdio(daemon), session)
 
@@ -184,7 +186,9 @@ def test_bad_arguments_get_clear_tool_errors(daemon: Any, project: Path) -> None
     run(stdio(daemon), session)
 
 
-def test_http_refuses_without_token_and_from_other_origins(http_server: dict[str, Any]) -> None:
+def test_http_refuses_without_token_and_from_other_origins(daemon: Any,
+                                                           http_server: dict[str, Any]) -> None:
+    env = daemon.env
     url, token = http_server["url"], http_server["token"]
     assert url.startswith("http://127.0.0.1:")
     body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
@@ -201,6 +205,9 @@ def test_http_refuses_without_token_and_from_other_origins(http_server: dict[str
         assert status(**good, origin=f"http://localhost:{port}") not in (401, 403, 421)
         assert status(**good, host="evil.example") == 421
         assert status(**good) not in (401, 403, 421)
+    shown = subprocess.run([sys.executable, "-m", "redis_ai", "mcp", "--show-token"], env=env,
+                           cwd=ROOT, capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == token  # what agents are configured with, kept across restarts
 
 
 def test_tools_and_define_over_http(daemon: Any, http_server: dict[str, Any], project: Path) -> None:

@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
                    help=f"HTTP port (default {http.DEFAULT_PORT}; 0 for any free one)")
     p.add_argument("--allow-define", action="store_true",
                    help="offer the lisp_define tool, which lets the agent store analyzers")
+    p.add_argument("--show-token", action="store_true",
+                   help="print the HTTP bearer token (made if there is none) and exit")
     p.set_defaults(func=cmd_mcp)
 
 
@@ -36,6 +38,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from .server import Followers, build, watch_changes
     from .tools import Tools
 
+    if args.show_token:
+        print(http.token())
+        return 0
     url = _url(args.redis_url)
     client = connect(url, socket_timeout=30)
     tools = Tools(client, allow_define=args.allow_define)
@@ -68,6 +73,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         anyio.run(main)
     finally:
         heartbeat.stop()
+        http.remove_discovery(os.getpid())
     return 0
 
 

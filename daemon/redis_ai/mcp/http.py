@@ -5,7 +5,7 @@ name can be rebound to 127.0.0.1, so every request must pass three checks before
 it: the Host header names this port on 127.0.0.1 or localhost (else 421), an Origin header, when
 there is one, is that same loopback origin (else 403), and ``Authorization: Bearer TOKEN``
 carries the token of RUNTIME/mcp.json, a 0600 file (else 401). The token survives restarts
-(it is read back from the file) so that an agent's configuration keeps working.
+(it is kept in DATA/mcp-token) so that an agent's configuration keeps working.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from mcp.server import Server
 from mcp.server.transport_security import TransportSecuritySettings
 
-from ..config import runtime_dir
+from ..config import data_dir, runtime_dir
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,29 @@ class Discovery:
 
 
 def token() -> str:
-    """The token of an earlier run (so agents' configurations stay valid), else a new one."""
+    """The HTTP server's bearer token: kept in DATA/mcp-token (0600) so that it survives
+    restarts and reboots (the runtime folder may not) and agents' configurations stay valid."""
+    path = data_dir() / "mcp-token"
     try:
-        old = json.loads(Discovery.path().read_text()).get("token")
+        old = path.read_text().strip()
+    except OSError:
+        old = ""
+    if len(old) >= 32:
+        return old
+    new = secrets.token_hex(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(new + "\n")
+    return new
+
+
+def remove_discovery(pid: int) -> None:
+    """Remove mcp.json if it is still ours (a newer server may have replaced it)."""
+    try:
+        if json.loads(Discovery.path().read_text()).get("pid") == pid:
+            Discovery.path().unlink()
     except (OSError, ValueError, AttributeError):
-        old = None
-    return old if isinstance(old, str) and len(old) >= 32 else secrets.token_hex(24)
+        pass
 
 
 class Guard:

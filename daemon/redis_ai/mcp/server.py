@@ -243,7 +243,8 @@ def _latest_paths(client: redis.Redis) -> list[str]:
     """Files with latest results, at most MAX_LISTED_RESOURCES of them."""
     prefix = keys.latest_results("")
     paths = []
-    for key in client.scan_iter(match=prefix.replace("[", "\\[") + "*", count=500):
+    # A namespace holds no glob characters (keys.use_namespace); a path may, but is not in it.
+    for key in client.scan_iter(match=prefix + "*", count=500):
         paths.append((key.decode() if isinstance(key, bytes) else key)[len(prefix):])
         if len(paths) >= MAX_LISTED_RESOURCES:
             break
