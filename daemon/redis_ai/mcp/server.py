@@ -62,7 +62,7 @@ _TOOLS: list[tuple[str, str, dict[str, Any], list[str], Callable[[Tools, dict[st
      "Semantic code search over the indexed projects: the functions and classes nearest in "
      "meaning to a plain-words query, as FILE:START-END NAME.",
      {"query": {"type": "string", "description": "what the code does, in plain words"},
-      "k": {"type": "integer", "minimum": 1, "maximum": 100, "description": "hits (default 10)"},
+      "k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "hits (default 10)"},
       "root": {"type": "string", "description": "absolute folder to search under (optional)"}},
      ["query"], Tools.search),
     ("generated_tests",
