@@ -1,6 +1,6 @@
 """performance_optimization on real projects, every hint judged by reading it.
 
-The sdists are bench diagnostics' pinned projects and four more (``PROJECTS``), fetched once
+The sdists are bench diagnostics' pinned projects and seven more (``PROJECTS``), fetched once
 into ``--cache`` by its downloader. Every .py file is analysed as a whole buffer, each with its
 project's own ruff configuration; every hint is written to ``--out`` (JSON lines: where, code,
 message, rewrite and the lines around it), to be read.
@@ -29,7 +29,7 @@ from . import diagnostics
 from ._harness import machine
 
 PROJECTS = (*diagnostics.PROJECTS, "more-itertools==10.5.0", "jinja2==3.1.4", "werkzeug==3.0.6",
-            "boltons==24.0.0")
+            "boltons==24.0.0", "docutils==0.21.2", "pygments==2.18.0", "sqlparse==0.5.1")
 TARGET_PRECISION = 0.95
 _ROOT = Path(__file__).resolve().parents[3]
 _ROW = re.compile(r"^\|\s*\d+\s*\|\s*`?([^|`]+\.py):(\d+)`?\s*\|\s*`?(\w+)`?\s*\|.*\|\s*"
