@@ -21,11 +21,12 @@ from redis_ai import keys
 from redis_ai.ingest.writer import shard_of
 from redis_ai.schema import validate_event
 from redis_ai.store.connection import capabilities, connect, is_cluster, server_info
+from redis_ai.workers import liveness
 from redis_ai.workers.runner import GroupRunner
 from tests.conftest import DaemonProc
 from tests.support.analyzers import Counting, Poison
 from tests.support.clients import RPCClient, event
-from tests.support.cluster import LocalCluster
+from tests.support.cluster import LocalCluster, Ticks
 from tests.test_worker_faults import Workers
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-cli"), reason="needs Debian's redis-cli")
@@ -194,3 +195,44 @@ def test_a_worker_process_serves_every_shard(daemons, rc, tmp_path):
     assert [s["key"] for s in status["shards"]] == [keys.events(s) for s in range(3)]
     assert {(g["name"], g["shard"]) for g in status["groups"]} == {("counting", s) for s in range(3)}
     assert all(s["length"] for s in status["shards"])
+
+
+def test_a_master_dies_while_events_flow_and_nothing_is_lost(cluster, daemons, rc, tmp_path):
+    daemon = daemons(["tests.support.cluster:Ticks"], ["--claim-idle-ms", "1000"])
+    pool = Workers(daemon.redis_url, "tests.support.cluster:Ticks", tmp_path,
+                   "--claim-idle-ms", "1000")
+    pool.start()
+    client = RPCClient(daemon.discovery["rpc_socket"])
+    sent: list[str] = []
+    victim = 0
+    try:
+        client.hello()
+        wait_for(lambda: liveness.alive(rc, "worker"), what="the worker")
+
+        def send() -> None:
+            for tick in range(300):
+                buffer = str(tick % 9)
+                client.notify("event", event(buffer=buffer, tick=tick))
+                sent.append(f"{buffer}:{tick}")
+                time.sleep(0.01)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        time.sleep(1.0)
+        # A master that serves a shard, but neither the URL's node nor the analyzer's own set.
+        spare = {cluster.master_of(Ticks.KEY), cluster.ports[0]}
+        victim = next(p for p in cluster.master_ports() if p not in spare)
+        cluster.kill(victim)
+        sender.join()
+        cluster.wait_ok()
+        wait_for(lambda: rc.scard(Ticks.KEY) >= len(sent), timeout=40,
+                 what="every event sent analysed after the failover")
+    finally:
+        client.close()
+        pool.stop()
+        if victim:
+            cluster.start_node(victim)  # back as a replica of its promoted one
+            cluster.wait_ok(replicas=True)
+    assert {m.decode() for m in rc.smembers(Ticks.KEY)} == set(sent)
+    assert victim not in cluster.master_ports()
+    assert pool.live() == [] and daemon.proc is not None and daemon.proc.poll() is None

@@ -15,6 +15,8 @@ from pathlib import Path
 import redis
 from redis.cluster import RedisCluster
 
+from redis_ai.analyzers.base import Analyzer, Event, Item
+
 DEBIAN_REDIS = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 
@@ -161,3 +163,16 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+class Ticks(Analyzer):
+    """Records each event it sees as ``<buffer>:<tick>`` in a set: what arrived, by content."""
+
+    name = "ticks"
+    kind = "hints"
+    KEY = "redis-ai:test:{ticks}"
+
+    def analyze(self, event: Event) -> list[Item] | None:
+        assert self.redis is not None
+        self.redis.sadd(self.KEY, f"{event['buffer']}:{event['tick']}")
+        return None
