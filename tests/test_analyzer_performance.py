@@ -278,3 +278,19 @@ def test_hints_follow_edits_of_a_cached_file():
                          ).replace("seen.append(customer)", "seen.add(customer)")
     assert found(run(fixed)) == [h for h in before if h[:2] != ("RAI001", 13)]
     assert found(run(TEXT)) == before
+
+
+def test_bench_hints_reads_the_judged_table_and_writes_each_hint_with_its_context(tmp_path):
+    from redis_ai.bench import hints as bench
+
+    verdicts = bench.judgements(Path(__file__).resolve().parents[1] / "docs" / "hints-review.md")
+    assert len(verdicts) == 28  # the After table only, one row per hint
+    assert set(verdicts.values()) <= {"useful", "pointless", "wrong", "wrong, breaks code"}
+    project = tmp_path / "orders-1.0" / "orders.py"
+    project.parent.mkdir()
+    project.write_text(TEXT)
+    found = bench._hints(project, tmp_path)
+    assert [(h["file"], h["code"], h["line"]) for h in found][:2] == [
+        ("orders-1.0/orders.py", "RAI001", 13), ("orders-1.0/orders.py", "PERF401", 33)]
+    assert "seen = []" in "\n".join(found[0]["context"])
+    assert bench._broken_rewrites(found, tmp_path) == 0
