@@ -5,8 +5,10 @@ Hand-written hints, each kept because it was right on the real code of the bench
 (docs/hints-review.md):
 
 - ``RAI001``: ``x in L`` in a loop where ``L`` is a local list (quadratic); not when the code
-  shows its items are unhashable, when ``L`` is rebuilt in the innermost loop around the test
-  (each list is tested once), or when ``L`` is used by position (a set has none);
+  shows its items are unhashable or they are whatever a caller passes, when ``L`` is rebuilt
+  in the innermost loop around the test (each list is tested once), when it is used by
+  position (a set has none), or when it is a few items the code fixes (``_set_unfit``,
+  ``_callers_items``, ``_bounded``);
 - ``RAI004``: ``len(list(d.keys()))`` and the like, where the count is known without the copy;
 - ``RAI005``: ``x in list(d.keys())`` in a loop.
 
