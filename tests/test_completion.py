@@ -15,7 +15,7 @@ import redis
 from redis_ai import keys
 from redis_ai.analyzers import load
 from redis_ai.analyzers.completion import Completion, cursor_split, newer_event
-from redis_ai.models import cli, ngram, registry
+from redis_ai.models import cli, lines, ngram, offline, point, registry
 from redis_ai.models.registry import Model
 from redis_ai.models.watcher import Watcher
 from tests.support.clients import RPCClient
@@ -81,10 +81,13 @@ def project(tmp_path: Path) -> Path:
 
 
 def ngram_state(client: redis.Redis) -> dict[bytes, object]:
-    """Every n-gram sorted set and its members, to compare two models."""
+    """Every n-gram and line-table key and its content, to compare two models."""
     state: dict[bytes, object] = {}
-    for key in client.scan_iter(match=keys.ngram("python", "*")):
-        state[key] = sorted(client.zrange(key, 0, -1, withscores=True))
+    for pattern in (keys.ngram("python", "*"), keys.ngram_after("python", "*"),
+                    keys.ngram_lines("python")):
+        for key in client.scan_iter(match=pattern):
+            state[key] = sorted(client.zrange(key, 0, -1, withscores=True))
+    state[b"counts"] = client.hgetall(keys.ngram_line_counts("python"))
     return state
 
 
@@ -300,3 +303,91 @@ def test_through_a_real_daemon(make_daemon, project, redis_client, tmp_path):
         assert redis_client.hlen(keys.ngram_files("python")) == 2
     finally:
         client.close()
+
+
+def test_offline_completes_whole_lines_from_project_and_buffer(project, redis_client):
+    ngram.learn(redis_client, [project])
+    # Mid-line: the rest of a line the project has, after the same previous line.
+    assert offline.complete(redis_client, "python", HELD_OUT) == '="utf-8") as fp:'
+    # Line start: the line that followed this one at this indentation (twice in config.py).
+    start = HELD_OUT + '="utf-8") as fp:\n        '
+    assert offline.complete(redis_client, "python", start) == "return json.load(fp)"
+    # A finished line gets no guess of the next one: that is where most wrong guesses were.
+    assert offline.complete(redis_client, "python", HELD_OUT + '="utf-8") as fp:') == ""
+    # A name only the buffer has, from a line earlier in it.
+    buffer = ("import json\n\n\ndef read_items(path):\n    return load_items_from(path, strict=True)\n"
+              "\n\ndef read_more(path):\n    return load_items_")
+    assert offline.complete(redis_client, "python", buffer) == "from(path, strict=True)"
+    offer = offline.best(redis_client, "python", buffer)
+    assert offer.source == "anywhere" and offer.position == "mid" and not offer.prose
+
+
+def test_offline_says_nothing_inside_comments_and_strings(project, redis_client):
+    ngram.learn(redis_client, [project])
+    code = "import json\n\n\ndef read_items(self):\n    "
+    typed = "with open(self.path, encoding"  # once in users.py: fair evidence, not strong
+    in_code = offline.best(redis_client, "python", code + typed)
+    assert in_code.offered and in_code.text == '="utf-8") as fp:' and not in_code.prose
+    for prose in (f"x = 1  # {typed}", f'note = "{typed}', f'"""Read.\n\n    {typed}'):
+        offer = offline.best(redis_client, "python", code + prose)
+        assert offer.prose and not offer.offered, prose
+        assert offline.complete(redis_client, "python", code + prose) == ""
+
+
+def test_point_finds_prose_and_cuts_at_unopened_closers():
+    assert point.in_prose("x = 1  # a comment", "python")
+    assert point.in_prose("x = 'it", "python") and point.in_prose('"""doc\nmore', "python")
+    assert not point.in_prose('x = "a" + f("b")', "python")
+    assert not point.in_prose('"""doc"""\nx = ', "python")
+    assert not point.in_prose('x = "a\\\\"', "python")  # an escaped backslash, then the quote
+    assert point.in_prose('x = "a\\"', "python")  # an escaped quote: still inside
+    assert point.in_prose("local s = 1 -- note", "lua") and not point.in_prose("x = 1 # no", "lua")
+    assert point.balanced_cut("f(a, b", ", c))") == ", c)"
+    assert point.balanced_cut("x = [", "1, 2]\ny = 3") == "1, 2]"
+
+
+def test_files_learned_before_the_line_tables_get_their_lines_once(project, redis_client, redis_server):
+    ngram.learn(redis_client, [project])
+    fresh = ngram_state(redis_client)
+    # As a previous version left it: the same n-grams, no line tables, no mark on the hash.
+    files = keys.ngram_files("python")
+    for path, digest in redis_client.hgetall(files).items():
+        redis_client.hset(files, path, digest.decode().removesuffix(ngram.LINES_MARK))
+    for key in [*redis_client.scan_iter(match=keys.ngram_after("python", "*")),
+                keys.ngram_lines("python"), keys.ngram_line_counts("python")]:
+        redis_client.delete(key)
+    assert len(ngram.learn(redis_client, [project]).learned) == 2
+    assert ngram_state(redis_client) == fresh
+    assert ngram.learn(redis_client, [project]).unchanged == 2
+
+
+def test_line_tables_count_lines_after_their_context():
+    counts = lines.count("a = 1\nif a:\n    b = 2\n\nif a:\n    b = 2\nc = 3\n")
+    assert counts.lines == {"a = 1": 1, "if a:": 2, "b = 2": 2, "c = 3": 1}
+    assert counts.after[(lines.line_hash(lines.context("if a:", 4)), "b = 2")] == 2
+    assert counts.after[(lines.line_hash(lines.context("b = 2", -4)), "c = 3")] == 1
+    assert lines.last("x\n  y\n\n") == ("x", "y", 2)
+
+
+def test_ghost_text_stays_while_the_user_types_it(project, redis_client):
+    ngram.learn(redis_client, [project])
+    analyzer = Completion(redis_client)
+    items = analyzer.analyze(at_end(HELD_OUT))
+    assert items == [{"text": '="utf-8") as fp:', "line": 5, "col": 28}]
+    # The model forgets everything: what the user types through still comes from the offer.
+    for key in redis_client.scan_iter(match=keys.ngram("python", "*").replace(":next:*", ":*")):
+        redis_client.delete(key)
+    assert analyzer.analyze(at_end(HELD_OUT + "=u", tick=6)) == []  # not what was shown
+    analyzer.analyze(at_end(HELD_OUT))  # nothing learned: no offer, so nothing to type through
+    ngram.learn(redis_client, [project])
+    analyzer.analyze(at_end(HELD_OUT))
+    for key in redis_client.scan_iter(match=keys.ngram("python", "*").replace(":next:*", ":*")):
+        redis_client.delete(key)
+    items = analyzer.analyze(at_end(HELD_OUT + '="', tick=7))
+    assert items == [{"text": 'utf-8") as fp:', "line": 5, "col": 30}]
+    items = analyzer.analyze(at_end(HELD_OUT + '="utf', tick=8))
+    assert items == [{"text": '-8") as fp:', "line": 5, "col": 33}]
+    # Another buffer, or typing something else, is not typing through.
+    assert analyzer.analyze(at_end(HELD_OUT + '="utf-', buffer="4")) == []
+    assert analyzer.analyze(at_end(HELD_OUT + '="utfx', tick=9)) == []
+    assert analyzer.analyze(at_end(HELD_OUT + '="utf-', tick=10)) == []

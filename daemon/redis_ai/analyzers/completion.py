@@ -1,5 +1,6 @@
-"""Ghost-text completion at the cursor: the routed LLM when one is configured, else the n-gram
-model learned from the user's own files (models/ngram.py), which needs no network.
+"""Ghost-text completion at the cursor: the routed LLM when one is configured, else the offline
+model learned from the user's own files (models/offline.py: whole lines and n-grams), which
+needs no network and offers only what it is likely to get exactly right.
 
 Whole-buffer ``open`` and ``save`` events teach the n-gram model the file as it is now. Typing
 (``edit``) and ``request`` events ask for a completion. An LLM request is cancelled as soon as
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from .. import analytics, keys
-from ..models import ngram, registry, routing
+from ..models import ngram, offline, registry, routing
 from ..models.providers import Cancel, Cancelled, Request
 from ..models.providers.base import Superseder, clean_completion
 from .base import Analyzer, Event, Item
@@ -39,6 +40,9 @@ completion; anything else means the cursor is inside a line and ghost text would
 
 MAX_LINES = 8
 """An LLM's completion is cut after this many lines, or at its first blank line."""
+
+OFFER_TTL_MS = 60_000
+"""How long the last offer to a buffer is kept for type-through."""
 
 WATCH_INTERVAL_S = 0.1
 """How often an LLM request checks the event stream for a newer event of its buffer."""
@@ -79,19 +83,27 @@ class Completion(Analyzer):
             return None
         before, after = split
         rest = after.split("\n", 1)[0]
+        offer_key = keys.completion_offer(str(event.get("client", "")), str(event["buffer"]))
+        head = before[before.rfind("\n") + 1:]
         if not set(rest) <= CLOSERS:
+            redis.delete(offer_key)
             return []
-        text = self._from_llm(redis, event, before, after)
+        text = typed_through(redis.get(offer_key), event["line"], head)
         if text is None:
-            return None
-        if not text:
-            text = self._from_ngram(redis, language, before)
+            text = self._from_llm(redis, event, before, after)
+            if text is None:
+                return None
+            if not text:
+                text = self._from_ngram(redis, language, before)
         closer = rest.strip()
         if closer and closer in text:
             # Ghost text sits before the closer already in the buffer: show up to it.
             text = text[: text.index(closer)]
         if not text.strip():
+            redis.delete(offer_key)
             return []
+        offer = {"line": event["line"], "head": head, "text": text}
+        redis.set(offer_key, msgpack.packb(offer), px=OFFER_TTL_MS)
         return [{"text": text, "line": event["line"], "col": event["col"]}]
 
     def _from_ngram(self, redis: Redis, language: str, before: str) -> str:
@@ -99,13 +111,13 @@ class Completion(Analyzer):
             registry.ensure(redis, LOCAL_MODEL)
             self._registered = True
         started = time.perf_counter()
-        guess = ngram.Completer(redis, language).complete(before)
+        text = offline.complete(redis, language, before)
         elapsed = (time.perf_counter() - started) * 1000
         pipe = redis.pipeline(transaction=False)
         registry.record(pipe, LOCAL_MODEL.id, True, elapsed)
         analytics.record_model_call(pipe, LOCAL_MODEL.id, elapsed, True, time.time())
         pipe.execute()
-        return guess.text
+        return text
 
     def _from_llm(self, redis: Redis, event: Event, before: str, after: str) -> str | None:
         """The LLM's completion; '' when there is none (no model, all failed); None if superseded."""
@@ -130,6 +142,28 @@ class Completion(Analyzer):
             watch.stop()
             self._superseder.end(key, cancel)
         return _trim(clean_completion(routed.reply.text, before))
+
+
+def typed_through(stored: Any, line: int, head: str) -> str | None:
+    """The rest of the last offer when the user has typed its start since, else None.
+
+    ``head`` is the cursor's line up to the cursor. Both editors keep ghost text while the
+    user types what it shows, but redraw from the daemon's answer to the newer edit: the
+    answer must then be the rest of the same offer, not a new guess or nothing.
+    """
+    if not isinstance(stored, bytes):
+        return None
+    try:
+        offer = msgpack.unpackb(stored)
+        old_head, text = str(offer["head"]), str(offer["text"])
+        same_line = offer["line"] == line
+    except (ValueError, KeyError, TypeError):
+        return None
+    typed = head[len(old_head):]
+    if same_line and head.startswith(old_head) and typed and len(typed) < len(text) \
+            and text.startswith(typed):
+        return text[len(typed):]
+    return None
 
 
 def cursor_split(event: Event) -> tuple[str, str] | None:

@@ -4,7 +4,8 @@ A line is kept stripped of its indentation. Three kinds of keys, all under the n
 hash tag, so one MULTI/EXEC learns a file's n-grams and lines together:
 
 * ``keys.ngram_after(language, hash(context))``: a sorted set of the lines that followed one
-  (non-blank) line at one change of indentation, scored by how often;
+  (non-blank) line at one change of indentation, scored by how often; and the same for the
+  longer context of the two lines before;
 * ``keys.ngram_line_counts(language)``: a hash of line -> occurrences;
 * ``keys.ngram_lines(language)``: the same lines in a sorted set all scored 0, so the lines
   starting with a typed prefix are one ZRANGEBYLEX.
@@ -57,30 +58,39 @@ def context(prev: str, shift: int) -> str:
     return f"{shift:+d}\x1f{prev}"
 
 
-def pairs(text: str) -> list[tuple[str, str]]:
-    """(context, line) for every non-blank line of ``text``, the line stripped; the first
-    line's previous line is ''."""
+def pairs(text: str) -> list[tuple[str, str, str]]:
+    """(context, longer context, line) for every non-blank line of ``text``, the line stripped;
+    the longer context also holds the line before the previous one. Before the first line
+    there are empty lines."""
     out = []
-    prev, width = "", 0
+    prev2, prev, width = "", "", 0
     for raw in text.split("\n"):
         line = strip(raw)
         if line:
             here = indent(raw)
-            out.append((context(prev, here - width), line))
-            prev, width = line, here
+            out.append((context(prev, here - width), context2(prev2, prev, here - width), line))
+            prev2, prev, width = prev, line, here
     return out
 
 
-def last(text: str) -> tuple[str, int]:
-    """The last non-blank line of ``text`` (stripped) and its indentation, or ('', 0)."""
+def context2(prev2: str, prev: str, shift: int) -> str:
+    """``context`` with the line before the previous one too: sharper, seen less often."""
+    return f"{shift:+d}\x1f{prev2}\x1e{prev}"
+
+
+def last(text: str) -> tuple[str, str, int]:
+    """The last two non-blank lines of ``text`` (stripped, the last one second) and the last
+    one's indentation; '' and 0 for lines that are not there."""
+    found: list[tuple[str, int]] = []
     end = len(text)
-    while end > 0:
+    while end > 0 and len(found) < 2:
         start = text.rfind("\n", 0, end) + 1
         raw = text[start:end]
         if raw.strip():
-            return strip(raw), indent(raw)
+            found.append((strip(raw), indent(raw)))
         end = start - 1
-    return "", 0
+    found += [("", 0)] * (2 - len(found))
+    return found[1][0], found[0][0], found[0][1]
 
 
 @dataclass
@@ -95,9 +105,10 @@ class LineCounts:
 def count(text: str) -> LineCounts:
     """The counts learning ``text`` adds to the line tables."""
     counts = LineCounts()
-    for ctx, line in pairs(text):
+    for ctx, ctx2, line in pairs(text):
         if len(line) <= MAX_LINE_CHARS:
             counts.after[(line_hash(ctx), line)] += 1
+            counts.after[(line_hash(ctx2), line)] += 1
             counts.lines[line] += 1
     return counts
 
@@ -143,6 +154,8 @@ class Found:
 
     after: dict[str, float]
     """Lines seen in the same context that start with the prefix -> count."""
+    after2: dict[str, float]
+    """The same in the longer context."""
     anywhere: dict[str, float]
     """Lines anywhere that start with the prefix -> count (empty when too many do)."""
     distinct: int
@@ -154,14 +167,19 @@ class Found:
 _LOOKUP = """
 local prefix = ARGV[1]
 local n = #prefix
-local after = {}
-local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
-for i = 1, #top, 2 do
-  if string.sub(top[i], 1, n) == prefix then
-    after[#after + 1] = top[i]
-    after[#after + 1] = top[i + 1]
+local function followers(key)
+  local out = {}
+  local top = redis.call('ZREVRANGE', key, 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+  for i = 1, #top, 2 do
+    if string.sub(top[i], 1, n) == prefix then
+      out[#out + 1] = top[i]
+      out[#out + 1] = top[i + 1]
+    end
   end
+  return out
 end
+local after = followers(KEYS[1])
+local after2 = followers(KEYS[4])
 local anywhere = {}
 local distinct = 0
 if n > 0 then
@@ -177,20 +195,22 @@ if n > 0 then
     end
   end
 end
-return {after, anywhere, distinct}
+return {after, anywhere, distinct, after2}
 """
 
 
-def lookup(redis: Redis, language: str, ctx: str, prefix: str) -> Found:
-    """The learned lines in context ``ctx`` and anywhere that start with ``prefix``."""
+def lookup(redis: Redis, language: str, ctx: str, ctx2: str, prefix: str) -> Found:
+    """The learned lines in contexts ``ctx`` and ``ctx2`` and anywhere that start with
+    ``prefix``."""
     names = [keys.ngram_after(language, line_hash(ctx)), keys.ngram_lines(language),
-             keys.ngram_line_counts(language)]
+             keys.ngram_line_counts(language), keys.ngram_after(language, line_hash(ctx2))]
     args: list[str | int] = [prefix, AFTER_TOP, PREFIX_TOP]
     try:
-        after, anywhere, distinct = redis.evalsha(_LOOKUP_SHA, 3, *names, *args)
+        reply = redis.evalsha(_LOOKUP_SHA, 4, *names, *args)
     except NoScriptError:
-        after, anywhere, distinct = redis.eval(_LOOKUP, 3, *names, *args)
-    return Found(_pairs(after), _pairs(anywhere), int(distinct))
+        reply = redis.eval(_LOOKUP, 4, *names, *args)
+    after, anywhere, distinct, after2 = reply
+    return Found(_pairs(after), _pairs(after2), _pairs(anywhere), int(distinct))
 
 
 _LOOKUP_SHA = hashlib.sha1(_LOOKUP.encode()).hexdigest()

@@ -3,8 +3,9 @@ when the evidence makes it likely to be exactly right.
 
 Candidates are the rest of a line that starts with what is typed on the cursor's line:
 
-* lines that followed the previous line at the same change of indentation, in the buffer
-  before the cursor (counted BUFFER_WEIGHT times) and in the learned files (models/lines.py);
+* lines that followed the previous line (or the two previous lines) at the same change of
+  indentation, in the buffer before the cursor (counted BUFFER_WEIGHT times) and in the
+  learned files (models/lines.py);
 * lines anywhere in the buffer and the learned files that start with the typed prefix, counted
   a little less (ANYWHERE_WEIGHT), used when few distinct lines start with it;
 * the n-gram model's walk to the end of the line (models/ngram.py), when it is sure the line
@@ -34,8 +35,8 @@ ANYWHERE_WEIGHT = 0.8
 """Lines that start with the prefix after another previous line are weaker evidence."""
 PSEUDO = 1.0
 NGRAM_MIN_TOKENS = 1
-THRESHOLDS = {("start", False): 0.5, ("start", True): 0.8,
-              ("mid", False): 0.45, ("mid", True): 0.8}
+THRESHOLDS = {("start", False): 0.666, ("start", True): 0.666,
+              ("mid", False): 0.203, ("mid", True): 0.533}
 """(position, in a string or comment) -> least confidence an offer needs."""
 
 
@@ -67,20 +68,26 @@ def best(redis: Redis, language: str, before: str,
     position = "mid" if typed else "start"
     prose = point.in_prose(before, language)
     earlier = lines.pairs(before[:cut]) if cut >= 0 else []
-    prev, width = lines.last(before[:cut]) if cut >= 0 else ("", 0)
-    ctx = lines.context(prev, lines.indent(line) - width)
-    found = lines.lookup(redis, language, ctx, typed)
+    prev2, prev, width = lines.last(before[:cut]) if cut >= 0 else ("", "", 0)
+    shift = lines.indent(line) - width
+    ctx, ctx2 = lines.context(prev, shift), lines.context2(prev2, prev, shift)
+    found = lines.lookup(redis, language, ctx, ctx2, typed)
     after: defaultdict[str, float] = defaultdict(float)
+    after2: defaultdict[str, float] = defaultdict(float)
     anywhere: defaultdict[str, float] = defaultdict(float)
-    for c, text in earlier:
+    for c, c2, text in earlier:
         if text.startswith(typed):
             if c == ctx:
                 after[text] += BUFFER_WEIGHT
+            if c2 == ctx2:
+                after2[text] += BUFFER_WEIGHT
             if typed:
                 anywhere[text] += BUFFER_WEIGHT
     _add(after, found.after)
+    _add(after2, found.after2)
     scores: dict[str, tuple[float, str]] = {}
     _share(scores, after, typed, 1.0, "after")
+    _share(scores, after2, typed, 1.0, "after")
     if typed and found.distinct <= lines.PREFIX_TOP:
         _add(anywhere, found.anywhere)
         _share(scores, anywhere, typed, ANYWHERE_WEIGHT, "anywhere")
