@@ -236,3 +236,12 @@ def test_a_master_dies_while_events_flow_and_nothing_is_lost(cluster, daemons, r
     assert {m.decode() for m in rc.smembers(Ticks.KEY)} == set(sent)
     assert victim not in cluster.master_ports()
     assert pool.live() == [] and daemon.proc is not None and daemon.proc.poll() is None
+
+
+def test_doctor_says_it_is_a_cluster_and_which_nodes_it_asked(cluster, rc):
+    from redis_ai.doctor import diagnose, render
+    report = diagnose(cluster.url)
+    assert report["redis"]["cluster"] and report["redis"]["masters"] == 3
+    assert report["redis"]["replicas"] == 3 and len(report["redis"]["asked"]) == 6
+    line = next(x for x in render(report).splitlines() if x.startswith("redis cluster:"))
+    assert "3 masters, 3 replicas" in line and f"127.0.0.1:{cluster.ports[0]}" in line

@@ -15,7 +15,7 @@ from . import __version__, keys
 from .analyzers.checkers import versions as checker_versions
 from .config import Discovery, data_dir, runtime_dir
 from .errors import DaemonNotFound
-from .store.connection import capabilities, connect, redact_url
+from .store.connection import capabilities, connect, redact_url, server_info
 from .store.embedded import find_server
 
 
@@ -65,6 +65,8 @@ def diagnose(redis_url: str | None = None) -> dict[str, Any]:
         client = connect(redis_url)
         caps = capabilities(client)
         report["redis"] = {"reachable": True, **caps.as_dict()}
+        # Which nodes answered: on a cluster every master and replica is asked (HELLO).
+        report["redis"]["asked"] = [f"{n['node']} ({n['role']})" for n in server_info(client)["nodes"]]
         # What a vector index could use here; redis-ai's semantic code search is not built yet.
         report["redis"]["vector_search"] = (
             "Redis Search (FT.* vector index)" if caps.search
@@ -89,6 +91,9 @@ def render(report: dict[str, Any]) -> str:
     out.append(f"redis: {r['version']}; search {'yes' if r['search'] else 'no'}, json "
                f"{'yes' if r['json'] else 'no'}, vector sets {'yes' if r['vectorset'] else 'no'}; "
                f"vector search: {r['vector_search']}" if r["reachable"] else f"redis: unreachable ({r['why']})")
+    if r["reachable"] and r["cluster"]:
+        out.append(f"redis cluster: {r['masters']} masters, {r['replicas']} replicas; asked "
+                   + ", ".join(r["asked"]))
     for name, line in report["editors"].items():
         out.append(f"{name}: {line or 'not found on PATH'}")
     out.append("checkers: " + "; ".join(f"{lang} {what or 'MISSING'}"
