@@ -112,7 +112,7 @@ def usage(client: redis.Redis, name: str) -> dict[int, dict[str, Any]]:
     samples) counts for the version that was live when it was recorded (the newest version
     defined before it). ``dismiss_rate`` is dismissed over accepted + dismissed."""
     kept = store.versions(client, name)
-    starts = sorted((float(snap.get("meta", {}).get("updated", 0) or 0), v)
+    starts = sorted((float(snap.get("at") or snap.get("meta", {}).get("updated", 0) or 0), v)
                     for v, snap in kept.items())
     out: dict[int, dict[str, Any]] = {
         v: {a: 0 for a in analytics.FEEDBACK_ACTIONS} for v in kept}

@@ -140,6 +140,7 @@ def define(client: redis.Redis, name: str, source: str, *, description: str = ""
                 previous = int(pipe.hget(keys.lisp_meta(name), "version") or 0)
                 meta["version"] = str(previous + 1)
                 snapshot["meta"] = meta
+                snapshot["at"] = time.time()  # unrounded: feedback is attributed by it
                 # A version written by hand descends from the one it replaces.
                 snapshot["lineage"] = dict(lineage) if lineage is not None else {"parent": previous}
                 pipe.multi()
