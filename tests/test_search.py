@@ -23,6 +23,7 @@ from redis_ai.search import chunks
 from redis_ai.search.backends import index_dims
 from redis_ai.search.corpus import index_paths
 from redis_ai.search.embed import subtokens
+from redis_ai.search import index as index_module
 from redis_ai.search.index import CodeIndex
 from redis_ai.search.remote import RemoteEmbedder
 from tests.support.clients import EPCTestClient, RPCClient, event
@@ -86,6 +87,30 @@ def test_python_chunks_have_names_and_line_ranges():
     ]
     first = chunks.chunk_file("m.py", PY, "python", strip_docstrings=True)[1]
     assert first.text == "@decorated\ndef first(a, b):\n    return a + b"
+
+
+def test_nested_definitions_are_chunks_with_qualified_names():
+    text = (
+        "class Outer:\n    size = 1\n\n    class Inner:\n        def method(self):\n"
+        "            def helper():\n                return 1\n            return helper()\n\n"
+        "    def other(self):\n        if self.size:\n            def deep():\n                pass\n"
+        "\n\ndef outer():\n    class Local:\n        def go(self):\n            pass\n"
+        "    return Local\n")
+    got = [(c.name, c.kind, c.start_line, c.end_line) for c in chunks.chunk_file("n.py", text, "python")]
+    assert got == [
+        ("Outer", "class", 1, 3),
+        ("Outer.Inner", "class", 4, 4),
+        ("Outer.Inner.method", "method", 5, 8),
+        ("Outer.Inner.method.helper", "function", 6, 7),
+        ("Outer.other", "method", 10, 13),
+        ("Outer.other.deep", "function", 12, 13),
+        ("outer", "function", 16, 20),
+        ("outer.Local", "class", 17, 17),
+        ("outer.Local.go", "method", 18, 19),
+    ]
+    # What the encoder reads starts with the qualified name (a method's class is not in its text).
+    method = chunks.chunk_file("n.py", text, "python")[2]
+    assert chunks.embed_text(method).startswith("Outer.Inner.method\n        def method(self):")
 
 
 def test_other_languages_and_broken_python_are_cut_into_windows_at_blank_lines():
@@ -160,6 +185,59 @@ def test_a_resp3_client_gets_the_same_answers(indexed, redis_server):
             assert isinstance(info, dict) and index_dims(info) == [384, 256]
     finally:
         resp3.close()
+
+
+def _vectors(client, path):
+    """name -> (vec, svec) of the chunks of one file."""
+    out = {}
+    for cid in client.smembers(keys.code_file(path)):
+        name, vec, svec = client.hmget(keys.code_chunk(cid.decode()), "name", "vec", "svec")
+        out[name.decode()] = (vec, svec)
+    return out
+
+
+def test_the_static_tier_answers_until_the_encoder_is_done_and_an_interrupted_run_resumes(
+        redis_client, project, monkeypatch):
+    monkeypatch.setattr(index_module, "_ENCODE_BATCH", 4)
+    index = CodeIndex(redis_client)
+
+    def interrupt(phase, done, total):
+        if phase == "encoding chunks" and done >= 8:
+            raise KeyboardInterrupt
+
+    report = index_paths(index, [project], progress=interrupt)
+    assert report.interrupted and (report.encoded, report.pending) == (0, 10)
+    assert report.chunks == 18 and index.pending() == 10
+    # Every chunk has a static vector; 8 have their encoder vector.
+    stored = [v for p in project.rglob("*.py") for v in _vectors(redis_client, str(p)).values()]
+    assert all(svec for _vec, svec in stored) and sum(1 for vec, _ in stored if vec) == 8
+    # Meanwhile the static tier answers (the encoder's vectors would leave 10 chunks out).
+    hits = index.search("hash a password with salt", k=18)
+    assert len(hits) == 18 and hits[0].name == "hash_password"
+    report = index_paths(index, [project])  # the same command goes on where it stopped
+    assert not report.interrupted and (report.indexed, report.encoded, report.pending) == (0, 10, 0)
+    assert index.search("retry the connection", k=1)[0].name == "RedisLink.connect_with_retry"
+
+
+def test_a_changed_file_encodes_only_its_changed_chunks(indexed, project, redis_client):
+    index, _ = indexed
+    path = project / "app" / "connection.py"
+    before = _vectors(redis_client, str(path))
+    # One function changes; the lines below it move, which gives their chunks new ids.
+    path.write_text(path.read_text().replace("self.url = url\n",
+                                             "self.url = url\n        self.name = 'link'\n"))
+    report = index_paths(index, [project])
+    assert (report.indexed, report.encoded, report.pending) == (1, 1, 0)
+    after = _vectors(redis_client, str(path))
+    changed = [name for name in after if after[name] != before[name]]
+    assert after.keys() == before.keys() and len(changed) == 1, changed
+    # A file saved in the editor (index_text) is searchable with its new code at once.
+    config = project / "app" / "config.py"
+    index.index_text(str(config), config.read_text() +
+                     "\n\ndef rotate_logs(folder):\n    for f in folder.iterdir():\n"
+                     "        f.rename(f.with_suffix('.gz'))\n", "python")
+    assert index.pending() == 0
+    assert index.search("compress old log files", k=1)[0].name == "rotate_logs"
 
 
 def test_root_limits_hits_to_a_folder(indexed, project):

@@ -1,9 +1,10 @@
 """Split a source file into chunks, the units that search finds: a function, a class, a method,
 or a window of lines.
 
-Python is split with ``ast``: every top-level function and class, every method of a top-level
-class (named ``Class.method``), and the module-level code between them in windows. A class's
-own chunk holds its header, docstring and attributes, up to its first method. Other languages
+Python is split with ``ast``: every function and class, every method (named ``Class.method``),
+nested ones too (``outer.inner``, ``Outer.Inner.method``), and the module-level code between
+them in windows. A class's own chunk holds its header, docstring and attributes, up to its
+first method or nested class; a function's chunk holds its nested definitions as well. Other languages
 (and Python that does not parse) are cut into windows of about ``WINDOW`` lines, each cut made
 at a blank line where there is one, so that a window tends to hold whole definitions.
 """
@@ -76,23 +77,61 @@ def _python_chunks(file: str, lines: list[str], tree: ast.Module, strip: bool) -
                                     kind="module")
         loose_from = end + 1
         if isinstance(node, ast.ClassDef):
-            chunks += _class_chunks(file, lines, node, strip)
+            chunks += _class_chunks(file, lines, node, node.name, strip)
         else:
-            chunks.append(_node_chunk(file, lines, node, node.name, "function", strip))
+            chunks += _function_chunks(file, lines, node, node.name, "function", strip)
     if loose_from <= len(lines):
         chunks += window_chunks(file, lines, "python", loose_from, len(lines), name="<module>",
                                 kind="module")
     return chunks
 
 
-def _class_chunks(file: str, lines: list[str], node: ast.ClassDef, strip: bool) -> list[Chunk]:
-    methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+_Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+def _class_chunks(file: str, lines: list[str], node: ast.ClassDef, name: str,
+                  strip: bool) -> list[Chunk]:
+    """The class's own chunk (up to its first method or nested class), then each method and
+    nested class, named by their qualified names (``Outer.Inner.method``)."""
+    inner = [n for n in node.body if isinstance(n, _Definition)]
     start, end = _span(node)
-    head_end = _span(methods[0])[0] - 1 if methods else end
-    chunks = [_chunk(file, lines, start, head_end, node.name, "class")]
-    chunks += [_node_chunk(file, lines, m, f"{node.name}.{m.name}", "method", strip)
-               for m in methods]
+    head_end = _span(inner[0])[0] - 1 if inner else end
+    chunks = [_chunk(file, lines, start, head_end, name, "class")]
+    for member in inner:
+        if isinstance(member, ast.ClassDef):
+            chunks += _class_chunks(file, lines, member, f"{name}.{member.name}", strip)
+        else:
+            chunks += _function_chunks(file, lines, member, f"{name}.{member.name}", "method",
+                                       strip)
     return chunks
+
+
+def _function_chunks(file: str, lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef,
+                     name: str, kind: str, strip: bool) -> list[Chunk]:
+    """The function's chunk, then its nested functions and classes as chunks of their own
+    (``outer.inner``): a helper defined inside is found by what it does, not only by its
+    outer function."""
+    chunks = [_node_chunk(file, lines, node, name, kind, strip)]
+    for inner in _nested(node):
+        if isinstance(inner, ast.ClassDef):
+            chunks += _class_chunks(file, lines, inner, f"{name}.{inner.name}", strip)
+        else:
+            chunks += _function_chunks(file, lines, inner, f"{name}.{inner.name}", "function",
+                                       strip)
+    return chunks
+
+
+def _nested(node: ast.AST) -> list[_Definition]:
+    """Definitions inside ``node``'s body (under if, for, with, try too), not inside them."""
+    found: list[_Definition] = []
+    stack = list(reversed(list(ast.iter_child_nodes(node))))
+    while stack:
+        child = stack.pop()
+        if isinstance(child, _Definition):
+            found.append(child)
+        elif isinstance(child, ast.stmt):
+            stack.extend(reversed(list(ast.iter_child_nodes(child))))
+    return found
 
 
 def _node_chunk(file: str, lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef,
