@@ -12,7 +12,7 @@ CORE_TESTS := tests/test_schema.py tests/test_daemon.py tests/test_runner.py tes
               tests/test_analytics.py tests/test_cli.py tests/test_lisp.py tests/test_search.py \
               tests/test_lisp_protocol.py
 
-.PHONY: run test lint bench deps system-deps python-deps venv clean install uninstall
+.PHONY: run test test-cluster lint bench deps system-deps python-deps venv clean install uninstall
 
 run: python-deps venv
 	$(BIN)/redis-ai daemon
@@ -50,6 +50,10 @@ test: deps lint
 	REDIS_AI_TEST_REDIS=8 $(BIN)/python -m pytest -q
 	@echo "== core tests again on Debian's plain Redis 7.0 (no search module) =="
 	REDIS_AI_TEST_REDIS=7 $(BIN)/python -m pytest -q $(CORE_TESTS)
+
+# The cluster tests alone (a local 3-master Redis Cluster of Debian's 7.0; also part of `make test`).
+test-cluster: deps
+	$(BIN)/python -m pytest -q tests/test_cluster.py
 
 lint: venv
 	$(BIN)/ruff check daemon tests
