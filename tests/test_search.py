@@ -20,10 +20,10 @@ from redis_ai import keys
 from redis_ai.cli import main as cli_main
 from redis_ai.models import registry
 from redis_ai.search import chunks
+from redis_ai.search import index as index_module
 from redis_ai.search.backends import index_dims
 from redis_ai.search.corpus import index_paths
 from redis_ai.search.embed import subtokens
-from redis_ai.search import index as index_module
 from redis_ai.search.index import CodeIndex
 from redis_ai.search.remote import RemoteEmbedder
 from tests.support.clients import EPCTestClient, RPCClient, event
