@@ -334,16 +334,29 @@ def test_offline_search_finds_a_program_that_passes_held_out():
     assert judge("print-left", result.winner.source, TRAIN).perfect
 
 
-def test_offline_search_reuses_a_stored_helper_and_mutates_constants():
-    helper = ["(define (long-p text) (> (length text) 40))"]
-    examples = [Example("x = 1\n" + "y" * 60 + "\n", True, lines=[2]),
-                Example("z" * 70 + "\n", True, lines=[1]),
-                Example("short = 2\n", False), Example("a = 'b'\n", False)]
+def test_offline_search_reuses_a_stored_helper_through_require():
+    # Only the user's predicate says what "shouting" is; no literal of the examples does.
+    helper = ["(define (shouty-p text) (and (string= text (upcase text)) (/= (length text) 0)))",
+              "(define width 40)"]
+    examples = [Example("x = 1\nHELLO WORLD", True, lines=[2]), Example("STOP NOW", True, lines=[1]),
+                Example("GO AWAY\nok", True, lines=[1]),
+                Example("hello world", False), Example("Stop now", False), Example("go", False)]
+    held = [Example("WAIT HERE", True, lines=[1]), Example("wait here", False)]
+    t = Task("shout", "flag lines in capitals", examples, held, {"helpers": helper})
+    result = evolve(t, VariantAuthor(), Budget(generations=3))
+    assert result.winner is not None and result.winner.held_out["recall"] == 1.0
+    assert "(require 'helpers)" in result.winner.source
+    assert "(shouty-p text)" in result.winner.source
+
+
+def test_offline_search_moves_a_length_threshold_to_the_examples_edge():
+    examples = [Example("x = 1\n" + "y" * 60, True, lines=[2]), Example("z" * 70, True, lines=[1]),
+                Example("a" * 50, False), Example("short = 2", False)]
     t = Task("long", "flag long lines", examples, [Example("w" * 55, True, lines=[1]),
                                                    Example("ok = 1", False)],
-             {"helpers": helper})
+             {"style": ["(define max-columns 100)"]})
     result = evolve(t, VariantAuthor(), Budget(generations=3))
-    assert result.winner is not None
+    assert result.winner is not None and "(> (length text) 50)" in result.winner.source
     assert judge("long", result.winner.source, t.held_out, t.library).perfect
 
 
