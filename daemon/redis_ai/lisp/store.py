@@ -1,5 +1,6 @@
 """Programs in Redis: one list per program (one element per top-level form, as source text), a
-set of names, a metadata hash per program, a version counter and a change channel.
+set of names, a metadata hash per program, a hash of its kept versions (with their lineage:
+lineage.py), a version counter and a change channel.
 
 Every change is one MULTI/EXEC that also bumps ``keys.LISP_VERSION`` and publishes on
 ``keys.LISP_CHANGES``, so a reader that sees the new version sees the whole change.
