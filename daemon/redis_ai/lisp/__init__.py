@@ -6,7 +6,10 @@ the stored programs whenever their version counter moves.
 
 Layers: ``data`` (values) -> ``reader`` (text <-> data) -> ``eval`` (the interpreter) ->
 ``builtins`` (primitives) -> ``program`` (load, require, run, items) -> ``store`` (Redis) ->
-``analyzer`` (consumer groups) and ``cli``.
+``analyzer`` (consumer groups) and ``cli``. ``redis-ai evolve`` writes programs on top of
+these: ``reference`` (what a model is told) -> ``gates`` (sandbox runs, scores) -> ``evolve``
+(the loop) with ``author`` (a registry model) or ``variants`` (the offline search) ->
+``lineage`` (versions, rollback, feedback per version) and ``replay`` (recordings, diffs).
 """
 
 from __future__ import annotations
