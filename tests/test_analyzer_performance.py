@@ -39,6 +39,11 @@ EXPECTED = [
     ("PERF402", 284, 4, 286, 26, "names = list(stock)"),
     ("PERF401", 292, 4, 294, 39, 'lines = [f"{key}: {value}" for key, value in headers]'),
     ("RAI001", 323, 11, 323, 37, None),
+    # ruff's safe fixes, as one rewrite of the span from their first edit to their last:
+    ("PERF101", 332, 16, 332, 27, "names"),
+    ("PLR1733", 334, 8, 335, 27, "key, count in stock.items():\n        total += count"),
+    ("PLR1736", 336, 8, 337, 26, "i, value in enumerate(values):\n        total += value"),
+    ("FURB129", 344, 21, 344, 33, ""),
 ]
 
 # Inputs each sample function is run on to check that rewrites keep its results.
@@ -64,6 +69,8 @@ CALLS = {
     "total_stock": [({"a": 1, "b": 2},)],
     "copied": [({"a": 1, "b": 2},)],
     "header_lines": [([("a", 1), ("b", 2)],)],
+    "lookups": [({"a": 1, "b": 2}, [3, 4])],
+    "line_lengths": [(str(SAMPLE),)],
 }
 
 
@@ -166,7 +173,7 @@ def apply(text: str, hints: list[dict]) -> str:
         if all(end <= s or start >= e for s, e, _ in applied):
             applied.append((start, end, rewrite))
             text = text[:start] + rewrite + text[end:]
-    assert len(applied) == len(spans) == 9
+    assert len(applied) == len(spans) == 13
     return text
 
 
@@ -182,6 +189,7 @@ def test_rewrites_keep_results():
     assert rewritten != TEXT
     assert results(rewritten) == results(TEXT)
     assert {h["code"] for h in run(rewritten)} <= {"RAI001", "RUF015", "FURB192", "PERF102"}
+    assert "total += count + count" in rewritten and "for line in f:" in rewritten
 
 
 def test_the_wrong_rewrite_would_have_broken_the_code():

@@ -323,3 +323,24 @@ def new_cookies(jar, cookie_dict):
         if name not in names_from_jar:
             added += cookie_dict[name]
     return added
+
+
+def lookups(stock: dict, values: list):
+    """ruff's safe fixes: a copy of a known list, a dict index and a list index the loop has."""
+    total = 0
+    names = ["b", "a"]
+    for name in list(names):
+        total += len(name)
+    for key, count in stock.items():
+        total += stock[key] + count
+    for i, value in enumerate(values):
+        total += values[i] * value
+    return total
+
+
+def line_lengths(path):
+    total = 0
+    with open(path) as f:
+        for line in f.readlines():
+            total += len(line)
+    return total

@@ -2,12 +2,14 @@
 (``_perf_ruff``), and the few hand-written hints ruff has no stable rule for (``_perf_finder``).
 
 A hint is given only where following it is right, and a ``rewrite`` only where it is provably
-the same code: ruff's fixes that ruff itself marks safe, and the comprehension that replaces
-an append loop, when ``_perf_finder.comprehension_safe`` shows that nothing (a ``try``, a
-``with`` that may swallow an exception, an early exit, the loop variable read afterwards) can
-tell them apart. ruff's own comprehension hints are dropped where it shows they are not.
-Complexity (``C901``) is ruff's, with the user's ``max-complexity``, for the function at the
-cursor only.
+the same code: ruff's fixes that ruff itself marks safe (as one rewrite of the span from their
+first edit to their last), and the comprehension (or ``list()``) that replaces an append loop,
+when ``_perf_finder.comprehension_safe`` shows that nothing (a ``try``, a ``with`` that may
+swallow an exception, an early exit, the loop variable read afterwards) can tell them apart.
+ruff's own comprehension hints are dropped where it shows they are not, and so are the few
+ruff hints that are wrong on code of a known shape (``_own_mapping``, ``_same_end``). Test code
+gets no hints. Complexity (``C901``) is ruff's, with the user's ``max-complexity``, for the
+function at the cursor only.
 """
 
 from __future__ import annotations
