@@ -39,16 +39,13 @@ from .tools import ToolError, Tools
 
 log = logging.getLogger(__name__)
 
-URI_PREFIX = "redis-ai://diagnostics"
-"""A file's diagnostics resource is this followed by its absolute path (percent-encoded)."""
-
 MAX_LISTED_RESOURCES = 200
 
 INSTRUCTIONS = (
     "redis-ai sees what the user edits in Emacs or Neovim. Its diagnostics are those the "
     "editors show (ruff, checkers, performance hints, the user's Lisp analyzers). Files and "
     "1-based lines are named as FILE:LINE:COL. Follow a file's diagnostics by subscribing to "
-    f"{URI_PREFIX}/ABSOLUTE-PATH."
+    "redis-ai://diagnostics/ABSOLUTE-PATH."
 )
 
 _FILE = {"type": "string", "description": "absolute path of the file"}
@@ -101,15 +98,17 @@ _DEFINE = (
 
 
 def resource_uri(path: str) -> str:
-    """The diagnostics resource of the file ``path``."""
-    return URI_PREFIX + quote(path)
+    """The diagnostics resource of the file ``path``: ``redis-ai://diagnostics`` followed by
+    the absolute path, percent-encoded (the same for every namespace: a server serves one)."""
+    return "redis-ai://diagnostics" + quote(path)
 
 
 def resource_path(uri: str) -> str | None:
     """The file a diagnostics resource names, or None for another URI."""
-    if not uri.startswith(URI_PREFIX + "/"):
+    prefix = resource_uri("")
+    if not uri.startswith(prefix + "/"):
         return None
-    return unquote(uri[len(URI_PREFIX):])
+    return unquote(uri[len(prefix):])
 
 
 class Followers:
@@ -201,14 +200,14 @@ def build(tools: Tools, followers: Followers) -> Server[Any]:
 
     async def list_templates(ctx: Any, params: Any) -> types.ListResourceTemplatesResult:
         return types.ListResourceTemplatesResult(resource_templates=[types.ResourceTemplate(
-            name="diagnostics", uri_template=URI_PREFIX + "{+path}", mime_type="text/plain",
+            name="diagnostics", uri_template=resource_uri("") + "{+path}", mime_type="text/plain",
             description="diagnostics and hints of a file (absolute path); subscribe to follow")])
 
     async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         uri = str(params.uri)
         path = resource_path(uri)
         if path is None:
-            raise ValueError(f"unknown resource {uri}; diagnostics are {URI_PREFIX}/ABSOLUTE-PATH")
+            raise ValueError(f"unknown resource {uri}; diagnostics are {resource_uri('/ABSOLUTE-PATH')}")
         try:
             text = await anyio.to_thread.run_sync(tools.diagnostics, {"file": path})
         except ToolError as exc:
