@@ -209,7 +209,8 @@ def test_the_static_tier_answers_until_the_encoder_is_done_and_an_interrupted_ru
     assert report.interrupted and (report.encoded, report.pending) == (0, 10)
     assert report.chunks == 18 and index.pending() == 10
     # Every chunk has a static vector; 8 have their encoder vector.
-    stored = [v for p in project.rglob("*.py") for v in _vectors(redis_client, str(p)).values()]
+    stored = [redis_client.hmget(keys.code_chunk(c.decode()), "vec", "svec")
+              for c in redis_client.smembers(keys.CODE_CHUNKS)]
     assert all(svec for _vec, svec in stored) and sum(1 for vec, _ in stored if vec) == 8
     # Meanwhile the static tier answers (the encoder's vectors would leave 10 chunks out).
     hits = index.search("hash a password with salt", k=18)
