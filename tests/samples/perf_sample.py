@@ -344,3 +344,12 @@ def line_lengths(path):
         for line in f.readlines():
             total += len(line)
     return total
+
+
+class Rates:
+    """In a class body a comprehension cannot see `base`: NameError."""
+
+    base = 2
+    doubled = []
+    for i in range(3):
+        doubled.append(i * base)

@@ -436,7 +436,8 @@ def comprehension_safe(tree: ast.Module, line: int) -> ast.For | ast.AsyncFor | 
     whose manager may swallow an exception (a comprehension interrupted half way binds no list,
     where the loop left a partial one that the code after the handler sees); a loop body that
     leaves early (``break``, ``continue``, ``return``, ``yield``); a loop variable read after the
-    loop (a comprehension does not bind it)."""
+    loop (a comprehension does not bind it); a loop in a class body (a comprehension there does
+    not see the class's names)."""
     path = path_to(tree, line)
     loops = [i for i, node in enumerate(path) if isinstance(node, ast.For | ast.AsyncFor)]
     if not loops:
@@ -445,7 +446,9 @@ def comprehension_safe(tree: ast.Module, line: int) -> ast.For | ast.AsyncFor | 
     loop = path[at]
     assert isinstance(loop, ast.For | ast.AsyncFor)
     for outer in reversed(path[:at]):
-        if isinstance(outer, _FUNCTIONS | ast.ClassDef):
+        if isinstance(outer, ast.ClassDef):
+            return None  # a comprehension in a class body cannot see the class's names
+        if isinstance(outer, _FUNCTIONS):
             break
         if isinstance(outer, ast.Try | ast.TryStar) and (outer.handlers or outer.finalbody):
             return None
