@@ -67,22 +67,12 @@ def best(redis: Redis, language: str, before: str,
     typed = line.lstrip(" \t")
     position = "mid" if typed else "start"
     prose = point.in_prose(before, language)
-    earlier = lines.pairs(before[:cut]) if cut >= 0 else []
-    prev2, prev, width = lines.last(before[:cut]) if cut >= 0 else ("", "", 0)
+    earlier = before[:cut] if cut >= 0 else ""
+    prev2, prev, width = lines.last(earlier)
     shift = lines.indent(line) - width
     ctx, ctx2 = lines.context(prev, shift), lines.context2(prev2, prev, shift)
     found = lines.lookup(redis, language, ctx, ctx2, typed)
-    after: defaultdict[str, float] = defaultdict(float)
-    after2: defaultdict[str, float] = defaultdict(float)
-    anywhere: defaultdict[str, float] = defaultdict(float)
-    for c, c2, text in earlier:
-        if text.startswith(typed):
-            if c == ctx:
-                after[text] += BUFFER_WEIGHT
-            if c2 == ctx2:
-                after2[text] += BUFFER_WEIGHT
-            if typed:
-                anywhere[text] += BUFFER_WEIGHT
+    after, after2, anywhere = _buffer(earlier, typed, prev2, prev, shift)
     _add(after, found.after)
     _add(after2, found.after2)
     scores: dict[str, tuple[float, str]] = {}
@@ -106,6 +96,35 @@ def best(redis: Redis, language: str, before: str,
         return Offer("", 0.0, "", position, prose)
     whole, (confidence, source) = max(scores.items(), key=lambda kv: kv[1][0])
     return Offer(whole[len(typed):], confidence, source, position, prose)
+
+
+Counts = defaultdict[str, float]
+
+
+def _buffer(text: str, typed: str, prev2: str, prev: str,
+            shift: int) -> tuple[Counts, Counts, Counts]:
+    """The buffer's lines that start with ``typed``: in the cursor's context, in its longer
+    context, anywhere. One pass that builds no context strings: it runs on every keystroke
+    over the whole text before the cursor."""
+    after: Counts = defaultdict(float)
+    after2: Counts = defaultdict(float)
+    anywhere: Counts = defaultdict(float)
+    b2, b1, width = "", "", 0
+    for raw in text.split("\n"):
+        body = raw.lstrip(" \t")
+        if not body:
+            continue
+        here = len(raw) - len(body)
+        body = body.rstrip()
+        if body.startswith(typed):
+            if b1 == prev and here - width == shift:
+                after[body] += BUFFER_WEIGHT
+                if b2 == prev2:
+                    after2[body] += BUFFER_WEIGHT
+            if typed:
+                anywhere[body] += BUFFER_WEIGHT
+        b2, b1, width = b1, body, here
+    return after, after2, anywhere
 
 
 def _add(counts: defaultdict[str, float], more: dict[str, float]) -> None:

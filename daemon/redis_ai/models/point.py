@@ -16,6 +16,7 @@ _SINGLE_QUOTE_STRINGS = frozenset({"python", "lua", "javascript", "typescript", 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
 _SCANNERS: dict[str, re.Pattern[str]] = {}
+_CODE_LINES = ("\ndef ", "\nclass ", "\nasync def ", "\n    def ", "\n    async def ")
 
 
 def _scanner(language: str) -> re.Pattern[str]:
@@ -41,8 +42,14 @@ def in_prose(before: str, language: str) -> bool:
     scanner = _SCANNERS.get(language)
     if scanner is None:
         scanner = _SCANNERS[language] = _scanner(language)
+    if language in _TRIPLE:
+        # A def or class line is code: scanning from the last one is enough, and runs on
+        # every keystroke.
+        start = max(0, *(before.rfind(head) for head in _CODE_LINES))
+    else:
+        start = before.rfind("\n") + 1  # nothing spans lines: the line decides
     last = None
-    for match in scanner.finditer(before):
+    for match in scanner.finditer(before, start):
         last = match
     if last is None or last.end() != len(before):
         return False
