@@ -71,6 +71,7 @@ CALLS = {
     "header_lines": [([("a", 1), ("b", 2)],)],
     "lookups": [({"a": 1, "b": 2}, [3, 4])],
     "line_lengths": [(str(SAMPLE),)],
+    "first_or_none": [({},), ({"a": 1},)],
 }
 
 
@@ -130,6 +131,7 @@ def test_nothing_on_functions_that_are_fine():
     "uniq",             # "keep a set" for whatever items the callers pass
     "first_named",      # ... for a list of a few constants
     "Rates",            # PERF401 in a class body: the comprehension cannot see `base`
+    "first_or_none",    # RUF015 under `except IndexError:`: StopIteration is not caught
 ])
 def test_no_hint_where_following_it_is_wrong(name):
     hints = run(TEXT)

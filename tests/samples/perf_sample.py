@@ -353,3 +353,11 @@ class Rates:
     doubled = []
     for i in range(3):
         doubled.append(i * base)
+
+
+def first_or_none(stock):
+    """next(iter()) raises StopIteration, which this handler does not catch."""
+    try:
+        return list(stock)[0]
+    except IndexError:
+        return None

@@ -116,6 +116,8 @@ def _from_ruff(diagnostic: dict[str, Any], source: _pysource.Source, top: int,
         return None if message == _EXTEND else item
     if code == "PERF102" and _own_mapping(source.tree, start["row"] - top + 1):
         return None
+    if code == "RUF015" and _catches_index_error(source.tree, start["row"] - top + 1):
+        return None
     if code == "FURB192" and not _same_end(_text(source, top, (start["row"], start["column"] - 1),
                                                  (end["row"], end["column"] - 1))):
         return None
@@ -136,6 +138,24 @@ def _unpacking_loops(source: _pysource.Source, top: int,
                 and _perf_finder.comprehension_safe(source.tree, loop_line - top + 1)):
             found.append({**candidate, "message": _COMPREHENSION})
     return found
+
+
+def _catches_index_error(tree: Any, line: int) -> bool:
+    """Whether line ``line`` is in the body of a ``try`` that catches IndexError: there
+    ``next(iter(x))`` would raise StopIteration past the handler that ``list(x)[0]`` reached."""
+    for node in _perf_finder.path_to(tree, line):
+        if not isinstance(node, ast.Try | ast.TryStar):
+            continue
+        last = node.body[-1]
+        if node.body[0].lineno <= line <= (last.end_lineno or last.lineno) and any(
+                _names_error(h.type, ("IndexError", "LookupError")) for h in node.handlers):
+            return True
+    return False
+
+
+def _names_error(kind: Any, names: tuple[str, ...]) -> bool:
+    kinds = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+    return any(isinstance(k, ast.Name) and k.id in names for k in kinds)
 
 
 def _own_mapping(tree: Any, line: int) -> bool:
