@@ -361,3 +361,11 @@ def first_or_none(stock):
         return list(stock)[0]
     except IndexError:
         return None
+
+
+def lowest_or_none(values):
+    """min() of nothing raises ValueError, which this handler does not catch."""
+    try:
+        return sorted(values)[0]
+    except IndexError:
+        return None

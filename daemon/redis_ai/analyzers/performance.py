@@ -116,8 +116,9 @@ def _from_ruff(diagnostic: dict[str, Any], source: _pysource.Source, top: int,
         return None if message == _EXTEND else item
     if code == "PERF102" and _own_mapping(source.tree, start["row"] - top + 1):
         return None
-    if code == "RUF015" and _catches_index_error(source.tree, start["row"] - top + 1):
-        return None
+    if code in ("RUF015", "FURB192") and _catches_index_error(source.tree,
+                                                              start["row"] - top + 1):
+        return None  # next() raises StopIteration, min() and max() ValueError
     if code == "FURB192" and not _same_end(_text(source, top, (start["row"], start["column"] - 1),
                                                  (end["row"], end["column"] - 1))):
         return None
@@ -142,7 +143,8 @@ def _unpacking_loops(source: _pysource.Source, top: int,
 
 def _catches_index_error(tree: Any, line: int) -> bool:
     """Whether line ``line`` is in the body of a ``try`` that catches IndexError: there
-    ``next(iter(x))`` would raise StopIteration past the handler that ``list(x)[0]`` reached."""
+    ``next(iter(x))`` (or ``min(x)``) would raise past the handler that ``list(x)[0]`` (or
+    ``sorted(x)[0]``) reached."""
     for node in _perf_finder.path_to(tree, line):
         if not isinstance(node, ast.Try | ast.TryStar):
             continue
