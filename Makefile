@@ -10,7 +10,7 @@ APT_PKGS := emacs-nox elpa-epc neovim redis-server redis-tools
 CORE_TESTS := tests/test_schema.py tests/test_daemon.py tests/test_runner.py tests/test_worker_faults.py \
               tests/test_ingest.py \
               tests/test_analytics.py tests/test_cli.py tests/test_lisp.py tests/test_search.py \
-              tests/test_lisp_protocol.py tests/test_evolve.py
+              tests/test_lisp_protocol.py tests/test_evolve.py tests/test_mcp.py
 
 .PHONY: run test test-cluster lint bench deps system-deps python-deps venv clean install uninstall
 
