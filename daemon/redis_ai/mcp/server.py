@@ -147,7 +147,7 @@ class Followers:
         for session in list(self.sessions.get(uri, ())):
             try:
                 await session.send_resource_updated(uri)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            except Exception:  # noqa: BLE001 - closed or broken streams raise several types
                 self.sessions[uri].discard(session)  # the agent went away without unsubscribing
 
 
@@ -171,26 +171,7 @@ def build(tools: Tools, followers: Followers) -> Server[Any]:
             for name, (description, props, required, _) in table.items()])
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        entry = table.get(params.name)
-        if entry is None and params.name == _DEFINE[0]:
-            return _error("defining programs is off: start `redis-ai mcp --allow-define`")
-        if entry is None:
-            return _error(f"no tool {params.name!r}; tools: {', '.join(table)}")
-        _, props, required, fn = entry
-        args = dict(params.arguments or {})
-        missing = [r for r in required if r not in args]
-        unknown = [a for a in args if a not in props]
-        if missing or unknown:
-            return _error("; ".join(
-                ([f"missing argument(s): {', '.join(missing)}"] if missing else [])
-                + ([f"unknown argument(s): {', '.join(unknown)}"] if unknown else [])))
-        try:
-            text = await anyio.to_thread.run_sync(fn, tools, args)
-        except ToolError as exc:
-            return _error(str(exc))
-        except redis.RedisError as exc:
-            return _error(f"Redis is not reachable: {exc}")
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+        return await _call(table, tools, params)
 
     async def list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
         paths = await anyio.to_thread.run_sync(_latest_paths, tools.client)
@@ -234,6 +215,40 @@ def build(tools: Tools, followers: Followers) -> Server[Any]:
     )
 
 
+async def _call(table: dict[str, Any], tools: Tools, params: types.CallToolRequestParams
+                ) -> types.CallToolResult:
+    """Check a call's arguments, run its tool in a worker thread, shape its answer or error."""
+    entry = table.get(params.name)
+    if entry is None and params.name == _DEFINE[0]:
+        return _error("defining programs is off: start `redis-ai mcp --allow-define`")
+    if entry is None:
+        return _error(f"no tool {params.name!r}; tools: {', '.join(table)}")
+    _, props, required, fn = entry
+    args = dict(params.arguments or {})
+    misfit = _misfit(args, props, required)
+    if misfit:
+        return _error(misfit)
+    try:
+        text = await anyio.to_thread.run_sync(fn, tools, args)
+    except ToolError as exc:
+        return _error(str(exc))
+    except redis.RedisError as exc:
+        return _error(f"Redis is not reachable: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: the agent is told, we go on
+        log.exception("tool %s failed", params.name)
+        return _error(f"internal error in {params.name} ({type(exc).__name__}: {exc}); "
+                      "the server's log has the details")
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+
+
+def _misfit(args: dict[str, Any], props: dict[str, Any], required: list[str]) -> str:
+    """What is wrong with the names of a call's arguments ("" if nothing)."""
+    missing = [r for r in required if r not in args]
+    unknown = [a for a in args if a not in props]
+    return "; ".join(([f"missing argument(s): {', '.join(missing)}"] if missing else [])
+                     + ([f"unknown argument(s): {', '.join(unknown)}"] if unknown else []))
+
+
 def _error(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
 
@@ -268,8 +283,14 @@ async def watch_changes(redis_url: str, tools: Tools, followers: Followers,
                     ready.set()
                 backoff = 0.1
                 async for message in pubsub.listen():
-                    if message["type"] == "message":
+                    if message["type"] != "message":
+                        continue
+                    try:
                         await _on_change(message["data"], tools, followers)
+                    except redis.RedisError:
+                        raise
+                    except Exception:  # noqa: BLE001 - one bad result must not stop the others
+                        log.exception("could not forward the change of %r", message["data"])
         except (redis.RedisError, OSError) as exc:
             log.warning("change subscription lost (%s); retrying", exc)
             await anyio.sleep(backoff)
