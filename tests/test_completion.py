@@ -301,6 +301,12 @@ def test_through_a_real_daemon(make_daemon, project, redis_client, tmp_path):
         assert push["kind"] == "completion" and push["tick"] == 7
         assert push["items"] == [{"text": '="utf-8") as fp:', "line": 5, "col": 28}]
         assert redis_client.hlen(keys.ngram_files("python")) == 2
+        # Typing what the ghost text shows: the answer is the rest of it.
+        client.notify("event", {**at_end(HELD_OUT + '="utf', tick=8, file=str(items_py)),
+                                "buffer": "items"})
+        push = client.wait(lambda p: p["type"] == "result" and p["analyzer"] == "completion"
+                           and p["tick"] == 8, timeout=10)
+        assert push["items"] == [{"text": '-8") as fp:', "line": 5, "col": 33}]
     finally:
         client.close()
 
