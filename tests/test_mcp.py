@@ -25,7 +25,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from redis_ai import keys
 from redis_ai.lisp import service
-from redis_ai.mcp.server import resource_uri
+from redis_ai.mcp.server import Followers, digest, resource_uri
 from redis_ai.search.corpus import index_paths
 from redis_ai.search.index import CodeIndex
 from redis_ai.workers.liveness import alive
@@ -308,3 +308,14 @@ def test_a_neovim_edit_notifies_subscribed_agents(daemon: Any, project: Path, er
             pass
         nvim.close()
     assert updated and updated[0] == uri
+
+
+def test_a_result_that_repeats_the_items_is_no_change() -> None:
+    item = {"line": 1, "col": 7, "code": "F401", "message": "`os` imported but unused"}
+    first = {"code_analysis": {"tick": 3, "id": "1-0#0/code_analysis", "items": [item]}}
+    again = {"code_analysis": {"tick": 4, "id": "2-0#0/code_analysis", "items": [item]}}
+    other = {"code_analysis": {"tick": 5, "id": "3-0#0/code_analysis", "items": []}}
+    followers = Followers()
+    uri = resource_uri("/p/a.py")
+    assert [followers.changed(uri, digest(r)) for r in (first, again, other, other)] == [
+        True, False, True, False]
