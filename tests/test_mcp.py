@@ -105,6 +105,7 @@ def http_server(daemon: Any) -> Iterator[dict[str, Any]]:
             proc.kill()
             proc.wait()
         log.close()
+    assert proc.returncode == 0 and not found.exists()  # a clean stop takes mcp.json away
 
 
 def http_transport(info: dict[str, Any], http: httpx2.AsyncClient) -> Any:
@@ -139,7 +140,9 @@ def test_tools_over_stdio(daemon: Any, project: Path) -> None:
     run(stdio(daemon), session)
 
 
-def test_latest_results_and_recent_edits_of_an_editor(daemon: Any, project: Path) -> None:
+def test_latest_results_and_recent_edits_of_an_editor(make_daemon: Any, project: Path) -> None:
+    # In a namespace of its own: the MCP server takes the daemon's, as other commands do.
+    daemon = make_daemon(extra_args=["--namespace", "team-mcp"])
     path = str(project / "unused.py")
     editor = RPCClient(daemon.discovery["rpc_socket"])
     editor.hello()
@@ -161,6 +164,7 @@ def test_latest_results_and_recent_edits_of_an_editor(daemon: Any, project: Path
         assert "-print(os.sep)\n+print(os.sep, naive_name)" in edits, edits
         listed = [str(r.uri) for r in (await client.list_resources()).resources]
         assert resource_uri(path) in listed, listed
+        assert daemon.redis.exists(f"team-mcp:{{latest}}:file:{path}")
 
     run(stdio(daemon), session)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Any
 
@@ -53,9 +54,16 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         "define": int(args.allow_define)})
     heartbeat.start()
 
+    async def stop_on_signal(scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                scope.cancel()  # then the heartbeat and mcp.json go, below
+                return
+
     async def main() -> None:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(watch_changes, url, tools, followers)
+            tasks.start_soon(stop_on_signal, tasks.cancel_scope)
             if sock is not None:
                 secret = http.token()
                 http.Discovery(pid=os.getpid(), url=where, token=secret).write()
