@@ -201,3 +201,113 @@ def test_methods_need_hello(make_daemon: Any, redis_client: Any) -> None:
         assert err["code"] == "hello_first"
     finally:
         client.close()
+
+
+# -- lisp_evolve ------------------------------------------------------------------------------
+
+# Regions an editor would send: no marked lines, the buffer's file and its language.
+EVOLVE_EXAMPLES = [
+    {"text": "def f(x):\n    print(x)\n    return x\n", "flag": True, "file": "/src/lib/a.py"},
+    {"text": "class A:\n    def run(self):\n        print('running')\n", "flag": True,
+     "file": "/src/lib/b.py"},
+    {"text": "x = compute()\nprint(x, file=sys.stderr)\n", "flag": True, "language": "python"},
+    {"text": "def g():\n    print ('done')\n", "flag": True, "language": "python-mode"},
+    {"text": "def f(x):\n    logger.info(x)\n    return x\n", "flag": False,
+     "file": "/src/lib/d.py"},
+    {"text": "def show():\n    return 'no print here'\n", "flag": False, "language": "python"},
+    {"text": "value = 1\n", "flag": False, "language": "python"},
+    {"text": "def h():\n    log(h)\n", "flag": False, "file": "/src/lib/h.py"},
+]
+
+
+def evolve_params(**extra: Any) -> dict[str, Any]:
+    return {"name": "print-left", "request": "flag print() calls left in library code",
+            "examples": EVOLVE_EXAMPLES, "offline": True, "kind": "hints", **extra}
+
+
+def pushed(editor: Editor, job: str, state: str) -> dict[str, Any]:
+    def wanted(p: dict[str, Any]) -> bool:
+        return p["type"] == "lisp_evolve" and p["job"] == job and p["state"] == state
+
+    source = editor.rpc if editor.transport == "rpc" else editor.epc
+    return source.wait(wanted, timeout=30)
+
+
+def test_evolve_answers_with_a_job_and_pushes_its_outcome(editor: Editor, redis_client: Any) -> None:
+    answer = editor.call("lisp_evolve", evolve_params())
+    job = answer["job"]
+    assert answer == {"job": job, "name": "print-left"} and job.startswith("e-")
+    # The connection stays free while the job runs: other requests are answered.
+    assert editor.call("lisp_list", {}) == {"programs": []}
+    progress = pushed(editor, job, "progress")
+    assert (progress["generation"], progress["generations"]) == (1, 5)
+    done = pushed(editor, job, "done")
+    assert done["live"] is True and done["version"] == 1 and done["why"] == ""
+    assert done["author"] == "offline" and done["generations"] >= 1
+    assert done["winner"]["held_out"]["precision"] == 1.0
+    assert done["candidates"][-1]["live"] is True and "source" not in done["candidates"][-1]
+    assert done["lineage"].startswith("v1 (live): gen 1 by offline-search (offline)")
+    meta = store.get(redis_client, "print-left")[1]
+    assert (meta["version"], meta["kind"]) == ("1", "hints")
+    # The winner runs in the daemon's lisp_hints analyzer like any program.
+    time.sleep(0.15)
+    assert [line for line, _ in editor.hints_for("x = 1\nprint(x)\n")] == [2]
+
+
+def test_evolve_with_wait_answers_when_done_and_says_why_nothing_went_live(
+    editor: Editor, redis_client: Any
+) -> None:
+    # One generation, and examples no literal test separates: nothing passes, nothing stored.
+    same = [{"text": "x = 1\n", "flag": True}, {"text": "x = 1\n", "flag": False},
+            {"text": "y = 2\n", "flag": True}, {"text": "y = 2\n", "flag": False}]
+    outcome = editor.call("lisp_evolve", evolve_params(examples=same, generations=1, wait=True))
+    assert outcome["live"] is False and outcome["version"] is None
+    assert outcome["reason"] == "generations" and outcome["generations"] == 1
+    assert outcome["why"].startswith("no candidate passed the gates (every generation spent)")
+    assert store.get(redis_client, "print-left") is None
+    # Without a model for the capability the outcome says so (no error: the request was fine).
+    outcome = editor.call("lisp_evolve", evolve_params(offline=False, wait=True))
+    assert (outcome["live"], outcome["reason"]) == (False, "no_model")
+    assert "no available model offers 'lisp'" in outcome["why"]
+
+
+BAD_EVOLVE = [
+    (["x"], "bad_type", "lisp_evolve takes a map"),
+    ({"request": "r", "examples": []}, "bad_type", "name must be a string"),
+    (evolve_params(name="../x"), "bad_value", "bad program name"),
+    (evolve_params(request=7), "bad_type", "request must be a string"),
+    (evolve_params(request="  "), "bad_value", "request must say what to flag"),
+    (evolve_params(examples="x"), "bad_type", "examples must be a list"),
+    (evolve_params(examples=[1]), "bad_type", "examples[0] must be a map"),
+    (evolve_params(examples=[{"text": "x"}]), "missing_field", "examples[0] needs text and flag"),
+    (evolve_params(examples=[{"text": ["x"], "flag": True}]), "bad_type", "text must be a string"),
+    (evolve_params(examples=[{"text": "x", "flag": "yes"}]), "bad_type",
+     "examples[0].flag must be true or false"),
+    (evolve_params(examples=[{"text": "x", "flag": True, "language": 3}]), "bad_type",
+     "language must be a string"),
+    (evolve_params(examples=[{"text": "x", "flag": True, "lines": [0]}]), "bad_type",
+     "examples[0].lines must be a list of line numbers"),
+    (evolve_params(examples=[{"text": "x", "flag": True, "split": "all"}]), "bad_value",
+     "examples[0].split must be train or held_out"),
+    (evolve_params(examples=EVOLVE_EXAMPLES[:4]), "bad_value",
+     "give examples that must be flagged and examples that must not"),
+    (evolve_params(examples=[{"text": "x", "flag": True}] * 201), "bad_value", "at most 200"),
+    (evolve_params(offline="yes"), "bad_type", "offline must be true or false"),
+    (evolve_params(model=["m"]), "bad_type", "model must be a string"),
+    (evolve_params(generations=0), "bad_value", "generations must be from 1 to 20"),
+    (evolve_params(generations=2.5), "bad_type", "generations must be an integer"),
+    (evolve_params(tokens=True), "bad_type", "tokens must be an integer"),
+    (evolve_params(min_recall=2), "bad_value", "min_recall must be from 0 to 1"),
+    (evolve_params(min_precision="1"), "bad_type", "min_precision must be a number"),
+    (evolve_params(kind="ghost"), "bad_value", "kind must be one of"),
+    (evolve_params(languages="python"), "bad_type", "languages must be a list"),
+    (evolve_params(wait=1), "bad_type", "wait must be true or false"),
+]
+
+
+def test_evolve_refuses_params_that_do_not_fit(editor: Editor, redis_client: Any) -> None:
+    for params, code, says in BAD_EVOLVE:
+        message = refused(lambda p=params: editor.call("lisp_evolve", p), code)
+        assert says in message, (params, message)
+    assert store.get(redis_client, "print-left") is None
+    assert redis_client.llen("redis-ai:{lisp}:candidates:print-left") == 0

@@ -40,7 +40,7 @@ _EVENT_HEAD = msgpack.packb([2, "event", [None]])[:-1]
 # pushes, so the error that explains the hang-up is not itself dropped).
 MAX_REFUSED = 64
 _SLOW_REQUESTS = frozenset({"status", "search", "lisp_define", "lisp_list", "lisp_show",
-                            "lisp_remove", "lisp_run"})
+                            "lisp_remove", "lisp_run", "lisp_evolve"})
 
 
 class _Connection(socketserver.BaseRequestHandler):

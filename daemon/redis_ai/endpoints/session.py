@@ -76,6 +76,9 @@ class Session:
             return self.search(params)
         if method in _LISP_METHODS:
             return self.lisp(method, params)
+        if method == "lisp_evolve":
+            # Seconds of work: a job of its own pushing to this session, unless asked to wait.
+            return service.evolve_request(self.daemon.client, params, self._job_push)
         if method == "bye":
             self.close()
             return {}
@@ -195,6 +198,11 @@ class Session:
                    "lisp_show": service.show_request, "lisp_remove": service.remove_request,
                    "lisp_run": service.run_request}[method]
         return handler(self.daemon.client, params)
+
+    def _job_push(self, message: dict[str, Any]) -> None:
+        """Push what a job (``lisp_evolve``) reports, unless the editor has hung up since."""
+        if not self._closed:
+            self.push(message)
 
     def describe(self) -> dict[str, Any]:
         return {"client": self.client, "transport": self.transport, "editor": self.editor,
