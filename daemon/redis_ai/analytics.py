@@ -5,7 +5,9 @@ Writers only queue commands: the consumer-group runner, the daemon and the model
 ``summary`` reads a time window back and turns it into counts, rates, percentiles and series.
 
 Layout (docs/analytics.md): ``keys.stat(metric, subject)`` for metric in METRICS, one member per
-sample, score = time.time() of the sample; ``keys.STAT_SUBJECTS`` names every subject.
+sample, score = time.time() of the sample; ``keys.STAT_SUBJECTS`` names every subject. Each
+subject has a hash tag of its own, so on a Redis Cluster the subjects spread over the masters;
+nothing here sends a command with keys of two subjects (``summary``'s pipeline is split per node).
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ os.register_at_fork(after_in_child=_new_tag)
 def record_analysis(pipe: Target, analyzer: str, elapsed_ms: float, ok: bool, now: float) -> None:
     """Record one event analyzed by ``analyzer``: its latency and whether it raised.
 
-    Queues ZADD and SADD on ``pipe`` (plus three trimming commands once a second per process)
-    and does not execute it. ``pipe`` may be a sync or asyncio pipeline, or a sync client.
+    Queues a ZADD on ``pipe`` (plus SADD and three trimming commands once a second per process
+    and subject) and does not execute it. ``pipe`` may be a sync or asyncio pipeline, or a sync client.
 
         pipe = redis.pipeline(transaction=False)
         pipe.publish(channel, payload)
@@ -127,9 +129,11 @@ def _record(target: Target, metric: str, subject: str, values: list[str], now: f
         raise TypeError(f"record into a pipeline or a sync client, not {type(target).__name__}")
     key = keys.stat(metric, subject)
     pipe.zadd(key, {f"{_tag}.{next(_seq)}:{value}": now for value in values})
-    pipe.sadd(keys.STAT_SUBJECTS, subject)
     if now - _last_trim.get(key, -math.inf) >= TRIM_INTERVAL_S:
         _last_trim[key] = now
+        # Only here, not per sample: on a cluster the per-event writes then touch only the
+        # subject's own slot, and the one shared set hears from each writer once a second.
+        pipe.sadd(keys.STAT_SUBJECTS, subject)
         pipe.zremrangebyscore(key, "-inf", f"({now - RETENTION_S}")
         pipe.zremrangebyrank(key, 0, -MAX_SAMPLES - 1)
         pipe.expire(key, RETENTION_S)

@@ -3,7 +3,8 @@ set of names, a metadata hash per program, a hash of its kept versions (with the
 lineage.py), a version counter and a change channel.
 
 Every change is one MULTI/EXEC that also bumps ``keys.LISP_VERSION`` and publishes on
-``keys.LISP_CHANGES``, so a reader that sees the new version sees the whole change.
+``keys.LISP_CHANGES`` (on a Redis Cluster right after the EXEC), so a reader that sees the new
+version sees the whole change.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, cast
 import redis
 
 from .. import keys
+from ..store.connection import is_cluster
 from .data import Cons, LispError, Symbol
 from .program import KINDS, Loader
 from .reader import read, split_forms
@@ -78,8 +80,7 @@ def library(client: redis.Redis) -> tuple[int, Library]:
         programs: Library = {}
         for k, name in enumerate(names):
             forms, meta = reply[1 + 2 * k], reply[2 + 2 * k]
-            programs[name] = ([_text(f) for f in forms],
-                              {_text(a): _text(b) for a, b in meta.items()})
+            programs[name] = ([_text(f) for f in forms], _fields(meta))
         return int(version_raw or 0), programs
     raise LispError("the stored programs kept changing while being read")
 
@@ -98,7 +99,14 @@ def get(client: redis.Redis, name: str) -> tuple[list[str], dict[str, str]] | No
     forms, meta, member = pipe.execute()
     if not member:
         return None
-    return [_text(f) for f in forms], {_text(a): _text(b) for a, b in meta.items()}
+    return [_text(f) for f in forms], _fields(meta)
+
+
+def _fields(reply: Any) -> dict[str, str]:
+    """An HGETALL reply from a MULTI as text: redis-py's cluster transactions hand it back
+    unparsed, as a flat list of fields and values, where a plain client gives a dict."""
+    pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+    return {_text(a): _text(b) for a, b in pairs}
 
 
 def define(client: redis.Redis, name: str, source: str, *, description: str = "",
@@ -151,8 +159,7 @@ def define(client: redis.Redis, name: str, source: str, *, description: str = ""
                 pipe.hset(keys.lisp_versions(name), meta["version"], json.dumps(snapshot))
                 pipe.sadd(keys.LISP_PROGRAMS, name)
                 pipe.incr(keys.LISP_VERSION)
-                pipe.publish(keys.LISP_CHANGES, f"define {name}")
-                pipe.execute()
+                _announce(client, pipe, f"define {name}")
                 break
             except redis.WatchError:
                 continue
@@ -183,8 +190,21 @@ def remove(client: redis.Redis, name: str) -> bool:
     pipe.delete(keys.lisp_program(name), keys.lisp_meta(name), keys.lisp_versions(name),
                 keys.lisp_candidates(name))
     pipe.incr(keys.LISP_VERSION)
-    pipe.publish(keys.LISP_CHANGES, f"remove {name}")
-    return bool(pipe.execute()[0])
+    return bool(_announce(client, pipe, f"remove {name}")[0])
+
+
+def _announce(client: redis.Redis, pipe: Any, message: str) -> list[Any]:
+    """Execute the change queued in ``pipe`` and publish ``message`` on ``keys.LISP_CHANGES``.
+
+    On plain Redis the PUBLISH is part of the MULTI; redis-py's cluster pipeline refuses
+    PUBLISH, so on a cluster it follows the EXEC (a reader woken by it still sees the change).
+    """
+    if is_cluster(client):
+        replies = pipe.execute()
+        client.publish(keys.LISP_CHANGES, message)
+        return cast(list[Any], replies)
+    pipe.publish(keys.LISP_CHANGES, message)
+    return cast(list[Any], pipe.execute())
 
 
 def dependents(programs: Library, name: str) -> list[str]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError
 
 from .. import keys
+from ..store.scripts import queue_eval
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -142,10 +143,10 @@ def apply(pipe: Any, language: str, new: LineCounts, old: LineCounts,
         if delta:
             args += (line, delta)
             if len(args) == 2 * _BATCH:
-                pipe.eval(_APPLY_LINES, 2, *names, *args)
+                queue_eval(pipe, _APPLY_LINES, names, args)
                 args = []
     if args:
-        pipe.eval(_APPLY_LINES, 2, *names, *args)
+        queue_eval(pipe, _APPLY_LINES, names, args)
 
 
 @dataclass

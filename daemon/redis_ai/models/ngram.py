@@ -32,6 +32,7 @@ import redis as redis_lib
 from .. import keys
 from ..progress import Progress, quiet
 from ..schema import language_of
+from ..store.scripts import queue_eval
 from . import lines
 
 if TYPE_CHECKING:
@@ -282,10 +283,10 @@ def _apply_counts(pipe: Any, key_of: Callable[[str], str], new: Counter[tuple[st
             names.append(key_of(item[0]))
             args += (item[1], delta)
             if len(names) == _APPLY_BATCH:
-                pipe.eval(_APPLY, len(names), *names, *args)
+                queue_eval(pipe, _APPLY, names, args)
                 names, args = [], []
     if names:
-        pipe.eval(_APPLY, len(names), *names, *args)
+        queue_eval(pipe, _APPLY, names, args)
     return changed
 
 

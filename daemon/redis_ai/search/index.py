@@ -26,6 +26,7 @@ from .. import keys
 from ..models import registry
 from ..progress import Progress, quiet
 from ..store.connection import capabilities
+from ..store.scripts import queue_eval
 from . import embed, encoder, pretrained, remote
 from .backends import Hit, Scan, SearchModule
 from .backends import text as _text
@@ -273,8 +274,8 @@ class CodeIndex:
             pipe = self.redis.pipeline(transaction=False)
             for (cid, (_t, _n, digest)), vector in zip(live, vectors, strict=True):
                 # Only if the chunk still holds that text: a save meanwhile replaced it.
-                pipe.eval(_SET_IF_SAME, 1, keys.code_chunk(cid), _text(digest), vector.tobytes(),
-                          model.id)
+                queue_eval(pipe, _SET_IF_SAME, [keys.code_chunk(cid)],
+                           [_text(digest), vector.tobytes(), model.id])
             pipe.srem(keys.CODE_PENDING, *batch)
             pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
             pipe.execute()
