@@ -8,23 +8,21 @@ import signal
 import sys
 from typing import Any
 
-import anyio
-
 from .. import __version__
+
+DEFAULT_PORT = 7878
 
 
 def register(sub: Any) -> None:
-    """Add the ``mcp`` subcommand."""
-    from . import http
-
+    """Add the ``mcp`` subcommand (without importing the SDK: every command builds the parser)."""
     p = sub.add_parser("mcp", help="serve coding agents over the Model Context Protocol (docs/mcp.md)")
     p.add_argument("--redis-url", default=None, help="Redis to use (default: the running daemon's)")
     p.add_argument("--namespace", default=argparse.SUPPRESS, metavar="NS",
                    help="prefix of every key and channel (default: the running daemon's)")
     p.add_argument("--http", action="store_true",
                    help="streamable HTTP on 127.0.0.1 instead of stdio (token in RUNTIME/mcp.json)")
-    p.add_argument("--port", type=int, default=http.DEFAULT_PORT,
-                   help=f"HTTP port (default {http.DEFAULT_PORT}; 0 for any free one)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"HTTP port (default {DEFAULT_PORT}; 0 for any free one)")
     p.add_argument("--allow-define", action="store_true",
                    help="offer the lisp_define tool, which lets the agent store analyzers")
     p.add_argument("--show-token", action="store_true",
@@ -33,6 +31,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
+    import anyio
+
     from ..store.connection import connect
     from ..workers.liveness import Heartbeat, new_ident
     from . import http

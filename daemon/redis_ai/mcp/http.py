@@ -28,7 +28,6 @@ from ..config import data_dir, runtime_dir
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 7878
 PATH = "/mcp"
 
 
