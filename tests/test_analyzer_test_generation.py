@@ -166,9 +166,9 @@ def test_a_failing_property_is_offered_as_a_possible_bug(project):
 
 
 def test_round_trip_from_either_side(project):
-    for function in ("encode", "decode"):
-        [item] = generate(project, function, "text", intent="request")
-        assert item["status"] == "passed", item
+    for function, intent in (("encode", "request"), ("decode", "edit")):
+        [item] = generate(project, function, "text", intent=intent)
+        assert item["status"] == ("passed" if intent == "request" else "unverified"), item
         assert "assert decode(encode(value)) == value" in item["text"]
         assert "@given(value=st.one_of(st.text(max_size=20), " in item["text"]
 
@@ -179,8 +179,8 @@ def test_methods_get_an_instance_from_the_init_signature(project):
     assert "def new_greeter():" in item["text"]
     assert "    return Greeter('abc')" in item["text"]
     assert "new_greeter().greet_many(-1)" in item["text"]
-    [item] = generate(project, "interior_angle", intent="request")
-    assert item["status"] == "passed" and "return Polygon(1)" in item["text"]
+    [item] = generate(project, "interior_angle")
+    assert "return Polygon(1)" in item["text"]  # run by test_generated_modules_pass_...
 
 
 def test_the_network_is_never_reached(project):
@@ -287,6 +287,8 @@ def test_module_names(tmp_path):
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "sub" / "__init__.py").write_text("")
     assert module_of(str(tmp_path / "pkg" / "sub" / "mod.py")) == (tmp_path, "pkg.sub.mod")
+    (tmp_path / "pkg" / "sansio").mkdir()  # a namespace package inside a package
+    assert module_of(str(tmp_path / "pkg" / "sansio" / "app.py")) == (tmp_path, "pkg.sansio.app")
     assert module_of(str(tmp_path / "pkg" / "__init__.py")) == (tmp_path, "pkg")
     assert module_of(str(tmp_path / "tool.py")) == (tmp_path, "tool")
     assert module_of(str(tmp_path / "class.py")) is None

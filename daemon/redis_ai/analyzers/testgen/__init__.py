@@ -88,7 +88,7 @@ def generate(event: dict[str, Any], verify: bool = False) -> list[Item]:
     if not verify:
         return [_item(f"pytest tests for {title} (not run)", text, suggested, def_line,
                       "unverified")]
-    outcome = _verify(render(tests, str(import_root)), import_root, path, tests)
+    outcome = _verify(render(tests, str(import_root)), import_root, path, target.is_method)
     return _judged(outcome, tests, render, relative, title, suggested, def_line)
 
 
@@ -183,7 +183,8 @@ def _tests(target: Target) -> tuple[list[Test], list[str], str | None]:
     return tests, reasons, factory
 
 
-def _verify(text: str, import_root: Path, path: str, tests: list[Test]) -> runner.Outcome:
+def _verify(text: str, import_root: Path, path: str, on_instance: bool) -> runner.Outcome:
+    """The outcome of running ``text``, from the cache when the code has not changed since."""
     modules = ("pytest", "hypothesis") if "@given(" in text else ("pytest",)
     python = runner.interpreter(project_root(import_root), modules)
     try:
@@ -195,7 +196,7 @@ def _verify(text: str, import_root: Path, path: str, tests: list[Test]) -> runne
         known = _VERIFIED.get(key)
     if known is not None:
         return known
-    outcome = runner.run(text, python, import_root)
+    outcome = runner.run(text, python, import_root, on_instance=on_instance)
     with _lock:
         _VERIFIED[key] = outcome
         while len(_VERIFIED) > _VERIFIED_MAX:
@@ -223,8 +224,9 @@ def _judged(outcome: runner.Outcome, tests: list[Test], render: Any, relative: s
             failed, relative, "Possible bug, not offered as tests: " + note), suggested,
             def_line, "possible_bug"))
     if not items:
-        why = ("every test needed the network" if outcome.offline
-               else "pytest ran none of the tests")
+        why = ("every test needed the network" if outcome.offline else
+               "no test could run: " + sorted(set(outcome.unusable.values()))[0]
+               if outcome.unusable else "pytest ran none of the tests")
         return [_none(def_line, suggested, f"nothing to test in {title}: {why}")]
     return items
 

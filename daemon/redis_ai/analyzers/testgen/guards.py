@@ -205,7 +205,8 @@ def _subscript_samples(annotation: ast.Subscript) -> list[Any] | None:
     if name in _SEQUENCES or name in ("set", "frozenset", "tuple", "dict"):
         element = typed_samples(inner if not isinstance(inner, ast.Tuple) else None)
         if name == "dict" or element is None:
-            return list(SAMPLES.get(name, [[1, 2, 3], []]))
+            # Elements of unknown type: only the empty collection is surely of the type.
+            return [SAMPLES[name][-1]] if name in SAMPLES else [[]]
         items = [e for e in element if e is not None][:3]
         if name in _SEQUENCES:
             return [items, []]

@@ -21,13 +21,15 @@ Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 def module_of(path: str) -> tuple[Path, str] | None:
     """The folder to put on sys.path and the dotted module name that imports ``path``: the
-    nearest folder up from the file that is not a package (has no __init__.py)."""
+    nearest folder up from the file that is not a package (has no __init__.py, and is no
+    namespace package inside one, such as flask/sansio)."""
     file = Path(path)
     if file.suffix != ".py":
         return None
     parts = [] if file.stem == "__init__" else [file.stem]
     folder = file.parent
-    while (folder / "__init__.py").exists() and folder.parent != folder:
+    while folder.parent != folder and ((folder / "__init__.py").exists()
+                                       or (folder.parent / "__init__.py").exists()):
         parts.insert(0, folder.name)
         folder = folder.parent
     if not parts or not all(p.isidentifier() and not keyword.iskeyword(p) for p in parts):

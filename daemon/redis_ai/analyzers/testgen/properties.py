@@ -34,6 +34,10 @@ _LISTS = frozenset({"list", "List", "Sequence", "MutableSequence", "Iterable", "
 _SETS = {"set": "st.sets", "Set": "st.sets", "frozenset": "st.frozensets",
          "FrozenSet": "st.frozensets", "AbstractSet": "st.frozensets"}
 _DICTS = frozenset({"dict", "Dict", "Mapping", "MutableMapping"})
+_NAMED = {"encoding": "st.sampled_from(['utf-8', 'ascii', 'latin-1'])",
+          "charset": "st.sampled_from(['utf-8', 'ascii', 'latin-1'])",
+          "errors": "st.sampled_from(['strict', 'replace', 'ignore'])"}
+"""Text parameters whose name says the few values they take (a codec's name)."""
 _BUILTIN_TYPES = frozenset({"int", "float", "str", "bytes", "bool", "complex", "list", "dict",
                             "set", "frozenset", "tuple", "bytearray", "type", "None", "range"})
 _UNDRAWABLE = frozenset({"Any", "object", "Self", "TypeVar", "Never", "NoReturn"})
@@ -136,7 +140,8 @@ def _strategies(target: Target, params: list[Param]
     found: dict[str, str] = {}
     skipped_default = False
     for param in params:
-        strategy = strategy_for(target, param.annotation)
+        strategy = _NAMED.get(param.name) if _is_str(param.annotation) else None
+        strategy = strategy or strategy_for(target, param.annotation)
         if strategy is None or skipped_default and not param.keyword_only:
             if not param.has_default:
                 return None
@@ -144,6 +149,11 @@ def _strategies(target: Target, params: list[Param]
             continue
         found[param.name] = strategy
     return found
+
+
+def _is_str(annotation: ast.expr | None) -> bool:
+    return annotation is not None and ast.unparse(annotation).strip("'\"") in (
+        "str", "str | None", "Optional[str]")
 
 
 def strategy_for(target: Target, annotation: ast.expr | None) -> str | None:

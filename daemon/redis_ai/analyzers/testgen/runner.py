@@ -20,6 +20,10 @@ from .writer import NO_NETWORK
 TIMEOUT_S = 30.0
 """The longest a verification runs; past it the module is offered unverified."""
 _VENVS = (".venv", "venv", ".env", "env")
+PYTEST_OPTIONS = ("-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                  "-W", "default::DeprecationWarning", "-W", "default::PendingDeprecationWarning")
+"""pytest 9 fails a test on a DeprecationWarning; a docstring example that warns (a function
+on its way out) still does what it shows, as under ``python -m doctest``."""
 _HYPOTHESIS_LIMITS = ("FailedHealthCheck", "Unsatisfiable", "hypothesis.errors.InvalidArgument",
                       "ResolutionFailed")
 
@@ -58,16 +62,18 @@ def _imports(python: str, modules: tuple[str, ...]) -> bool:
         return False
 
 
-def run(text: str, python: str, own: Path | None = None, timeout: float = TIMEOUT_S) -> Outcome:
+def run(text: str, python: str, own: Path | None = None, timeout: float = TIMEOUT_S,
+        on_instance: bool = False) -> Outcome:
     """Run module ``text`` with pytest under ``python``; each test's outcome. ``own``: the
-    import root of the code under test (a failure raised outside it is no finding)."""
+    import root of the code under test (a failure raised outside it is no finding);
+    ``on_instance``: the tests call a method on a freshly built instance."""
     with tempfile.TemporaryDirectory(prefix="redis-ai-testgen-") as folder:
         module = Path(folder) / "test_generated.py"
         module.write_text(text, encoding="utf-8")
         report = Path(folder) / "report.xml"
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                f"--junit-xml={report}", f"--rootdir={folder}", str(module)]
+        argv = [python, "-m", "pytest", *PYTEST_OPTIONS, f"--junit-xml={report}",
+                f"--rootdir={folder}", str(module)]
         try:
             proc = subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -79,10 +85,11 @@ def run(text: str, python: str, own: Path | None = None, timeout: float = TIMEOU
             os.killpg(proc.pid, signal.SIGKILL)  # the tests' own children too
             proc.communicate()
             return Outcome(error=f"the tests ran longer than {timeout:g} s", python=python)
-        return _read(report, output, python, own)
+        return _read(report, output, python, own, on_instance)
 
 
-def _read(report: Path, output: str, python: str, own: Path | None) -> Outcome:
+def _read(report: Path, output: str, python: str, own: Path | None,
+          on_instance: bool) -> Outcome:
     outcome = Outcome(python=python)
     if not report.exists():
         last = output.strip().splitlines()[-1:] or ["no output"]
@@ -102,7 +109,7 @@ def _read(report: Path, output: str, python: str, own: Path | None) -> Outcome:
         if not name.startswith("test_") or case.get("classname", "") == "":
             outcome.error = "the module did not import: " + _last_line(message)
         else:
-            verdict, detail = classify(message, own)
+            verdict, detail = classify(message, own, on_instance)
             if verdict == "offline":
                 outcome.offline.append(name)
             elif verdict == "unusable":
@@ -115,11 +122,17 @@ def _read(report: Path, output: str, python: str, own: Path | None) -> Outcome:
 _FRAME = re.compile(r"^(/[^:\n]+\.py):\d+: (\w+)", re.MULTILINE)
 
 
-def classify(message: str, own: Path | None) -> tuple[str, str]:
-    """What a failing test's report says: ``offline`` (it needed the network), ``unusable``
-    (hypothesis could not draw enough inputs, or the error came from outside the code under
-    test and the test module: a state or context the test does not build, such as Flask's
-    application context), or ``failed`` (a possible bug), with a one-line detail."""
+def classify(message: str, own: Path | None, on_instance: bool = False) -> tuple[str, str]:
+    """What a failing test's report says, with a one-line detail:
+
+    * ``offline``: it needed the network;
+    * ``unusable``: hypothesis could not draw enough inputs; or the error came from outside
+      the code under test and the test module (a state or context the test does not build,
+      such as Flask's application context); or a method on a fresh instance raised (``pop``
+      of an empty stack: a precondition on the state, which the test does not know);
+    * ``failed``: a possible bug: an assert of the test failed (a wrong type, a property that
+      does not hold, a doctest's output, an exception that was not raised), or a function
+      raised an undeclared exception for arguments of its annotated types."""
     if NO_NETWORK in message:
         return "offline", NO_NETWORK
     if any(word in message for word in _HYPOTHESIS_LIMITS):
@@ -127,9 +140,11 @@ def classify(message: str, own: Path | None) -> tuple[str, str]:
     frames = _FRAME.findall(message)
     if frames and own is not None:
         path, error = frames[-1]
-        inside = Path(path).name.startswith("test_") or Path(path).is_relative_to(own)
-        if not inside:
+        in_test = Path(path).name.startswith("test_")
+        if not in_test and not Path(path).is_relative_to(own):
             return "unusable", f"{error} raised in {Path(path).name}, outside the code under test"
+        if not in_test and on_instance:
+            return "unusable", f"{error}: the method refuses a fresh instance's state"
     return "failed", _last_line(message)
 
 

@@ -130,10 +130,19 @@ def _runtime_types(target: Target, annotation: ast.expr) -> list[str] | None:
         if annotation.id in ("int", "float", "str", "bool", "bytes", "list", "dict", "set",
                              "tuple", "frozenset", "complex"):
             return [annotation.id]
-        if annotation.id in target.module_names and annotation.id not in _TYPING_ALIASES:
+        if annotation.id in _classes(target) and annotation.id not in _TYPING_ALIASES:
             target.imports.add(annotation.id)
             return [annotation.id]
     return None
+
+
+def _classes(target: Target) -> set[str]:
+    """The module's names that may be classes: those it defines with ``class`` or imports
+    (not its assignments, which are TypeVars and aliases that isinstance cannot take)."""
+    assigned = {n.id for node in target.tree.body if isinstance(node, ast.Assign | ast.AnnAssign)
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return target.module_names - assigned
 
 
 _TYPING_ALIASES = frozenset({"Any", "Optional", "Union", "List", "Dict", "Iterable", "Iterator",
