@@ -181,6 +181,12 @@ def completion_offer(client: str, buffer: str) -> str:
 # -- Semantic code search (search/) --------------------------------------------------------
 CODE_CHUNKS = f"{PREFIX}:{{code}}:chunks"
 """Set of the ids of every indexed chunk."""
+def next_edit_state(client: str, buffer: str) -> str:
+    """String (msgpack ``{tick, first, base, prev, row}``) of one client's buffer as the
+    next_edit analyzer last saw it: the text before the edit under way and the latest text."""
+    return f"{PREFIX}:next_edit:state:{client}:{buffer}"
+
+
 
 CODE_CHUNK_PREFIX = f"{PREFIX}:{{code}}:chunk:"
 """Prefix of the chunk hashes; the search module's index covers exactly these keys."""

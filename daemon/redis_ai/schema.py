@@ -24,7 +24,7 @@ VERSION = 1
 
 Intent = Literal["edit", "save", "execute_code", "request", "cursor", "open"]
 INTENTS = frozenset(get_args(Intent))
-RESULT_KINDS = frozenset({"diagnostics", "completion", "hints", "tests"})
+RESULT_KINDS = frozenset({"diagnostics", "completion", "hints", "tests", "next_edit"})
 
 MAX_TEXT = 1 << 20
 """Largest ``text`` window accepted, in UTF-8 bytes (1 MiB)."""

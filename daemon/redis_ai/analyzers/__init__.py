@@ -21,13 +21,14 @@ BUILTIN: dict[str, str] = {
     "completion": "redis_ai.analyzers.completion:Completion",
     "lisp": "redis_ai.lisp.analyzer:LispDiagnostics",
     "lisp_hints": "redis_ai.lisp.analyzer:LispHints",
+    "next_edit": "redis_ai.analyzers.next_edit:NextEdit",
     "performance_optimization": "redis_ai.analyzers.performance:PerformanceOptimization",
     "test_generation": "redis_ai.analyzers.test_generation:TestGeneration",
 }
 
 DEFAULT: tuple[str, ...] = (
     "code_analysis", "completion", "performance_optimization", "test_generation",
-    "code_index", "lisp", "lisp_hints", "checkers",
+    "code_index", "lisp", "lisp_hints", "checkers", "next_edit",
 )
 """Analyzers the daemon runs when none are named. code_index, the two Lisp ones and checkers
 cost nearly nothing until there is something for them (a saved file; a stored program; a shell,
