@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import difflib
 import os
+import threading
 import time
 from typing import Any
 
@@ -44,6 +45,9 @@ class Tools:
         self.allow_define = allow_define
         self._analyzers: list[Analyzer] | None = None
         self._tests: Analyzer | None = None
+        # Tool calls run in worker threads; analyzers keep state (the last good parse, loaded
+        # programs) and were written for one runner thread each.
+        self._lock = threading.Lock()
 
     # -- diagnostics -----------------------------------------------------------------------
     def latest(self, path: str) -> dict[str, dict[str, Any]]:
@@ -75,12 +79,13 @@ class Tools:
         would on an editor's event for the whole buffer."""
         event = _event(path, text, line=1)
         results = {}
-        for analyzer in self._loaded():
-            if not analyzer.wants(event):
-                continue
-            items = analyzer.analyze(dict(event))
-            if items is not None:
-                results[analyzer.name] = {"kind": analyzer.kind, "items": items}
+        with self._lock:
+            for analyzer in self._loaded():
+                if not analyzer.wants(event):
+                    continue
+                items = analyzer.analyze(dict(event))
+                if items is not None:
+                    results[analyzer.name] = {"kind": analyzer.kind, "items": items}
         return results
 
     def _loaded(self) -> list[Analyzer]:
@@ -115,9 +120,10 @@ class Tools:
             raise ToolError("function must name a function of the file (`name` or `Class.method`)")
         text = _read(path)
         event = _event(path, text, line=_def_line(text, function, path))
-        if self._tests is None:
-            self._tests = analyzers.load("test_generation", self.client)
-        items = self._tests.analyze(event) or []
+        with self._lock:
+            if self._tests is None:
+                self._tests = analyzers.load("test_generation", self.client)
+            items = self._tests.analyze(event) or []
         parts = []
         for item in items:
             status = f" [{item['status']}]" if item.get("status") else ""
