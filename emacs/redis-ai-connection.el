@@ -141,6 +141,10 @@ Linux): past them, writing to a daemon that does not read blocks Emacs."
 (defvar redis-ai-push-function #'ignore
   "Function called with each push from the daemon, an alist.")
 
+(defvar redis-ai-push-functions nil
+  "Abnormal hook run with each push from the daemon, an alist.
+For the pushes of features that load on demand (`lisp_evolve').")
+
 (defvar redis-ai-connection-state-functions nil
   "Abnormal hook run with the new state when the connection state changes.")
 
@@ -650,7 +654,8 @@ The payload is data: it is parsed, never evaluated."
          (redis-ai--failure "daemon error %s: %s" (alist-get 'code push)
                           (alist-get 'message push))))
       (condition-case err
-          (funcall redis-ai-push-function push)
+          (progn (funcall redis-ai-push-function push)
+                 (run-hook-with-args 'redis-ai-push-functions push))
         (error (redis-ai--failure "handling push: %s"
                                 (error-message-string err))))))
   nil)

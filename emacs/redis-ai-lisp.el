@@ -35,8 +35,17 @@
 ;; Without a `kind:' line, `redis-ai-lisp-define' asks for the kind
 ;; once per buffer.  A setting without a line keeps the stored value.
 ;;
-;; `redis-ai-lisp-mode' puts these commands under C-c r L, C-c r P and
-;; C-c r R in the buffers where programs are written (hook it to
+;; - `redis-ai-lisp-evolve' asks the daemon to write (or improve) the
+;;   program NAME from a request in plain words and examples:
+;;   `redis-ai-lisp-example-flag' (C-c r +) and `redis-ai-lisp-example-ok'
+;;   (C-c r -) add the region, or the buffer, as code that must or must
+;;   not be flagged; `redis-ai-lisp-examples' (C-c r X) lists them.  The
+;;   daemon works on it while Emacs goes on, and the outcome (live or
+;;   not, the scores, the lineage) shows in a buffer.
+;;
+;; `redis-ai-lisp-mode' puts these commands under C-c r L, C-c r P,
+;; C-c r R, C-c r E, C-c r +, C-c r - and C-c r X in the buffers where
+;; programs are written (hook it to
 ;; `lisp-mode'; the buffers opened from the list have it), which need
 ;; not have `redis-ai-mode': it sends nothing as you type.
 ;;
@@ -446,6 +455,264 @@ daemon's analyzers would run it; define it first."
                    (line . ,(save-restriction (widen) (line-number-at-pos))))
        (lambda (reply) (redis-ai-lisp--ran name where reply))))))
 
+;;; Evolve
+
+(defcustom redis-ai-lisp-evolve-model ""
+  "The registry model `redis-ai-lisp-evolve' asks; empty: the best ranked.
+The daemon picks among the models with the capability `lisp'."
+  :type 'string
+  :group 'redis-ai)
+
+(defcustom redis-ai-lisp-evolve-generations 5
+  "How many candidates `redis-ai-lisp-evolve' lets the daemon try."
+  :type 'integer
+  :group 'redis-ai)
+
+(defconst redis-ai-lisp-examples-buffer "*redis-ai lisp examples*"
+  "Name of the buffer that shows the pending examples.")
+
+(defconst redis-ai-lisp-evolve-buffer "*redis-ai lisp evolve*"
+  "Name of the buffer that shows the outcome of `redis-ai-lisp-evolve'.")
+
+(defvar redis-ai-lisp-examples nil
+  "The examples the next `redis-ai-lisp-evolve' sends, newest first.
+Each is an alist: `text', `flag' (t: must be flagged, nil: must not),
+`file', `language' and `origin' (where it was taken, for the list).")
+
+(defvar redis-ai-lisp--jobs (make-hash-table :test #'equal)
+  "The evolutions running in the daemon: job id -> (NAME . REQUEST).")
+
+(defvar redis-ai-lisp--evolve-name nil
+  "The name last given to `redis-ai-lisp-evolve'.")
+
+(defvar redis-ai-lisp--request-history nil
+  "Requests given to `redis-ai-lisp-evolve'.")
+
+(defun redis-ai-lisp-example-flag (beg end)
+  "Add the region from BEG to END (or the buffer) as code that must be flagged.
+It joins `redis-ai-lisp-examples', shown in a small buffer, for the
+next `redis-ai-lisp-evolve'."
+  (interactive (redis-ai-lisp--example-bounds))
+  (redis-ai-lisp--add-example beg end t))
+
+(defun redis-ai-lisp-example-ok (beg end)
+  "Add the region from BEG to END (or the buffer) as code that must not be flagged.
+It joins `redis-ai-lisp-examples' for the next `redis-ai-lisp-evolve'."
+  (interactive (redis-ai-lisp--example-bounds))
+  (redis-ai-lisp--add-example beg end nil))
+
+(defun redis-ai-lisp--example-bounds ()
+  "Return the region's bounds when it is active, else the buffer's."
+  (if (use-region-p)
+      (list (region-beginning) (region-end))
+    (list (point-min) (point-max))))
+
+(defun redis-ai-lisp--add-example (beg end flag)
+  "Add the text from BEG to END as an example; FLAG non-nil: must be flagged."
+  (let ((text (buffer-substring-no-properties beg end)))
+    (when (string-blank-p text)
+      (user-error "Nothing to add: the text is blank"))
+    (push `((text . ,text)
+            (flag . ,(if flag t :false))
+            (file . ,(or buffer-file-name ""))
+            (language . ,(symbol-name major-mode))
+            (origin . ,(format "%s:%d-%d" (buffer-name) (line-number-at-pos beg)
+                               (line-number-at-pos (max beg (1- end))))))
+          redis-ai-lisp-examples)
+    (deactivate-mark)
+    (redis-ai-lisp-examples)
+    (message "redis-ai: %d examples (%d must be flagged); M-x redis-ai-lisp-evolve sends them"
+             (length redis-ai-lisp-examples)
+             (seq-count (lambda (e) (eq (alist-get 'flag e) t)) redis-ai-lisp-examples))))
+
+(defun redis-ai-lisp--example-lines ()
+  "Return the lines that list the pending examples, oldest first."
+  (let ((n 0))
+    (mapcar (lambda (example)
+              (setq n (1+ n))
+              (let ((text (alist-get 'text example)))
+                (format "%2d %-9s %-28s %s" n
+                        (if (eq (alist-get 'flag example) t) "flag" "ok")
+                        (alist-get 'origin example)
+                        (truncate-string-to-width
+                         (replace-regexp-in-string "\n" "\\\\n" (string-trim text))
+                         60 nil nil "..."))))
+            (reverse redis-ai-lisp-examples))))
+
+(defvar redis-ai-lisp-examples-mode-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map "k" #'redis-ai-lisp-examples-remove)
+    (define-key map "C" #'redis-ai-lisp-examples-clear)
+    (define-key map "E" #'redis-ai-lisp-evolve)
+    map)
+  "Keymap of `redis-ai-lisp-examples-mode'.")
+
+(define-derived-mode redis-ai-lisp-examples-mode special-mode "RAI Examples"
+  "The examples the next `redis-ai-lisp-evolve' sends.
+\\<redis-ai-lisp-examples-mode-map>
+\\[redis-ai-lisp-examples-remove] removes the example on this line,
+\\[redis-ai-lisp-examples-clear] removes them all,
+\\[redis-ai-lisp-evolve] evolves a program from them.")
+
+(defun redis-ai-lisp-examples ()
+  "Show the pending examples of `redis-ai-lisp-evolve' in a small buffer."
+  (interactive)
+  (let ((buffer (get-buffer-create redis-ai-lisp-examples-buffer)))
+    (with-current-buffer buffer
+      (unless (derived-mode-p 'redis-ai-lisp-examples-mode)
+        (redis-ai-lisp-examples-mode))
+      (let ((inhibit-read-only t)
+            (line (line-number-at-pos)))
+        (erase-buffer)
+        (insert (format "Examples for M-x redis-ai-lisp-evolve: %d (flag: must be flagged, ok: must not)\n"
+                        (length redis-ai-lisp-examples)))
+        (dolist (text (redis-ai-lisp--example-lines)) (insert text "\n"))
+        (goto-char (point-min))
+        (forward-line (1- line))))
+    (display-buffer buffer)))
+
+(defun redis-ai-lisp-examples-remove ()
+  "Remove the example on this line of the examples buffer."
+  (interactive)
+  (let ((n (1- (line-number-at-pos))))
+    (unless (<= 1 n (length redis-ai-lisp-examples))
+      (user-error "No example on this line"))
+    (setq redis-ai-lisp-examples
+          (let ((oldest (reverse redis-ai-lisp-examples)))
+            (reverse (append (seq-take oldest (1- n)) (nthcdr n oldest)))))
+    (redis-ai-lisp-examples)))
+
+(defun redis-ai-lisp-examples-clear ()
+  "Forget every pending example, after confirmation."
+  (interactive)
+  (when (or (null redis-ai-lisp-examples)
+            (yes-or-no-p (format "Forget the %d examples? " (length redis-ai-lisp-examples))))
+    (setq redis-ai-lisp-examples nil)
+    (redis-ai-lisp-examples)))
+
+(defun redis-ai-lisp-evolve-params (name request offline)
+  "Return the params of `lisp_evolve' for NAME and REQUEST and the examples.
+OFFLINE non-nil: the daemon's search over variants, no model."
+  `((name . ,name)
+    (request . ,request)
+    (examples . ,(vconcat (mapcar (lambda (example)
+                                    (seq-filter (lambda (pair) (not (eq (car pair) 'origin)))
+                                                example))
+                                  (reverse redis-ai-lisp-examples))))
+    (offline . ,(if offline t :false))
+    (generations . ,redis-ai-lisp-evolve-generations)
+    ,@(and (not offline) (not (string-empty-p redis-ai-lisp-evolve-model))
+           `((model . ,redis-ai-lisp-evolve-model)))))
+
+;;;###autoload
+(defun redis-ai-lisp-evolve (name request &optional offline)
+  "Have the daemon write the analyzer NAME from REQUEST, in plain words.
+The examples are those added by `redis-ai-lisp-example-flag' and
+`redis-ai-lisp-example-ok' (see `redis-ai-lisp-examples'): code
+that must be flagged and code that must not.  A model (with a
+prefix argument, OFFLINE: the daemon's search over program variants)
+writes candidates; the one that passes held-out examples goes live as
+NAME's next version.  The outcome shows in a buffer when it is done;
+Emacs goes on meanwhile, and never evaluates the program it shows."
+  (interactive
+   (progn
+     (unless (and (seq-some (lambda (e) (eq (alist-get 'flag e) t)) redis-ai-lisp-examples)
+                  (seq-some (lambda (e) (not (eq (alist-get 'flag e) t))) redis-ai-lisp-examples))
+       (user-error "Add examples first: code that must be flagged (%s) and code that must not (%s)"
+                   "M-x redis-ai-lisp-example-flag" "M-x redis-ai-lisp-example-ok"))
+     (let* ((default redis-ai-lisp--evolve-name)
+            (name (read-string (if default (format "Evolve program (default %s): " default)
+                                 "Evolve program: ")
+                               nil 'redis-ai-lisp-name-history default))
+            (request (read-string "Flag what, in plain words: " nil
+                                  'redis-ai-lisp--request-history)))
+       (list (string-trim name) request current-prefix-arg))))
+  (when (string-blank-p name)
+    (user-error "No program name"))
+  (setq redis-ai-lisp--evolve-name name)
+  (add-hook 'redis-ai-push-functions #'redis-ai-lisp--on-push)
+  (when (redis-ai-lisp--call
+         'lisp_evolve (redis-ai-lisp-evolve-params name request offline)
+         (lambda (reply)
+           (let ((job (alist-get 'job reply)))
+             (when (stringp job)
+               (puthash job (cons name request) redis-ai-lisp--jobs)))))
+    (message "redis-ai: evolving %s from %d examples%s..." name
+             (length redis-ai-lisp-examples) (if offline " (offline)" ""))))
+
+(defun redis-ai-lisp--on-push (push)
+  "Take PUSH when it is about one of our evolutions."
+  (when (equal (alist-get 'type push) "lisp_evolve")
+    (let* ((job (alist-get 'job push))
+           (asked (gethash job redis-ai-lisp--jobs)))
+      (when asked
+        (pcase (alist-get 'state push)
+          ("progress"
+           (message "redis-ai: evolving %s: generation %s of %s" (car asked)
+                    (alist-get 'generation push) (alist-get 'generations push)))
+          ("done"
+           (remhash job redis-ai-lisp--jobs)
+           (redis-ai-lisp--evolved (cdr asked) push))
+          ("failed"
+           (remhash job redis-ai-lisp--jobs)
+           (message "redis-ai: evolving %s failed: %s" (car asked)
+                    (alist-get 'message push))))))))
+
+(defun redis-ai-lisp--scores (scores)
+  "Return SCORES, a map of precision, recall and errors, as text."
+  (if (consp scores)
+      (format "P=%s R=%s errors=%s" (alist-get 'precision scores)
+              (alist-get 'recall scores) (alist-get 'errors scores))
+    "-"))
+
+(defun redis-ai-lisp-evolve-lines (request outcome)
+  "Return the lines that show OUTCOME, the daemon's answer to REQUEST."
+  (let* ((name (alist-get 'name outcome))
+         (live (eq (alist-get 'live outcome) t))
+         (winner (alist-get 'winner outcome))
+         (text (lambda (value) (if (stringp value) value (format "%s" value))))
+         (lines
+          (list (if live
+                    (format "redis-ai evolve %s: live as version %s" name
+                            (alist-get 'version outcome))
+                  (format "redis-ai evolve %s: not live: %s" name
+                          (funcall text (alist-get 'why outcome))))
+                (format "request: %s" request)
+                (format "examples: %s training, %s held out; author %s; %s generations, %s tokens, %s s"
+                        (alist-get 'train_examples outcome) (alist-get 'held_out_examples outcome)
+                        (alist-get 'author outcome) (alist-get 'generations outcome)
+                        (alist-get 'tokens outcome) (alist-get 'seconds outcome)))))
+    (when (stringp (alist-get 'lineage outcome))
+      (setq lines (append lines (list (concat "lineage: " (alist-get 'lineage outcome))))))
+    (setq lines (append lines (list "")))
+    (dolist (cand (append (alist-get 'candidates outcome) nil))
+      (when (consp cand)
+        (setq lines
+              (append lines
+                      (list (format "gen %s (%s): train %s; held-out %s%s"
+                                    (alist-get 'generation cand)
+                                    (funcall text (alist-get 'model cand))
+                                    (redis-ai-lisp--scores (alist-get 'train cand))
+                                    (redis-ai-lisp--scores (alist-get 'held_out cand))
+                                    (if (eq (alist-get 'live cand) t) " -> live" "")))))))
+    (when (and (consp winner) (stringp (alist-get 'source winner)))
+      (setq lines (append lines (list "" "The winner (shown, not run here):")
+                          (split-string (alist-get 'source winner) "\n"))))
+    lines))
+
+(defun redis-ai-lisp--evolved (request outcome)
+  "Show OUTCOME of evolving from REQUEST in its buffer, and say it in a message."
+  (let ((buffer (get-buffer-create redis-ai-lisp-evolve-buffer))
+        (lines (redis-ai-lisp-evolve-lines request outcome)))
+    (with-current-buffer buffer
+      (let ((inhibit-read-only t))
+        (erase-buffer)
+        (dolist (line lines) (insert line "\n"))
+        (special-mode)
+        (goto-char (point-min))))
+    (display-buffer buffer)
+    (message "%s" (car lines))))
+
 ;;; Mode
 
 (defvar redis-ai-lisp-command-map
@@ -453,6 +720,10 @@ daemon's analyzers would run it; define it first."
     (define-key map "L" #'redis-ai-lisp-define)
     (define-key map "P" #'redis-ai-lisp-list)
     (define-key map "R" #'redis-ai-lisp-run)
+    (define-key map "E" #'redis-ai-lisp-evolve)
+    (define-key map "+" #'redis-ai-lisp-example-flag)
+    (define-key map "-" #'redis-ai-lisp-example-ok)
+    (define-key map "X" #'redis-ai-lisp-examples)
     map)
   "Keymap of the Lisp program commands, under the redis-ai key prefix.")
 

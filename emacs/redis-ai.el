@@ -39,11 +39,15 @@
 ;;   C-c r p   previous suggestion          C-c r D   diagnose (bug reports)
 ;;   C-c r L   define a Lisp program        C-c r S   search code by meaning
 ;;   C-c r P   list the Lisp programs      C-c r f   fix the diagnostic at point
-;;                                          C-c r F   apply every fix offered
+;;   C-c r E   evolve a Lisp program       C-c r F   apply every fix offered
+;;   C-c r +   region: must be flagged     C-c r -   region: must not be
+;;   C-c r X   the examples for C-c r E
+;;   C-c r j   jump to the next edit       C-c r e   apply the next edit
 ;;
 ;; While ghost text shows, TAB accepts it, M-<right> accepts a word,
 ;; M-<down> the rest of its line, and M-n / M-p cycle (see
-;; `redis-ai-ghost-map').
+;; `redis-ai-ghost-map').  At the start of a next-edit suggestion
+;; (after C-c r j), TAB applies it (see `redis-ai-next-edit-map').
 
 ;;; Code:
 
@@ -56,10 +60,15 @@
 (require 'redis-ai-overlay)
 (require 'redis-ai-flymake)
 (require 'redis-ai-fix)
+(require 'redis-ai-next-edit)
 (autoload 'redis-ai-search "redis-ai-search" nil t)
 (autoload 'redis-ai-lisp-define "redis-ai-lisp" nil t)
 (autoload 'redis-ai-lisp-list "redis-ai-lisp" nil t)
 (autoload 'redis-ai-lisp-mode "redis-ai-lisp" nil t)
+(autoload 'redis-ai-lisp-evolve "redis-ai-lisp" nil t)
+(autoload 'redis-ai-lisp-example-flag "redis-ai-lisp" nil t)
+(autoload 'redis-ai-lisp-example-ok "redis-ai-lisp" nil t)
+(autoload 'redis-ai-lisp-examples "redis-ai-lisp" nil t)
 (require 'seq)
 (require 'subr-x)
 
@@ -174,8 +183,14 @@ Its second argument is non-nil if the result was shown, nil if dropped.")
     (define-key map "S" #'redis-ai-search)
     (define-key map "L" #'redis-ai-lisp-define)
     (define-key map "P" #'redis-ai-lisp-list)
+    (define-key map "E" #'redis-ai-lisp-evolve)
+    (define-key map "+" #'redis-ai-lisp-example-flag)
+    (define-key map "-" #'redis-ai-lisp-example-ok)
+    (define-key map "X" #'redis-ai-lisp-examples)
     (define-key map "f" #'redis-ai-fix)
     (define-key map "F" #'redis-ai-fix-all)
+    (define-key map "j" #'redis-ai-next-edit-jump)
+    (define-key map "e" #'redis-ai-next-edit-accept)
     map)
   "Keymap of the redis-ai commands, under `redis-ai-keymap-prefix'.")
 (fset 'redis-ai-command-map redis-ai-command-map)
@@ -486,6 +501,7 @@ bytes, else `redis-ai-window-lines' lines around point."
                                              (alist-get 'items result))
                     t))
                  ("hints" (redis-ai-annotations-show result) t)
+                 ("next_edit" (redis-ai-next-edit-take result))
                  ("tests" (redis-ai-annotations-show result)
                   (redis-ai--open-wanted-tests result)
                   t)))))

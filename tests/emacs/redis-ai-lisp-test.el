@@ -135,6 +135,69 @@ With BROKEN, the message's string is never closed."
                     (steps . 10)))
                  '("/src/a.py:2:1: warning: m [c]" "/src/a.py:3:1: hint: h []"))))
 
+;; Evolving
+
+(ert-deftest redis-ai-lisp-unit-evolve-examples-and-outcome ()
+  "Examples become the params of `lisp_evolve'; an outcome is shown as text."
+  :tags '(unit)
+  (let ((redis-ai-lisp-examples nil)
+        (redis-ai-lisp-evolve-model "gpt-lisp"))
+    (with-temp-buffer
+      (python-mode)
+      (insert "a = 1\nprint(a)\n")
+      (cl-letf (((symbol-function 'display-buffer) #'ignore))
+        (redis-ai-lisp-example-flag 7 16)
+        (redis-ai-lisp-example-ok (point-min) (point-max))
+        (should-error (redis-ai-lisp-example-ok 1 1) :type 'user-error)))
+    (with-current-buffer redis-ai-lisp-examples-buffer
+      (should (string-match-p "^ 1 flag +[^ ]+:2-2 +print(a)$" (buffer-string)))
+      (should (string-match-p "^ 2 ok .*a = 1\\\\nprint(a)$" (buffer-string)))
+      ;; `k' on the first example removes it, the other stays.
+      (goto-char (point-min))
+      (forward-line 1)
+      (redis-ai-lisp-examples-remove)
+      (should (= (length redis-ai-lisp-examples) 1))
+      (should (string-match-p "^ 1 ok " (buffer-string))))
+    (with-temp-buffer
+      (insert "print(b)\n")
+      (cl-letf (((symbol-function 'display-buffer) #'ignore))
+        (redis-ai-lisp-example-flag (point-min) (point-max))))
+    (let ((params (redis-ai-lisp-evolve-params "p" "flag print" nil)))
+      (should (equal (alist-get 'model params) "gpt-lisp"))
+      (should (equal (alist-get 'offline params) :false))
+      (should (equal (mapcar (lambda (e) (alist-get 'flag e)) (alist-get 'examples params))
+                     '(:false t)))
+      (should (equal (alist-get 'language (aref (alist-get 'examples params) 0)) "python-mode"))
+      (should (equal (alist-get 'text (aref (alist-get 'examples params) 1)) "print(b)\n"))
+      (should-not (assq 'origin (aref (alist-get 'examples params) 0)))
+      ;; Offline: no model named; the examples go as a JSON list.
+      (let ((offline (redis-ai-lisp-evolve-params "p" "flag print" t)))
+        (should (eq (alist-get 'offline offline) t))
+        (should-not (assq 'model offline))
+        (should (string-match-p "\"examples\":\\[{" (redis-ai-json-encode offline))))))
+  (let ((lines (redis-ai-lisp-evolve-lines
+                "flag print"
+                '((name . "p") (live . t) (version . 3) (train_examples . 4)
+                  (held_out_examples . 2) (author . "offline") (generations . 2) (tokens . 0)
+                  (seconds . 0.4) (lineage . "v3 (live): gen 2 by offline-search")
+                  (candidates ((generation . 1) (model . "offline-search")
+                               (train (precision . 1.0) (recall . 0.5) (errors . 0)))
+                              ((generation . 2) (model . "offline-search") (live . t)
+                               (train (precision . 1.0) (recall . 1.0) (errors . 0))
+                               (held_out (precision . 1.0) (recall . 1.0) (errors . 0))))
+                  (winner (source . "(delete-file \"/\")\n(define (analyze) nil)"))))))
+    (should (equal (car lines) "redis-ai evolve p: live as version 3"))
+    (should (member "lineage: v3 (live): gen 2 by offline-search" lines))
+    (should (member "gen 1 (offline-search): train P=1.0 R=0.5 errors=0; held-out -" lines))
+    (should (member "gen 2 (offline-search): train P=1.0 R=1.0 errors=0; held-out P=1.0 R=1.0 errors=0 -> live"
+                    lines))
+    ;; The program is only text here: it was not run.
+    (should (member "(delete-file \"/\")" lines))
+    (should (file-exists-p "/")))
+  (should (equal (car (redis-ai-lisp-evolve-lines
+                       "r" '((name . "p") (live . :false) (why . "no candidate passed"))))
+                 "redis-ai evolve p: not live: no candidate passed")))
+
 ;;; With a daemon
 
 (ert-deftest redis-ai-lisp-define-redefine-refuse-list-run-remove ()
@@ -273,6 +336,66 @@ With BROKEN, the message's string is never closed."
         (with-current-buffer program (set-buffer-modified-p nil))
         (kill-buffer program))
       (delete-directory folder t))))
+
+;; Lines 1-13 must be flagged, 15-25 must not (one region each).
+(defconst redis-ai-lisp-test--code
+  (concat "def f(x):\n    print(x)\n    return x\n\n"
+          "class A:\n    def run(self):\n        print('running')\n\n"
+          "x = compute()\nprint(x, file=sys.stderr)\n\n"
+          "def g():\n    print ('done')\n\n"
+          "def f(x):\n    logger.info(x)\n    return x\n\n"
+          "def show():\n    return 'no print here'\n\n"
+          "value = 1\n\n"
+          "def h():\n    log(h)\n")
+  "A Python buffer holding the examples of print() left in code.")
+
+(ert-deftest redis-ai-lisp-evolve-from-marked-regions ()
+  "Regions marked by key, evolved offline by the daemon: live, shown, and running."
+  :tags '(daemon)
+  (setq redis-ai-lisp-examples nil)
+  (transient-mark-mode 1)
+  (redis-ai-lisp-test--ready)
+  (redis-ai-test-with-buffer #'python-mode redis-ai-lisp-test--code
+    (remove-hook 'flymake-diagnostic-functions #'python-flymake t)
+    (redis-ai-mode 1)
+    (dolist (region '((1 3 "+") (5 7 "+") (9 10 "+") (12 13 "+")
+                      (15 17 "-") (19 20 "-") (22 22 "-") (24 25 "-")))
+      (goto-char (point-min))
+      (forward-line (1- (nth 0 region)))
+      (push-mark (point) t t)
+      (forward-line (- (nth 1 region) (nth 0 region) -1))
+      (redis-ai-test-type (concat "C-c r " (nth 2 region))))
+    (should (equal (mapcar (lambda (e) (alist-get 'flag e)) redis-ai-lisp-examples)
+                   '(:false :false :false :false t t t t)))
+    (with-current-buffer redis-ai-lisp-examples-buffer
+      (should (string-match-p "^ 1 flag .*:1-3 +def f(x):\\\\n    print(x)" (buffer-string)))
+      (should (string-match-p "^ 8 ok .*:24-25 " (buffer-string))))
+    (redis-ai-lisp-test--clear-messages)
+    ;; C-u C-c r E: offline; the name and the request are read.
+    (let ((answers (list "print-left" "flag print() calls left in code")))
+      (cl-letf (((symbol-function 'read-string) (lambda (&rest _) (pop answers))))
+        (redis-ai-test-type "C-u C-c r E")))
+    (should-not redis-ai-test-command-errors)
+    (redis-ai-lisp-test--wait-message "evolving print-left from 8 examples (offline)")
+    (let ((shown (redis-ai-test-wait
+                  (lambda ()
+                    (let ((b (get-buffer redis-ai-lisp-evolve-buffer)))
+                      (and b (with-current-buffer b (buffer-string)))))
+                  30)))
+      (should (string-match-p "\\`redis-ai evolve print-left: live as version 1\n" shown))
+      (should (string-match-p "^request: flag print() calls left in code$" shown))
+      (should (string-match-p "^lineage: v1 (live): gen 1 by offline-search (offline)" shown))
+      (should (string-match-p "^gen [0-9] (offline-search): .* -> live$" shown))
+      (should (string-match-p "^(define (analyze)" shown)))
+    (redis-ai-lisp-test--wait-message "redis-ai evolve print-left: live as version 1")
+    ;; The winner runs in the daemon's lisp analyzer: Flymake shows it on the print lines.
+    (goto-char (point-max))
+    (redis-ai-test-type "SPC")
+    (should (equal (mapcar #'car (redis-ai-test-wait
+                                  (lambda ()
+                                    (seq-filter (lambda (d) (string-prefix-p "lisp:print-left" (cdr d)))
+                                                (redis-ai-lisp-test--diagnostics)))))
+                   '(2 7 10 13)))))
 
 (provide 'redis-ai-lisp-test)
 ;;; redis-ai-lisp-test.el ends here
