@@ -20,7 +20,7 @@ import msgpack
 
 from .. import analytics, keys
 from ..models import ngram, offline, registry, routing
-from ..models.providers import Cancel, Cancelled, Request
+from ..models.providers import Cancel, Cancelled, Request, retrieval
 from ..models.providers.base import Superseder, clean_completion
 from .base import Analyzer, Event, Item
 
@@ -121,16 +121,19 @@ class Completion(Analyzer):
 
     def _from_llm(self, redis: Redis, event: Event, before: str, after: str) -> str | None:
         """The LLM's completion; '' when there is none (no model, all failed); None if superseded."""
-        if not routing.ranked(redis, "completion", cooling=False):
+        models = routing.ranked(redis, "completion", cooling=False)
+        if not models:
             # No LLM, or only ones that keep failing: do not make every keystroke wait on them.
             return ""
         if newer_event(redis, event)[0]:
             return None
+        # The nearest chunks of the code index, for the models whose prompt carries them.
+        extra = retrieval.retrieve(redis, event, before, after) if retrieval.wanted(models) else []
         key = (str(event.get("client", "")), str(event["buffer"]))
         cancel = self._superseder.begin(key)
         watch = StreamWatch(redis, event, cancel)
         request = Request(prefix=before, suffix=after, language=event["language"],
-                          path=event.get("file", ""), stop=_enough, cancel=cancel)
+                          path=event.get("file", ""), extra=extra, stop=_enough, cancel=cancel)
         try:
             routed = routing.route(redis, "completion", request)
         except Cancelled:

@@ -27,14 +27,17 @@ if TYPE_CHECKING:
     from redis.client import Pipeline
 
 KINDS = frozenset({"llm", "local"})
-PROVIDERS = frozenset({"openai", "anthropic", "ngram"})
+PROVIDERS = frozenset({"openai", "anthropic", "llamacpp", "ollama", "ngram"})
 APIS = frozenset({"chat", "completions"})
 
 DEFAULT_ENDPOINTS = {
     "openai": "https://api.openai.com",
     "anthropic": "https://api.anthropic.com",
+    "llamacpp": "http://127.0.0.1:8080",
+    "ollama": "http://127.0.0.1:11434",
 }
-DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
+                   "llamacpp": "LLAMA_API_KEY"}
 
 FAILURE_MEMORY_S = 300.0
 """Time constant with which a failure fades from the success rate used for ranking, so a model

@@ -23,6 +23,10 @@ COOL_DOWN_S = 30.0
 """How long a model that failed COOL_DOWN_AFTER times in a row is ranked after healthy ones."""
 COOL_DOWN_AFTER = 3
 
+IMPLIED = {"completion": ("fim", "complete")}
+"""Capabilities that offer another: a model that fills in the middle (``fim``) or continues
+code (``complete``) answers completion requests."""
+
 
 class NoModel(Exception):
     """No model could answer: none is configured for the capability, or every one failed."""
@@ -49,7 +53,11 @@ def ranked(redis: Redis, capability: str, kind: str = "llm",
     """
     now = time.time()
     scored = []
-    for model, data in registry.for_capability(redis, capability):
+    offering: dict[str, tuple[registry.Model, dict[str, str]]] = {}
+    for cap in (capability, *IMPLIED.get(capability, ())):
+        for model, data in registry.for_capability(redis, cap):
+            offering.setdefault(model.id, (model, data))
+    for model, data in offering.values():
         if not model.enabled or model.kind != kind:
             continue
         try:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from ..registry import Model
 from .anthropic import Anthropic
 from .base import Cancel, Cancelled, Provider, ProviderError, ProviderTimeout, Reply, Request
+from .llamacpp import LlamaCpp
+from .ollama import Ollama
 from .openai import OpenAI
 
-PROVIDERS: dict[str, type[Provider]] = {"openai": OpenAI, "anthropic": Anthropic}
+PROVIDERS: dict[str, type[Provider]] = {
+    "openai": OpenAI, "anthropic": Anthropic, "llamacpp": LlamaCpp, "ollama": Ollama,
+}
 
 
 def make(model: Model) -> Provider:

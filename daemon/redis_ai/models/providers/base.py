@@ -125,6 +125,9 @@ class Request:
     language: str = ""
     path: str = ""
     max_tokens: int = 0
+    extra: list[tuple[str, str]] = field(default_factory=list)
+    """Retrieved context, (file name, text) pairs, best first; providers that use it pack what
+    fits their context cap (fim.pack)."""
     stop: Callable[[str], bool] | None = None
     """Called with the text so far after every piece; True ends the stream early."""
     cancel: Cancel = field(default_factory=Cancel)
@@ -345,11 +348,10 @@ class Provider(ABC):
     def complete(self, request: Request) -> Reply:
         """Stream a completion for ``request`` and return it once complete (or stopped).
 
-        The context is capped to the model's ``max_context`` characters first.
+        The context is capped first (``cap``).
         """
         start = time.monotonic()
-        prefix, suffix = cap_context(request.prefix, request.suffix, self.model.max_context)
-        request = replace(request, prefix=prefix, suffix=suffix)
+        request = self.cap(request)
         deadline = start + self.model.timeout_ms / 1000.0
         url, headers, body = self.build(request)
         stream = HTTPStream(url, headers, body, deadline, request.cancel)
@@ -379,6 +381,11 @@ class Provider(ABC):
         reply.text = "".join(pieces)
         reply.elapsed_ms = (time.monotonic() - start) * 1000
         return reply
+
+    def cap(self, request: Request) -> Request:
+        """``request`` cut to the model's context cap: ``max_context`` characters by default."""
+        prefix, suffix = cap_context(request.prefix, request.suffix, self.model.max_context)
+        return replace(request, prefix=prefix, suffix=suffix)
 
     @abstractmethod
     def build(self, request: Request) -> tuple[str, dict[str, str], dict[str, Any]]:
