@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .. import keys
-from ..search import embed, pretrained, static
+from ..search import embed, lexical, pretrained, static
 from ..search.backends import text as _text
 from ..search.chunks import Chunk, chunk_file, embed_text
 from ..search.corpus import index_paths
@@ -294,34 +294,6 @@ def _top(scores: np.ndarray, k: int) -> list[int]:
 
 
 # -- the developer set ---------------------------------------------------------------------
-class BM25:
-    """Okapi BM25 (k1 1.2, b 0.75) over the same subtokens as the learned embedder: identifiers
-    split, stemmed, stopwords out; a chunk's name counts twice more, as everywhere here."""
-
-    def __init__(self, docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> None:
-        self.postings: dict[str, list[tuple[int, float]]] = {}
-        lengths = np.array([len(d) for d in docs], dtype=np.float64)
-        average = float(lengths.mean()) if len(docs) else 1.0
-        df: Counter[str] = Counter()
-        for doc in docs:
-            df.update(set(doc))
-        n = len(docs)
-        self.idf = {w: math.log(1 + (n - d + 0.5) / (d + 0.5)) for w, d in df.items()}
-        for i, doc in enumerate(docs):
-            norm = k1 * (1 - b + b * lengths[i] / average)
-            for word, tf in Counter(doc).items():
-                self.postings.setdefault(word, []).append((i, tf * (k1 + 1) / (tf + norm)))
-        self.size = n
-
-    def scores(self, query: list[str]) -> np.ndarray:
-        out = np.zeros(self.size)
-        for word in set(query):
-            idf = self.idf.get(word, 0.0)
-            for i, weight in self.postings.get(word, ()):
-                out[i] += idf * weight
-        return out
-
-
 def _developer_queries() -> list[tuple[str, str, set[str]]]:
     """(project, question, answers as file:name) of search_queries.tsv."""
     rows = []
@@ -438,7 +410,7 @@ def _in_process_rows(index: CodeIndex, model: pretrained.Pretrained, chunks: lis
         if i is not None and vec:
             encoded[i] = np.frombuffer(vec, dtype=np.float32)
     statics = model.embed_static(texts)
-    bm25 = BM25([embed.subtokens(c.text) + embed.subtokens(c.name) * 2 for c in chunks])
+    bm25 = lexical.BM25([lexical.document(c.text, c.name) for c in chunks])
     rows: dict[str, list[int | None]] = {}
 
     def add(row: str, scores: np.ndarray, project: str, answers: set[str]) -> None:
@@ -446,19 +418,26 @@ def _in_process_rows(index: CodeIndex, model: pretrained.Pretrained, chunks: lis
         rows.setdefault(row, []).append(_ranks([keys_[i] for i in order], project, answers))
 
     for project, question, answers in queries:
-        lexical = bm25.scores(embed.subtokens(question))
+        words = bm25.scores(embed.subtokens(question))
         cosine = encoded @ model.embed([question])[0]
-        add("bm25", lexical, project, answers)
-        add("static", statics @ model.embed_static([question])[0], project, answers)
+        add("bm25", words, project, answers)
+        static_cosine = statics @ model.embed_static([question])[0]
+        add("static", static_cosine, project, answers)
         add("encoder", cosine, project, answers)
-        top = lexical.max() or 1.0
+        top = words.max() or 1.0
         for weight in (0.05, 0.1, 0.2):
-            add(f"encoder_plus_bm25_{weight}", cosine + weight * lexical / top, project, answers)
-        # Reciprocal rank fusion, equal weights (k = 60): what the issue measured at 0.47.
-        fused = np.zeros(len(chunks))
-        for scores in (cosine, lexical):
-            rank = np.empty(len(chunks))
-            rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(chunks) + 1)
-            fused += 1.0 / (60 + rank)
-        add("encoder_bm25_rrf", fused, project, answers)
+            add(f"encoder_plus_bm25_{weight}", cosine + weight * words / top, project, answers)
+        # Reciprocal rank fusion, equal weights (k = 60), of the whole rankings.
+        add("encoder_bm25_rrf", _rrf(cosine, words), project, answers)
+        add("static_bm25_rrf", _rrf(static_cosine, words), project, answers)
     return {row: _figures(ranks) for row, ranks in rows.items()}
+
+
+def _rrf(*scores: np.ndarray) -> np.ndarray:
+    """Reciprocal rank fusion of whole rankings (lexical.RRF_K)."""
+    fused = np.zeros(len(scores[0]))
+    for row in scores:
+        rank = np.empty(len(row))
+        rank[np.argsort(-row, kind="stable")] = np.arange(1, len(row) + 1)
+        fused += 1.0 / (lexical.RRF_K + rank)
+    return fused

@@ -27,8 +27,8 @@ from ..models import registry
 from ..progress import Progress, quiet
 from ..store.connection import capabilities
 from ..store.scripts import queue_eval
-from . import embed, encoder, pretrained, remote
-from .backends import Hit, Scan, SearchModule
+from . import embed, encoder, lexical, pretrained, remote
+from .backends import FIELDS, Hit, Scan, SearchModule
 from .backends import text as _text
 from .chunks import Chunk, chunk_file, embed_text
 
@@ -45,6 +45,9 @@ PREVIEW_LINES = 4
 PREVIEW_CHARS = 400
 RERANK = 50
 """Candidates the vectors propose, which the lexical match then reorders."""
+FUSE_CANDIDATES = 100
+"""With the pretrained embedder: hits the vectors propose and hits BM25 proposes, then fused by
+reciprocal rank (lexical.fuse)."""
 LEXICAL_WEIGHT = 1.0
 """Weight of the lexical cosine beside the vectors' cosine in a hit's score (see ``search``)."""
 LEXICAL_CACHE = 20_000
@@ -109,6 +112,8 @@ class CodeIndex:
         # Lexical vectors of chunks already reranked, valid for one (generation, model).
         self._lexical: dict[str, dict[str, float]] = {}
         self._lexical_of: tuple[Any, str] | None = None
+        # BM25 over every chunk, valid for one generation: (generation, BM25, ids, files).
+        self._bm25: tuple[Any, lexical.BM25, list[str], list[str]] | None = None
 
     # -- what is there ---------------------------------------------------------------------
     @property
@@ -277,9 +282,12 @@ class CodeIndex:
                 queue_eval(pipe, _SET_IF_SAME, [keys.code_chunk(cid)],
                            [_text(digest), vector.tobytes(), model.id])
             pipe.srem(keys.CODE_PENDING, *batch)
-            pipe.set(keys.CODE_GENERATION, secrets.token_hex(8))
             pipe.execute()
             done += len(live)
+        # Encoder vectors are read only once none is pending, so the scan backend's cache is
+        # invalidated once, here, not after every batch (which would also rebuild BM25).
+        if todo:
+            self.redis.set(keys.CODE_GENERATION, secrets.token_hex(8))
         progress("encoding chunks", len(todo), len(todo))
         return done
 
@@ -461,8 +469,10 @@ class CodeIndex:
         The vectors propose RERANK candidates (the search module's KNN, or the scan); their
         score is then the mean of the vectors' cosine and the lexical cosine (TF-IDF of the
         same subtokens, weighted by LEXICAL_WEIGHT), which puts a chunk that uses the query's
-        own words above one that is only about the same thing. ``rerank=False`` keeps the
-        vectors' order and cosine (the benchmark compares both).
+        own words above one that is only about the same thing. With the pretrained embedder
+        the vectors propose FUSE_CANDIDATES, BM25 as many, fused by reciprocal rank (the score
+        is then the fused one: 1/61 + 1/61 at best). ``rerank=False`` keeps the vectors'
+        order and cosine (the benchmark compares both).
         """
         model = self.model()
         if model is None:
@@ -477,9 +487,11 @@ class CodeIndex:
         if not vector.any():
             return []  # no word of the query is known to the model: nothing is near it
         k = max(1, min(k, MAX_K))
-        # Reordering needs the learned model's IDF; other models' vectors answer alone.
+        # Reordering needs the learned model's IDF; the pretrained one fuses with BM25;
+        # a registry model's vectors answer alone.
+        fuse = rerank and isinstance(model, pretrained.Pretrained)
         rerank = rerank and isinstance(model, embed.Model)
-        wanted = max(k, RERANK) if rerank else k
+        wanted = max(k, RERANK) if rerank else FUSE_CANDIDATES if fuse else k
         if self.backend == "redis-search":
             self._ensure_index(model)
             hits = self._search_module.nearest(vector, wanted, root, field)
@@ -487,7 +499,59 @@ class CodeIndex:
             hits = self._scan.nearest(model_id, dim, vector, wanted, root, field)
         if rerank and isinstance(model, embed.Model):
             hits = self._rerank(model, embed.subtokens(query), hits)
+        elif fuse:
+            hits = self._fused(query, k, root, hits)
         return hits[:k]
+
+    def _fused(self, query: str, k: int, root: str | None, vector_hits: list[Hit]) -> list[Hit]:
+        """The vectors' hits and BM25's, fused by reciprocal rank; the score is the fused one."""
+        _generation, bm25, ids, files = self._bm25_index()
+        scores = bm25.scores(embed.subtokens(query))
+        if root:
+            prefix = root.rstrip("/") + "/"
+            scores *= np.array([f == root or f.startswith(prefix) for f in files], dtype=bool)
+        top = np.argsort(-scores, kind="stable")[:FUSE_CANDIDATES]
+        words = [ids[i] for i in top if scores[i] > 0]
+        known = {hit.id: hit for hit in vector_hits}
+        fused = lexical.fuse([hit.id for hit in vector_hits], words)[:k]
+        missing = [cid for cid, _ in fused if cid not in known]
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in missing:
+                pipe.hmget(keys.code_chunk(cid), *FIELDS)
+            for cid, (file, first, last, name, prev) in zip(missing, pipe.execute(), strict=True):
+                if file is not None:
+                    known[cid] = Hit(file=_text(file), line=int(first), end_line=int(last),
+                                     name=_text(name), score=0.0, preview=_text(prev), id=cid)
+        out = []
+        for cid, score in fused:
+            hit = known.get(cid)
+            if hit is not None:
+                hit.score = score
+                out.append(hit)
+        return out
+
+    def _bm25_index(self) -> tuple[Any, lexical.BM25, list[str], list[str]]:
+        """BM25 over every chunk, made again when the chunks changed (the generation token)."""
+        generation = self.redis.get(keys.CODE_GENERATION)
+        with self._lock:
+            cached = self._bm25
+        if cached is not None and cached[0] == generation:
+            return cached
+        ids = sorted(_text(c) for c in self.redis.smembers(keys.CODE_CHUNKS))
+        docs: list[list[str]] = []
+        files: list[str] = []
+        for start in range(0, len(ids), _BATCH):
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in ids[start:start + _BATCH]:
+                pipe.hmget(keys.code_chunk(cid), "text", "name", "file")
+            for text, name, file in pipe.execute():
+                docs.append(lexical.document(_text(text), _text(name)))
+                files.append(_text(file))
+        built = (generation, lexical.BM25(docs), ids, files)
+        with self._lock:
+            self._bm25 = built
+        return built
 
     def _rerank(self, model: embed.Model, tokens: list[str], hits: list[Hit]) -> list[Hit]:
         chunks = self._lexical_vectors(model, [hit.id for hit in hits])
