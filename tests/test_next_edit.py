@@ -175,7 +175,7 @@ def apply_items(text: str, items: list[dict[str, Any]]) -> str:
 def test_analyzer_follows_a_typed_rename_then_an_accepted_one(redis_client):
     analyzer = load("next_edit", redis_client)
     assert isinstance(analyzer, NextEdit)
-    assert analyzer.wants(event(SOURCE, 1, "open")) and not analyzer.wants(event(SOURCE, 1, "cursor"))
+    assert analyzer.wants(event(SOURCE, 1, "open")) and not analyzer.wants(event(SOURCE, 1, "save"))
     assert analyzer.analyze(event(SOURCE, 1, "open")) is None
     items, text, tick = typed(analyzer, SOURCE, "parse_line(line, sep)", "split_line(line, sep)", 1)
     # Typed key by key, the edit is still parse_line -> split_line, not split_lin -> split_line.

@@ -52,8 +52,9 @@ class NextEdit(Analyzer):
         self._mentions: dict[str, set[str]] = {}
 
     def wants(self, event: Event) -> bool:
-        """Edits, and opens (which start a buffer's state afresh)."""
-        return super().wants(event) and event.get("intent", "edit") in ("edit", "open")
+        """Edits; opens, which start a buffer's state afresh; cursor moves, which start it when
+        there is none (Emacs sends no open: the text before the first edit must be known)."""
+        return super().wants(event) and event.get("intent", "edit") in ("edit", "open", "cursor")
 
     def analyze(self, event: Event) -> list[Item] | None:
         """The follow-ups of the edit under way; None when nothing changed since the last event."""
