@@ -142,8 +142,100 @@ def test_lisp_without_a_daemon(start_nvim: Any, tmp_path: Path) -> None:
     nvim.command("RedisAI lisp list")
     assert notes(nvim) == ["redis-ai: not connected to the daemon (:RedisAI status)"]
     nvim.command("RedisAI lisp frob")
-    assert notes(nvim)[-1] == "redis-ai: lisp needs one of: define, list, remove, run, show"
+    assert notes(nvim)[-1] == "redis-ai: lisp needs one of: define, evolve, example, examples, list, remove, run, show"
     nvim.command("enew")
     nvim.command("RedisAI lisp define")
     assert notes(nvim)[-1] == "redis-ai: name the program: :RedisAI lisp define {name}"
     assert "lisp" in nvim.call("getcompletion", "RedisAI li", "cmdline")
+
+
+# Lines 1-13 must be flagged, 15-25 must not (one region each).
+CODE = """\
+def f(x):
+    print(x)
+    return x
+
+class A:
+    def run(self):
+        print('running')
+
+x = compute()
+print(x, file=sys.stderr)
+
+def g():
+    print ('done')
+
+def f(x):
+    logger.info(x)
+    return x
+
+def show():
+    return 'no print here'
+
+value = 1
+
+def h():
+    log(h)
+"""
+REGIONS = [(1, 3, "flag"), (5, 7, "flag"), (9, 10, "flag"), (12, 13, "flag"),
+           (15, 17, "ok"), (19, 20, "ok"), (22, 22, "ok"), (24, 25, "ok")]
+LISP_LINES = """(function()
+  local d = require('redis_ai.ui').results(0).diagnostics.lisp
+  if not d then return nil end
+  local out = {}
+  for _, item in ipairs(d) do out[#out + 1] = item.lnum + 1 end
+  return out
+end)()"""
+
+
+def test_evolve_from_examples_marked_in_a_buffer(
+    start_nvim: Any, make_daemon: Any, redis_client: Any, tmp_path: Path
+) -> None:
+    daemon = make_daemon(analyzers=["lisp", "lisp_hints"])
+    code = tmp_path / "code.py"
+    code.write_text(CODE)
+    nvim = start_nvim(daemon.runtime_dir, {})
+    nvim.exec_lua(RECORD_NOTIFY)
+    wait_for(nvim, "require('redis_ai').statusline() == 'redis-ai:ok'")
+    nvim.command(f"edit {code}")
+    nvim.command("RedisAI lisp evolve --offline print-left flag prints")
+    assert notes(nvim)[-1].startswith("redis-ai: add examples first")
+
+    # Completion knows the new subcommands and example's words.
+    nvim.input(":RedisAI lisp ev<Tab>")
+    assert nvim.eval("getcmdline()") == "RedisAI lisp evolve"
+    nvim.input("<C-u><Esc>")
+    nvim.input(":RedisAI lisp example f<Tab>")
+    assert nvim.eval("getcmdline()") == "RedisAI lisp example flag"
+    nvim.input("<C-u><Esc>")
+
+    for first, last, what in REGIONS:
+        nvim.command(f"{first},{last}RedisAI lisp example {what}")
+    assert notes(nvim)[-1] == ("redis-ai: 8 examples (4 must be flagged); :RedisAI lisp evolve "
+                               "{name} {request} sends them")
+    nvim.command("RedisAI lisp examples")
+    listed = notes(nvim)[-1].split("\n")
+    assert listed[0] == "redis-ai: 8 examples for :RedisAI lisp evolve (flag: must be flagged, ok: must not)"
+    assert listed[1].split()[:3] == ["1", "flag", "code.py:1-3"]
+    assert listed[8].split()[:3] == ["8", "ok", "code.py:24-25"]
+
+    nvim.command("RedisAI lisp evolve --offline print-left flag print() calls left in code")
+    assert notes(nvim)[-1] == "redis-ai: evolving print-left from 8 examples (offline)..."
+    assert note_with(nvim, "evolve print-left") == "redis-ai: redis-ai evolve print-left: live as version 1"
+    wait_for(nvim, "vim.api.nvim_buf_get_name(0) == 'redis-ai://lisp-evolve'")
+    shown = nvim.current.buffer[:]
+    assert shown[0] == "redis-ai evolve print-left: live as version 1"
+    assert shown[1] == "request: flag print() calls left in code"
+    assert shown[3].startswith("lineage: v1 (live): gen 1 by offline-search (offline)")
+    assert any(line.startswith("gen ") and line.endswith(" -> live") for line in shown)
+    assert "The winner (shown, not run here):" in shown
+    lineage = store.versions(redis_client, "print-left")[1]["lineage"]
+    assert (lineage["author"], lineage["request"]) == ("offline", "flag print() calls left in code")
+
+    # The winner runs in the daemon's lisp analyzer on the buffer it was learnt from.
+    nvim.command("wincmd p")
+    nvim.input("Go<Esc>")
+    wait_for(nvim, f"vim.deep_equal({LISP_LINES}, {{2, 7, 10, 13}})")
+
+    nvim.command("RedisAI lisp example clear")
+    assert notes(nvim)[-1] == "redis-ai: no examples"

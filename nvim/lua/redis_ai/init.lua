@@ -47,6 +47,17 @@ local function set_keymaps(keymaps)
       M.analyze()
     end, { desc = 'redis-ai: analyze now', silent = true })
   end
+  for name, fn in pairs({ next_edit = 'jump', accept_edit = 'accept' }) do
+    local lhs = keymaps[name]
+    if lhs then
+      vim.keymap.set({ 'n', 'i' }, lhs, function()
+        -- Without a suggestion the key does what it did before.
+        if not require('redis_ai.next_edit')[fn]() then
+          vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(lhs, true, false, true), 'n', false)
+        end
+      end, { desc = 'redis-ai: ' .. (fn == 'jump' and 'jump to the next edit' or 'apply the next edit'), silent = true })
+    end
+  end
   if keymaps.fix then
     vim.keymap.set('n', keymaps.fix, function()
       require('redis_ai.fix').here()
@@ -108,6 +119,11 @@ function M.disable(exiting)
   end
   if keymaps.fix then
     pcall(vim.keymap.del, 'n', keymaps.fix)
+  end
+  for _, name in ipairs({ 'next_edit', 'accept_edit' }) do
+    if keymaps[name] then
+      pcall(vim.keymap.del, { 'n', 'i' }, keymaps[name])
+    end
   end
   did_setup = false
 end
@@ -300,8 +316,8 @@ M.subcommands = {
     end
     search.run(query)
   end,
-  lisp = function(rest)
-    require('redis_ai.lisp').command(rest)
+  lisp = function(rest, range)
+    require('redis_ai.lisp').command(rest, range)
   end,
 }
 

@@ -1,8 +1,9 @@
 -- The stored Lisp programs (docs/lisp.md) from the editor: `:RedisAI lisp define [{name}]` sends
 -- the current buffer to the daemon as a program, which its `lisp`/`lisp_hints` analyzers run on
 -- the next keystroke; `list`, `show {name}`, `remove {name}` and `run {name}` manage and try
--- them (methods lisp_* of docs/protocol.md). Requests never block the editor. Every string of
--- an answer is data: shown as text, never run.
+-- them (methods lisp_* of docs/protocol.md). `:'<,'>RedisAI lisp example flag|ok` collects
+-- examples and `evolve {name} {request}` has the daemon write a program from them. Requests
+-- never block the editor. Every string of an answer is data: shown as text, never run.
 --
 -- A program's settings may sit in the comment lines before its first form:
 --   ;; kind: hints
@@ -17,7 +18,11 @@ local M = {}
 
 M.timeout_ms = 10000
 M.kinds = { 'diagnostics', 'hints' }
-M.subcommands = { 'define', 'list', 'remove', 'run', 'show' }
+M.subcommands = { 'define', 'evolve', 'example', 'examples', 'list', 'remove', 'run', 'show' }
+--- How long :RedisAI lisp evolve waits for the outcome (a model may take minutes).
+M.evolve_timeout_ms = 600000
+--- The examples the next :RedisAI lisp evolve sends, oldest first (this session only).
+M.examples = {}
 
 local LIST_NAME = 'redis-ai://lisp'
 
@@ -325,11 +330,182 @@ function M.run(name)
   end)
 end
 
---- :RedisAI lisp {subcommand} [{name}].
-function M.command(rest)
+local function count_flagged()
+  local n = 0
+  for _, e in ipairs(M.examples) do
+    n = n + (e.flag and 1 or 0)
+  end
+  return n
+end
+
+--- :[range]RedisAI lisp example flag|ok|clear: the lines of `range` (else the whole buffer) as
+--- code that must (flag) or must not (ok) be flagged, for the next :RedisAI lisp evolve.
+function M.example(what, range)
+  if what == 'clear' then
+    M.examples = {}
+    notify('no examples')
+    return true
+  end
+  if what ~= 'flag' and what ~= 'ok' then
+    notify('lisp example needs flag, ok or clear', vim.log.levels.ERROR)
+    return false
+  end
+  local buf = vim.api.nvim_get_current_buf()
+  local first, last = 1, vim.api.nvim_buf_line_count(buf)
+  if range then
+    first, last = range[1], range[2]
+  end
+  local lines = vim.api.nvim_buf_get_lines(buf, first - 1, last, false)
+  local text = table.concat(lines, '\n') .. '\n'
+  if not text:match('%S') then
+    notify('nothing to add: the lines are blank', vim.log.levels.WARN)
+    return false
+  end
+  M.examples[#M.examples + 1] = {
+    text = text, flag = what == 'flag', file = vim.api.nvim_buf_get_name(buf),
+    language = vim.bo[buf].filetype ~= '' and vim.bo[buf].filetype or nil,
+    origin = ('%s:%d-%d'):format(vim.fn.fnamemodify(vim.api.nvim_buf_get_name(buf), ':t'), first, last),
+  }
+  notify(('%d examples (%d must be flagged); :RedisAI lisp evolve {name} {request} sends them')
+    :format(#M.examples, count_flagged()))
+  return true
+end
+
+--- The lines that list the pending examples.
+function M.example_lines()
+  local out = { ('%d examples for :RedisAI lisp evolve (flag: must be flagged, ok: must not)')
+    :format(#M.examples) }
+  for i, e in ipairs(M.examples) do
+    local shown = vim.trim(e.text):gsub('\n', '\\n')
+    out[#out + 1] = ('%2d %-4s %-24s %s'):format(i, e.flag and 'flag' or 'ok', e.origin,
+      #shown > 60 and (shown:sub(1, 57) .. '...') or shown)
+  end
+  return out
+end
+
+--- :RedisAI lisp examples: the pending examples, in a notification.
+function M.show_examples()
+  notify(table.concat(M.example_lines(), '\n'))
+  return true
+end
+
+local function scores(s)
+  if type(s) ~= 'table' then
+    return '-'
+  end
+  return ('P=%s R=%s errors=%s'):format(tostring(s.precision), tostring(s.recall), tostring(s.errors))
+end
+
+--- The lines that show an outcome of `lisp_evolve` for `request`.
+function M.evolve_lines(request, outcome)
+  local o = type(outcome) == 'table' and outcome or {}
+  local lines = {
+    o.live == true and ('redis-ai evolve %s: live as version %s'):format(str(o.name), tostring(o.version))
+      or ('redis-ai evolve %s: not live: %s'):format(str(o.name), str(o.why)),
+    'request: ' .. request,
+    ('examples: %s training, %s held out; author %s; %s generations, %s tokens, %s s'):format(
+      tostring(o.train_examples), tostring(o.held_out_examples), str(o.author),
+      tostring(o.generations), tostring(o.tokens), tostring(o.seconds)),
+  }
+  if str(o.lineage) ~= '' then
+    lines[#lines + 1] = 'lineage: ' .. o.lineage
+  end
+  lines[#lines + 1] = ''
+  for _, c in ipairs(type(o.candidates) == 'table' and o.candidates or {}) do
+    if type(c) == 'table' then
+      lines[#lines + 1] = ('gen %s (%s): train %s; held-out %s%s'):format(tostring(c.generation),
+        str(c.model), scores(c.train), scores(c.held_out), c.live == true and ' -> live' or '')
+    end
+  end
+  local winner = type(o.winner) == 'table' and str(o.winner.source) or ''
+  if winner ~= '' then
+    lines[#lines + 1] = ''
+    lines[#lines + 1] = 'The winner (shown, not run here):'
+    vim.list_extend(lines, vim.split(winner, '\n', { plain = true }))
+  end
+  return lines
+end
+
+local EVOLVE_NAME = 'redis-ai://lisp-evolve'
+
+local function show_outcome(lines)
+  local buf
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(b) == EVOLVE_NAME then
+      buf = b
+    end
+  end
+  if not buf then
+    buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_name(buf, EVOLVE_NAME)
+    vim.bo[buf].bufhidden = 'hide'
+  end
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  if #vim.fn.win_findbuf(buf) == 0 then
+    vim.cmd('botright split')
+    vim.api.nvim_win_set_buf(0, buf)
+  end
+end
+
+--- :RedisAI lisp evolve [--offline] {name} {request...}: have the daemon write (or improve) the
+--- analyzer {name} from the request and the pending examples; the outcome in a scratch buffer.
+--- The daemon answers when it is done, on a connection of its own: the editor goes on.
+function M.evolve(arg)
+  local offline, rest = false, str(arg)
+  if rest:match('^%-%-offline%f[%s%z]') then
+    offline, rest = true, vim.trim(rest:sub(10))
+  end
+  local name, request = rest:match('^(%S+)%s+(.-)%s*$')
+  if not name or request == '' then
+    notify('usage: :RedisAI lisp evolve [--offline] {name} {request in plain words}',
+      vim.log.levels.WARN)
+    return false
+  end
+  local flagged = count_flagged()
+  if flagged == 0 or flagged == #M.examples then
+    notify("add examples first: :'<,'>RedisAI lisp example flag (must be flagged) and ... ok",
+      vim.log.levels.WARN)
+    return false
+  end
+  local examples = {}
+  for _, e in ipairs(M.examples) do
+    examples[#examples + 1] = { text = e.text, flag = e.flag, file = e.file, language = e.language }
+  end
+  local params = { name = name, request = request, examples = examples, offline = offline, wait = true }
+  if not offline and str(vim.g.redis_ai_lisp_model) ~= '' then
+    params.model = vim.g.redis_ai_lisp_model
+  end
+  local sent = rpc.request('lisp_evolve', params, M.evolve_timeout_ms, function(err, outcome)
+    if err then
+      notify('lisp evolve failed: ' .. error_text(err), vim.log.levels.ERROR)
+      return
+    end
+    if type(outcome) == 'table' and outcome.live == true then
+      known[name] = true
+    end
+    local lines = M.evolve_lines(request, outcome)
+    show_outcome(lines)
+    notify(lines[1], type(outcome) == 'table' and outcome.live == true and vim.log.levels.INFO
+      or vim.log.levels.WARN)
+  end)
+  if not sent then
+    notify('not connected to the daemon (:RedisAI status)', vim.log.levels.WARN)
+    return false
+  end
+  notify(('evolving %s from %d examples%s...'):format(name, #M.examples, offline and ' (offline)' or ''))
+  return true
+end
+
+--- :[range]RedisAI lisp {subcommand} [{name}].
+function M.command(rest, range)
   local sub, arg = str(rest):match('^%s*(%S*)%s*(.-)%s*$')
+  if sub == 'example' then
+    return M.example(arg, range)
+  end
   local fn = ({ define = M.define, list = M.list, show = M.show, remove = M.remove,
-    run = M.run })[sub]
+    run = M.run, evolve = M.evolve, examples = M.show_examples })[sub]
   if not fn then
     notify(('lisp needs one of: %s'):format(table.concat(M.subcommands, ', ')),
       vim.log.levels.ERROR)
@@ -350,7 +526,15 @@ function M.complete(text)
     end
     return out
   end
-  if sub == 'show' or sub == 'remove' or sub == 'run' or sub == 'define' then
+  if sub == 'example' then
+    for _, word in ipairs({ 'clear', 'flag', 'ok' }) do
+      if word:sub(1, #arg) == arg then
+        out[#out + 1] = word
+      end
+    end
+    return out
+  end
+  if sub == 'show' or sub == 'remove' or sub == 'run' or sub == 'define' or sub == 'evolve' then
     for name in pairs(known) do
       if name:sub(1, #arg) == arg then
         out[#out + 1] = name
