@@ -39,6 +39,9 @@ M.defaults = {
     dismiss = '<C-]>',
     analyze = '<M-a>',
     fix = false,
+    -- Next-edit suggestions (normal and insert mode): jump to the next one, apply it.
+    next_edit = '<M-n>',
+    accept_edit = '<M-y>',
   },
   -- Appended to the message of a diagnostic that offers a fix (%s: the fix's title); false
   -- leaves messages alone (the title is in the diagnostic's user_data.redis_ai_fix either way).

@@ -450,6 +450,8 @@ function M.on_result(push)
     set_diagnostics(buf, analyzer, push)
   elseif kind == 'completion' then
     set_completion(buf, push, analyzer)
+  elseif kind == 'next_edit' then
+    require('redis_ai.next_edit').take(buf, push, tick or api.nvim_buf_get_changedtick(buf))
   elseif kind == 'hints' or kind == 'tests' then
     buf_store(buf)[kind][analyzer] = { id = str(push.id), tick = tick, items = items_of(push) }
     if kind == 'tests' then
