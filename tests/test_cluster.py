@@ -7,6 +7,7 @@ every shard, takeover of a dead consumer's entries, dead letters; status and doc
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import threading
@@ -16,9 +17,13 @@ from typing import Any
 
 import msgpack
 import pytest
+import redis
 
-from redis_ai import keys
+from redis_ai import analytics, keys
+from redis_ai.cli import main as cli_main
 from redis_ai.ingest.writer import shard_of
+from redis_ai.lisp import store as lisp_store
+from redis_ai.models import ngram
 from redis_ai.schema import validate_event
 from redis_ai.store.connection import capabilities, connect, is_cluster, server_info
 from redis_ai.workers import liveness
@@ -245,3 +250,93 @@ def test_doctor_says_it_is_a_cluster_and_which_nodes_it_asked(cluster, rc):
     assert report["redis"]["replicas"] == 3 and len(report["redis"]["asked"]) == 6
     line = next(x for x in render(report).splitlines() if x.startswith("redis cluster:"))
     assert "3 masters, 3 replicas" in line and f"127.0.0.1:{cluster.ports[0]}" in line
+
+
+def test_learn_and_forget_reach_the_languages_on_every_master(cluster, rc, tmp_path, capsys):
+    project = tmp_path / "project"
+    project.mkdir()
+    files = {"a.py": "def add(a, b):\n    return a + b\n\n\ndef twice(x):\n    return add(x, x)\n",
+             "b.el": "(defun add (a b)\n  (+ a b))\n",
+             "c.c": "int add(int a, int b) {\n  return a + b;\n}\n"}
+    for name, text in files.items():
+        (project / name).write_text(text)
+    languages = ("python", "elisp", "c")
+    assert len({cluster.master_of(keys.ngram_files(lang)) for lang in languages}) == 3
+    learn = ["learn", str(project), "--json", "--redis-url", cluster.url]
+    assert cli_main(learn) == 0
+    assert json.loads(capsys.readouterr().out)["new"] == 3
+    after_def = keys.ngram("python", ngram._hash(["def"]))
+    assert rc.zscore(after_def, " add") == 1 and rc.zscore(after_def, " twice") == 1
+    assert all(rc.hlen(keys.ngram_files(lang)) == 1 for lang in languages)
+    # Relearning a changed file applies the difference inside its language's transaction.
+    (project / "a.py").write_text(files["a.py"].replace("twice", "double"))
+    assert cli_main(learn) == 0
+    assert json.loads(capsys.readouterr().out)["changed"] == 1
+    assert rc.zscore(after_def, " twice") is None and rc.zscore(after_def, " double") == 1
+    # With every file gone only SCAN names the learned languages: it must ask each master.
+    for name in files:
+        (project / name).unlink()
+    assert cli_main(learn) == 0
+    assert json.loads(capsys.readouterr().out)["forgotten"] == 3
+    assert not any(rc.hlen(keys.ngram_files(lang)) for lang in languages)
+    assert rc.zscore(after_def, " add") is None
+
+
+def test_lisp_define_and_remove_announce_their_change(cluster, rc, tmp_path, capsys):
+    source = tmp_path / "quiet.lisp"
+    source.write_text("(define (analyze) nil)\n")
+    # PUBLISH reaches every node of a cluster: a listener on the last one (a replica) hears it.
+    listener = redis.Redis(port=cluster.ports[-1]).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(keys.LISP_CHANGES)
+    url = ["--redis-url", cluster.url]
+    try:
+        assert cli_main(["lisp", "define", "quiet", str(source), "--kind", "hints", *url]) == 0
+        assert "defined quiet version 1" in capsys.readouterr().out
+        assert wait_for(lambda: listener.get_message(timeout=0.2),
+                        what="the define message")["data"] == b"define quiet"
+        found = lisp_store.get(rc, "quiet")
+        assert found is not None and found[1]["kind"] == "hints" and lisp_store.version(rc) == 1
+        assert cli_main(["lisp", "list", "--json", *url]) == 0
+        [row] = json.loads(capsys.readouterr().out)
+        assert (row["name"], row["version"], row["analyze"]) == ("quiet", "1", "1")
+        assert cli_main(["lisp", "remove", "quiet", *url]) == 0
+        assert wait_for(lambda: listener.get_message(timeout=0.2),
+                        what="the remove message")["data"] == b"remove quiet"
+        assert lisp_store.get(rc, "quiet") is None and lisp_store.version(rc) == 2
+    finally:
+        listener.close()
+
+
+def test_stats_spread_over_the_masters_and_are_all_read(cluster, rc, capsys):
+    subjects = {"a": 1, "b": 2, "d": 3}  # analyzers whose tags land on three masters
+    assert len({cluster.master_of(keys.stat(analytics.ANALYSIS, s)) for s in subjects}) == 3
+    analytics._last_trim.clear()
+    now = time.time()
+    pipe = rc.pipeline(transaction=False)
+    for subject, events in subjects.items():
+        for _ in range(events):
+            analytics.record_analysis(pipe, subject, 2.0, True, now)
+    analytics.record_model_call(pipe, "model-a", 30.0, False, now)
+    pipe.execute()
+    analytics.record_feedback(rc, "a", "shown", now)
+    analytics.record_feedback(rc, "a", "accepted", now)
+    assert cli_main(["stats", "--json", "--redis-url", cluster.url]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {s: row["count"] for s, row in data["analyzers"].items()} == subjects
+    assert data["analyzers"]["a"]["acceptance_rate"] == 1.0
+    assert data["models"]["model-a"]["errors"] == 1
+    assert cli_main(["stats", "--redis-url", cluster.url]) == 0
+    table = capsys.readouterr().out
+    assert all(f"\n{s} " in table for s in subjects) and "model-a" in table
+
+
+def test_index_and_search_on_a_cluster_use_the_scan_backend(cluster, rc, tmp_path, capsys):
+    project = tmp_path / "project"
+    shutil.copytree(Path(__file__).parent / "samples" / "search", project)
+    url = ["--redis-url", cluster.url]
+    assert cli_main(["index", str(project), "--json", *url]) == 0  # the encoder's vectors too
+    report = json.loads(capsys.readouterr().out)
+    assert report["indexed"] == 6 and report["backend"] == "scan" and report["pending"] == 0
+    assert cli_main(["search", "hash a password with salt", "--json", "-k", "2", *url]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["hits"][0]["name"] == "hash_password" and data["backend"] == "scan"

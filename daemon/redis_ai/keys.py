@@ -131,12 +131,15 @@ def capability(cap: str) -> str:
 
 # -- Analytics: sorted sets of measurements, bounded by time ----------------------------------
 def stat(metric: str, subject: str) -> str:
-    """Sorted set of samples of ``metric`` for one analyzer or model, scored by time."""
-    return f"{PREFIX}:{{stats}}:{metric}:{subject}"
+    """Sorted set of samples of ``metric`` for one analyzer or model, scored by time.
+
+    One hash tag per subject: on a cluster the subjects spread over the masters, and one
+    subject's metrics stay together."""
+    return f"{PREFIX}:{{stats:{subject}}}:{metric}"
 
 
 STAT_SUBJECTS = f"{PREFIX}:{{stats}}:subjects"
-"""Set of analyzer and model names that have analytics."""
+"""Set of analyzer and model names that have analytics (refreshed once a second per writer)."""
 
 # -- Offline completion model: n-gram counts learned from the user's code ---------------------
 

@@ -1,5 +1,8 @@
 """Ingest throughput: events/s through the daemon's validation, the stream XADD and a consumer
-group's XREADGROUP + XACK, beside redis-benchmark's raw XADD rate on the same server."""
+group's XREADGROUP + XACK, beside redis-benchmark's raw XADD rate on the same server.
+
+With --cluster: the same on a local Redis Cluster the bench starts (bench/cluster.py), with the
+event stream in 1 and in 3 shards, beside redis-benchmark --cluster on that cluster."""
 
 from __future__ import annotations
 
@@ -11,14 +14,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import msgpack
+import redis
 
 from .. import keys
 from ..analyzers.base import Analyzer, Event, Item
+from ..store.connection import connect
 from ._harness import DaemonProcess, PrivateRedis, machine
+from .cluster import LocalCluster
 
 GROUP = "bench_null"
 
@@ -39,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-bytes", type=int, default=1024, help="size of each event's text window")
     p.add_argument("--workers", type=int, default=1, help="worker processes in the group")
     p.add_argument("--redis-url", default=None, help="an existing Redis (default: a private one)")
+    p.add_argument("--cluster", action="store_true",
+                   help="on a local 3-master/3-replica Redis Cluster it starts (Debian's 7.0): "
+                        "1 and 3 shards, beside redis-benchmark --cluster")
 
 
 def _event(i: int, text: str) -> dict[str, Any]:
@@ -98,15 +109,68 @@ def _redis_benchmark(sock: str | None, url: str, text_bytes: int) -> dict[str, A
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Ingest on a private Redis (or --redis-url), or with --cluster on a local Redis Cluster."""
+    if args.cluster:
+        return _run_cluster(args)
     server = PrivateRedis(args.redis_url)
     client = server.client()
-    client.delete(keys.EVENTS, keys.COUNTERS, "bench:xadd")
-    baseline = _redis_benchmark(server.socket, server.url, args.text_bytes)
-    client.delete("bench:xadd")
-    daemon = DaemonProcess(server.url, ["--no-workers"])
-    worker_argv = [sys.executable, "-m", "redis_ai", "worker", "--redis-url", server.url,
+    try:
+        client.delete(keys.EVENTS, keys.COUNTERS, "bench:xadd")
+        baseline = _redis_benchmark(server.socket, server.url, args.text_bytes)
+        client.delete("bench:xadd")
+        redis_pids = [int(client.info("server")["process_id"])]
+        figures = _measure(client, server.url, args, 1, redis_pids)
+    finally:
+        server.close()
+    return {**figures, "redis_benchmark": baseline, "machine": machine()}
+
+
+def _run_cluster(args: argparse.Namespace) -> dict[str, Any]:
+    """1 and 3 shards of the event stream on a local 3-master/3-replica cluster, beside
+    redis-benchmark --cluster's XADD on the same cluster."""
+    if args.redis_url:
+        raise SystemExit("--cluster starts its own cluster: leave out --redis-url")
+    folder = Path(tempfile.mkdtemp(prefix="rai-bench-cl-"))
+    made = LocalCluster(folder)
+    try:
+        made.start()
+        client = connect(made.url)
+        masters = made.master_ports()
+        pids = [made.procs[p].pid for p in masters]
+        runs = {}
+        for shards in (1, 3):
+            made.flush()
+            client.set(keys.EVENT_SHARDS, shards)  # before the daemon: it keeps what it finds
+            runs[f"{shards}_shard{'s' if shards > 1 else ''}"] = _measure(
+                client, made.url, args, shards, pids)
+        made.flush()
+        baseline = _redis_benchmark_cluster(made.ports[0], args.text_bytes)
+        client.close()
+    finally:
+        made.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"cluster": {"masters": len(masters), "replicas": made.count - len(masters),
+                        "server": "Debian redis-server 7.0, loopback TCP"},
+            "events": args.events, "clients": args.clients, "workers": args.workers,
+            "text_bytes": args.text_bytes,
+            "runs": {name: {k: v for k, v in run.items() if k not in _SHARED}
+                     for name, run in runs.items()},
+            "redis_benchmark": baseline, "machine": machine()}
+
+
+_SHARED = ("events", "clients", "workers", "text_bytes")
+
+
+def _measure(client: redis.Redis, url: str, args: argparse.Namespace, shards: int,
+             redis_pids: list[int]) -> dict[str, Any]:
+    """Events sent by ``args.clients`` editor connections through a daemon into ``shards``
+    streams, read and acknowledged by ``args.workers`` worker processes."""
+    daemon = DaemonProcess(url, ["--no-workers"])
+    streams = [keys.events(s) for s in range(shards)]
+    for stream in streams:
+        client.xgroup_create(stream, GROUP, id="$", mkstream=True)
+    worker_argv = [sys.executable, "-m", "redis_ai", "worker", "--redis-url", url,
                    "--group", f"{__name__}:Null"]
-    client.xgroup_create(keys.EVENTS, GROUP, id="$", mkstream=True)
     workers = [subprocess.Popen(worker_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ}) for _ in range(args.workers)]
     ctx = mp.get_context("fork")
@@ -119,9 +183,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for s in senders:
             s.start()
         time.sleep(1.0)  # let the senders pre-pack their frames and say hello
-        redis_pid = int(client.info("server")["process_id"])
         pids = {"daemon": [daemon.proc.pid], "workers": [w.pid for w in workers],
-                "redis": [redis_pid]}
+                "redis": redis_pids}
         cpu0 = {k: sum(_cpu_s(p) for p in v) for k, v in pids.items()}
         started = time.perf_counter()
         go.set()
@@ -131,14 +194,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             accepted = int(client.hget(keys.COUNTERS, "accepted") or 0)
             if accepted_at is None and accepted >= total:
                 accepted_at = time.perf_counter()
-            group = next((g for g in client.xinfo_groups(keys.EVENTS)
-                          if g["name"].decode() == GROUP), None)
-            if accepted_at and group and group["pending"] == 0 and group.get("lag") == 0:
+            if accepted_at and all(_drained(client, stream) for stream in streams):
                 acked_at = time.perf_counter()
                 break
             time.sleep(0.005)
-        stream_len = client.xlen(keys.EVENTS)
-        stream_mb = (client.memory_usage(keys.EVENTS, samples=0) or 0) / (1 << 20)
+        lengths = [client.xlen(stream) for stream in streams]
+        stream_mb = sum(client.memory_usage(st, samples=0) or 0 for st in streams) / (1 << 20)
         cpu = {k: sum(_cpu_s(p) for p in v) - cpu0[k] for k, v in pids.items()}
     finally:
         for s in senders:
@@ -147,7 +208,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             w.terminate()
             w.wait(10)
         daemon.stop()
-        server.close()
     if acked_at is None or accepted_at is None:
         raise RuntimeError("the pipeline did not finish within 300 s")
     return {
@@ -155,13 +215,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "clients": args.clients,
         "workers": args.workers,
         "text_bytes": args.text_bytes,
+        "shards": shards,
         "ingest_events_per_s": round(total / (accepted_at - started)),
         "end_to_end_events_per_s": round(total / (acked_at - started)),
         "end_to_end_s": round(acked_at - started, 3),
-        "stream_entries_after_trim": stream_len,
+        "stream_entries_after_trim": sum(lengths),
         "stream_mb_after_trim": round(stream_mb, 1),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "cpu_us_per_event": {k: round(v / total * 1e6, 2) for k, v in cpu.items()},
-        "redis_benchmark": baseline,
-        "machine": machine(),
     }
+
+
+def _drained(client: redis.Redis, stream: str) -> bool:
+    """Whether the bench group has read and acknowledged everything in ``stream``."""
+    group = next((g for g in client.xinfo_groups(stream) if _text(g["name"]) == GROUP), None)
+    return group is not None and group["pending"] == 0 and group.get("lag") == 0
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _redis_benchmark_cluster(port: int, text_bytes: int) -> dict[str, Any]:
+    """redis-benchmark --cluster's XADD rate over every master (``{tag}`` puts one stream on
+    each), with 50 clients, plain and with 16 commands pipelined per client."""
+    tool = shutil.which("redis-benchmark")
+    if not tool:
+        return {"skipped": "redis-benchmark not installed"}
+    payload = "x" * (text_bytes + 200)
+    rates = {}
+    for label, extra in (("c50", []), ("c50_P16", ["-P", "16"])):
+        out = subprocess.run(
+            [tool, "--cluster", "-h", "127.0.0.1", "-p", str(port), "-n", "200000", "-c", "50",
+             *extra, "-q", "XADD", "bench:{tag}:xadd", "MAXLEN", "~", "100000", "*", "e", payload],
+            capture_output=True, text=True, timeout=120).stdout
+        found = re.findall(r"([\d.]+) requests per second", out)
+        rates[label] = float(found[-1]) if found else None
+    return {"xadd_per_s": rates}
