@@ -181,6 +181,8 @@ def test_methods_get_an_instance_from_the_init_signature(project):
     assert "new_greeter().greet_many(-1)" in item["text"]
     [item] = generate(project, "interior_angle")
     assert "return Polygon(1)" in item["text"]  # run by test_generated_modules_pass_...
+    [item] = generate(project, "describe", "text")
+    assert "Shape is abstract: no instance of it can be built" in item["title"]
 
 
 def test_the_network_is_never_reached(project):

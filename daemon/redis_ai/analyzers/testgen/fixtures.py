@@ -27,6 +27,10 @@ def reach(target: Target) -> tuple[Reach | None, str | None]:
         return Reach(target.qualname), None
     owner = target.owner
     assert owner is not None
+    if any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            _decorator_name(d) == "abstractmethod" for d in node.decorator_list)
+           for node in owner.body):
+        return None, f"{owner.name} is abstract: no instance of it can be built"
     built = _from_docstring(target, owner) or _from_init(target, owner)
     if isinstance(built, str) and built.startswith("!"):
         return None, built[1:]

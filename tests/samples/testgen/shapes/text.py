@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from abc import ABC, abstractmethod
 from functools import wraps
 
 
@@ -88,3 +89,12 @@ class Greeter:
         if times < 0:
             raise ValueError("times < 0")
         return [self.greet()] * times
+
+
+class Shape(ABC):
+    @abstractmethod
+    def area(self) -> float:
+        ...
+
+    def describe(self) -> str:
+        return f"a shape of area {self.area()}"
