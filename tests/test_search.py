@@ -426,6 +426,10 @@ def test_code_index_analyzer_indexes_saved_buffers(make_daemon, redis_client, pr
     assert result["hits"][0]["name"] == "rotate_logs" and result["hits"][0]["file"] == str(path)
     assert result["chunks"] == len(chunks.chunk_file(str(path), text, "python"))
     assert list(redis_client.hkeys(keys.CODE_FILES)) == [str(path).encode()]
+    # A first file of a small project: the analyzer made the pretrained embedder and encoded
+    # every chunk itself (search answers with the encoder, not the static tier).
+    assert redis_client.hget(keys.CODE_MODEL, "kind") == b"pretrained"
+    assert redis_client.scard(keys.CODE_PENDING) == 0
 
 
 def group_done(client: redis.Redis, name: str) -> bool:

@@ -8,7 +8,9 @@ too large to send whole (a window of it) is left to ``redis-ai index``. It publi
 When the corpus has changed enough (index.REBUILD_CHANGE), the embedder is learned again here
 only while the corpus is small (SELF_LEARN_MAX chunks, about a second of learning): a project
 that is only ever opened and saved gets a model and keeps it current, and a larger one waits
-for ``redis-ai index``, which does not hold up a consumer group.
+for ``redis-ai index``, which does not hold up a consumer group. With the pretrained embedder a
+saved file's changed chunks are encoded at once; chunks left waiting by a rebuild are encoded
+here only while they are few (SELF_ENCODE_MAX).
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ import os
 from ..analyzers.base import Analyzer, Event, Item
 from .corpus import LANGUAGES, MAX_FILE_BYTES, indexable
 from .index import shared
+from .pretrained import Pretrained
 
 SELF_LEARN_MAX = 3000
 """Largest corpus, in chunks, for which the analyzer learns the embedder again itself."""
+SELF_ENCODE_MAX = 64
+"""Most chunks waiting for the encoder (a few seconds of work) that the analyzer encodes itself;
+more are left to ``redis-ai index``, and search answers with the static tier meanwhile."""
 
 
 class CodeIndexer(Analyzer):
@@ -49,4 +55,7 @@ class CodeIndexer(Analyzer):
             index.index_text(path, text, event["language"])
         if index.count() <= SELF_LEARN_MAX and index.needs_rebuild():
             index.rebuild()
+        model = index.model()
+        if isinstance(model, Pretrained) and 0 < index.pending() <= SELF_ENCODE_MAX:
+            index.encode_pending(model)
         return None
