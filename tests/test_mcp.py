@@ -23,7 +23,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from redis_ai import keys
+from redis_ai import keys, status
 from redis_ai.lisp import service
 from redis_ai.mcp.server import Followers, digest, resource_uri
 from redis_ai.search.corpus import index_paths
@@ -245,6 +245,10 @@ def test_tools_and_define_over_http(daemon: Any, http_server: dict[str, Any], pr
     assert daemon.redis.sismember(keys.LISP_PROGRAMS, "first-line")
     [server] = alive(daemon.redis, "mcp").values()
     assert server["transport"] == http_server["url"] and server["define"] == "1"
+    # `redis-ai status` lists it beside the daemons and workers.
+    shown = status.collect(daemon.redis)
+    assert [s["transport"] for s in shown["mcp_servers"].values()] == [http_server["url"]]
+    assert "mcp      1 alive" in status.render(shown) and http_server["url"] in status.render(shown)
 
 
 def _edit_in_nvim(daemon: Any, path: Path) -> pynvim.Nvim:

@@ -65,6 +65,7 @@ def collect(client: redis.Redis) -> dict[str, Any]:
         "counters": counters,
         "workers": alive(client, "worker"),
         "daemons": daemons,
+        "mcp_servers": alive(client, "mcp"),
     }
 
 
@@ -91,9 +92,11 @@ def render(data: dict[str, Any]) -> str:
     lines.append(f"dead     {data['dead_letters']['key']}  length={data['dead_letters']['length']}")
     if data["counters"]:
         lines.append("counters " + "  ".join(f"{k}={v}" for k, v in sorted(data["counters"].items())))
-    for kind in ("daemons", "workers"):
-        lines.append(f"{kind:<8} {len(data[kind])} alive")
+    for kind, label in (("daemons", "daemons"), ("workers", "workers"), ("mcp_servers", "mcp")):
+        if kind not in data:
+            continue  # a map from an older daemon
+        lines.append(f"{label:<8} {len(data[kind])} alive")
         for ident, info in sorted(data[kind].items()):
-            extra = info.get("group") or info.get("analyzers", "")
+            extra = info.get("group") or info.get("analyzers") or info.get("transport", "")
             lines.append(f"           {ident}  {extra}")
     return "\n".join(lines)
