@@ -12,13 +12,14 @@ shapes the items.
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from .. import keys
-from ._edit_patterns import Buffer, follow_ups
+from ._edit_patterns import follow_ups
 from .base import Analyzer, Event, Item
 
 if TYPE_CHECKING:
@@ -89,13 +90,15 @@ class NextEdit(Analyzer):
         if not edits:
             return []
         files = self._project_files(old, event.get("file", "")) if old else []
-        buf = Buffer(text)
+        # Line starts only: tokenizing the text again would double the cost.
+        starts = [0] + [m.end() for m in re.finditer("\n", text)]
         items = []
         for edit in edits:
-            r1, r2 = buf.row_of(edit.start), buf.row_of(edit.end)
+            r1 = bisect.bisect_right(starts, edit.start) - 1
+            r2 = bisect.bisect_right(starts, edit.end) - 1
             item: Item = {
-                "line": r1 + first, "col": edit.start - buf.starts[r1],
-                "end_line": r2 + first, "end_col": edit.end - buf.starts[r2],
+                "line": r1 + first, "col": edit.start - starts[r1],
+                "end_line": r2 + first, "end_col": edit.end - starts[r2],
                 "text": edit.text, "title": edit.title,
             }
             if old:

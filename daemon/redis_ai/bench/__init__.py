@@ -15,4 +15,5 @@ BENCHES: dict[str, str] = {
     "lisp": "redis_ai.bench.lisp",
     "search": "redis_ai.bench.search",
     "testgen": "redis_ai.bench.testgen",
+    "nextedit": "redis_ai.bench.nextedit",
 }
