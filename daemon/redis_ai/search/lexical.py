@@ -3,8 +3,8 @@
 Subtokens as the learned embedder cuts them (embed.subtokens: identifiers split at ``_`` and
 camel case, lower-cased, lightly stemmed, stopwords out), a chunk's name counting twice more.
 index.py fuses this ranking with the encoder's by reciprocal rank (``fuse``): on the developer
-question set of ``redis-ai bench search`` that lifts MRR from 0.54 to 0.61 and recall@5 from
-0.68 to 0.81 (docs/search.md).
+question set of ``redis-ai bench search`` that lifts MRR from 0.53 to 0.59 and recall@5 from
+0.67 to 0.80 (docs/search.md).
 """
 
 from __future__ import annotations
