@@ -4,14 +4,16 @@ code and on windows that cannot be judged, and survival on any text."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from redis_ai.analyzers import load
+from redis_ai.analyzers import _ruff_processes, load, ruff_engine
 from redis_ai.analyzers.code_analysis import CodeAnalysis
 from redis_ai.schema import validate_event
 
@@ -468,3 +470,45 @@ def test_safe_fixes_are_offered_as_buffer_edits_that_ruff_accepts():
         assert {d["code"] for d in after} == set(by_code) - {code}
     assert by_code["F541"]["fix"]["edits"] == [
         {"line": 4, "col": 6, "end_line": 4, "end_col": 14, "text": "'plain'"}]
+
+
+def _one_waiting() -> list:
+    """The processes started ahead once exactly one waits (the starter thread is quick). The
+    texts checked have no fix, so each check is one run and one process is started after it."""
+    deadline = time.monotonic() + 10
+    while _ruff_processes.waiting() != 1:
+        assert time.monotonic() < deadline, "no ruff process was started ahead"
+        time.sleep(0.01)
+    return [one for ones in _ruff_processes._pool.values() for one in ones]
+
+
+def test_a_process_started_ahead_is_not_used_once_the_configuration_changed(tmp_path):
+    config, path = tmp_path / "ruff.toml", tmp_path / "mod.py"
+    config.write_text('[lint]\nselect = ["F821"]\n')
+    text = "print(undefined)\nX = '" + "x" * 120 + "'\n"
+    ruff_engine.clear_cache()
+    assert [d["code"] for d in run(text, file=str(path))] == ["F821"]
+    _one_waiting()  # it has read select = F821
+    config.write_text('line-length = 40\n[lint]\nselect = ["E501"]\n')
+    os.utime(config, ns=(1_000_000_000, 1_000_000_000))  # surely another mtime
+    assert [d["code"] for d in run(text + "\n", file=str(path))] == ["E501"]
+    ruff_engine.clear_cache()
+
+
+def test_a_process_killed_while_it_waited_is_replaced(tmp_path):
+    path = tmp_path / "mod.py"
+    ruff_engine.clear_cache()
+    assert [d["code"] for d in run("print(undefined)\n", file=str(path))] == ["F821"]
+    for one in _one_waiting():
+        one.proc.kill()
+    assert [d["code"] for d in run("print(undefined_too)\n", file=str(path))] == ["F821"]
+    ruff_engine.clear_cache()
+
+
+def test_emptying_the_caches_ends_the_processes_started_ahead(tmp_path):
+    ruff_engine.clear_cache()
+    run("print(undefined)\n", file=str(tmp_path / "mod.py"))
+    started = _one_waiting()
+    ruff_engine.clear_cache()
+    assert _ruff_processes.waiting() == 0
+    assert all(one.proc.returncode is not None for one in started)

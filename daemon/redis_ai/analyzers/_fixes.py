@@ -32,11 +32,12 @@ def checked(text: str, found: list[dict[str, Any]], check: Check) -> set[int]:
     fixable = [i for i, d in enumerate(found) if safe(d)]
     if not fixable:
         return set()
-    starts = _line_starts(text)
-    if not _overlap([found[i] for i in fixable], starts) and _accepted(text, found, fixable, starts, check):
+    starts = None if _overlap([found[i] for i in fixable]) else _line_starts(text)
+    if starts is not None and _accepted(text, found, fixable, starts, check):
         return set(fixable)
     if len(fixable) > _SINGLE:
         return set()  # each alone would cost a ruff run apiece: none is offered this time
+    starts = starts or _line_starts(text)
     return {i for i in fixable if _accepted(text, found, [i], starts, check)}
 
 
@@ -67,17 +68,18 @@ def _offset(starts: list[int], location: dict[str, int], length: int) -> int:
     return min(starts[row - 1] + location["column"] - 1, length)
 
 
-def _overlap(diagnostics: list[dict[str, Any]], starts: list[int]) -> bool:
+def _overlap(diagnostics: list[dict[str, Any]]) -> bool:
     """Whether any two edits of the diagnostics' fixes touch the same text (two insertions at
-    one place count: their order would matter)."""
-    ranges = sorted((_offset(starts, e["location"], 1 << 62),
-                     _offset(starts, e["end_location"], 1 << 62))
+    one place count: their order would matter). Positions are compared as (row, column), which
+    orders them as their offsets do, so no offsets are needed until a fix is applied."""
+    ranges = sorted(((e["location"]["row"], e["location"]["column"]),
+                     (e["end_location"]["row"], e["end_location"]["column"]))
                     for d in diagnostics for e in d["fix"]["edits"])
-    end = -1
+    end = (-1, -1)
     for start, stop in ranges:
         if start < end:
             return True
-        end = max(stop, start + 1)
+        end = max(stop, (start[0], start[1] + 1))
     return False
 
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import tomllib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from ruff.__main__ import find_ruff_bin
+
+from . import _ruff_processes
 
 DEFAULT_SELECT = ("F", "E9", "PLE")
 """Rules used when no configuration is found: pyflakes (each finding is a real unused or
@@ -44,9 +46,11 @@ _BIN = find_ruff_bin()
 
 
 def clear_cache() -> None:
-    """Forget remembered runs (benchmarks measure the cold case with it)."""
+    """Forget remembered runs and end the processes started ahead (benchmarks measure the
+    cold case with it)."""
     with _lock:
         _runs.clear()
+    _ruff_processes.close()
 
 
 def config_for(path: str) -> str | None:
@@ -108,7 +112,7 @@ def check(text: str, filename: str) -> list[dict[str, Any]]:
         if known is not None:
             _runs.move_to_end(key)
             return known
-    found = run(text, filename, defaults=config is None)
+    found = run(text, filename, defaults=config is None, stamp=key[2])
     with _lock:
         _runs[key] = found
         while len(_runs) > _RUNS:
@@ -140,15 +144,19 @@ def command(filename: str, defaults: bool, extra: tuple[str, ...] = ()) -> list[
     return [*argv, *extra, "--stdin-filename", filename or "buffer.py", "-"]
 
 
-def run(text: str, filename: str, defaults: bool,
-        extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """One ``ruff check`` process on ``text``; raises RuntimeError when ruff fails."""
+def run(text: str, filename: str, defaults: bool, extra: tuple[str, ...] = (),
+        stamp: str | None = None) -> list[dict[str, Any]]:
+    """One ``ruff check`` process on ``text``; raises RuntimeError when ruff fails.
+
+    The process was started before (``_ruff_processes``); ``stamp`` is ``_config_key`` of the
+    configuration it must have read (found here when not given).
+    """
     cwd = str(Path(filename).parent) if filename and Path(filename).parent.is_dir() else "/"
-    done = subprocess.run(command(filename, defaults, extra),
-                          input=text.encode("utf-8", "surrogatepass"),
-                          capture_output=True, cwd=cwd, check=False, timeout=30)
-    if done.returncode != 0:
-        raise RuntimeError(f"ruff failed ({done.returncode}): "
-                           f"{done.stderr.decode('utf-8', 'replace')[-500:]}")
-    found: list[dict[str, Any]] = json.loads(done.stdout or b"[]")
+    if stamp is None:
+        stamp = _config_key(config_for(filename)) if filename else ""
+    status, out, err = _ruff_processes.run(command(filename, defaults, extra), cwd, stamp,
+                                           text.encode("utf-8", "surrogatepass"), timeout=30)
+    if status != 0:
+        raise RuntimeError(f"ruff failed ({status}): {err.decode('utf-8', 'replace')[-500:]}")
+    found: list[dict[str, Any]] = msgspec.json.decode(out or b"[]")
     return found
