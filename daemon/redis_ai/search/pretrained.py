@@ -15,6 +15,8 @@ import numpy as np
 from . import distill, encoder
 
 KIND = "pretrained"
+RECENT = 20_000
+"""Encoder vectors a process keeps by text (1.5 kB each) before it starts afresh."""
 
 
 class Pretrained:
@@ -24,6 +26,7 @@ class Pretrained:
         self.encoder = model or encoder.shared()
         self.static = distill.load(self.encoder)
         self.id = self.encoder.id
+        self._recent: dict[str, np.ndarray] = {}
         """The id stored on chunks beside ``vec``; the static tier's is ``static.id``."""
 
     @property
@@ -37,8 +40,24 @@ class Pretrained:
         return self.static.dim
 
     def embed(self, texts: Sequence[str], names: Sequence[str] | None = None) -> np.ndarray:
-        """Encoder vectors (a chunk's text already starts with its qualified name)."""
-        return self.encoder.embed(texts)
+        """Encoder vectors (a chunk's text already starts with its qualified name). A text this
+        process encoded lately is not encoded again (a rebuild, a file saved back as it was)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        todo = []
+        for i, text in enumerate(texts):
+            found = self._recent.get(text)
+            if found is None:
+                todo.append(i)
+            else:
+                out[i] = found
+        if todo:
+            vectors = self.encoder.embed([texts[i] for i in todo])
+            if len(self._recent) + len(todo) > RECENT:
+                self._recent.clear()
+            for i, vector in zip(todo, vectors, strict=True):
+                out[i] = vector
+                self._recent[texts[i]] = vector
+        return out
 
     def embed_static(self, texts: Sequence[str]) -> np.ndarray:
         """Static-tier vectors."""
