@@ -286,6 +286,17 @@ def test_newer_event_looks_only_at_the_same_client_and_buffer(redis_client):
     assert newer_event(redis_client, mine, last)[0]
 
 
+def test_newer_event_reads_the_shard_the_event_came_from(redis_client):
+    """On a sharded stream (docs/cluster.md) an event's id ends in ``@<shard>``."""
+    shard = keys.events(2)
+    mine = at_end("x = 1")
+    mine["id"] = redis_client.xadd(shard, {"n": 1, "e": msgpack.packb([mine])}).decode() + "#0@2"
+    append(redis_client, at_end("x = 12", tick=6))  # shard 0: not where this buffer's events go
+    assert not newer_event(redis_client, mine)[0]
+    redis_client.xadd(shard, {"n": 1, "e": msgpack.packb([at_end("x = 12", tick=6)])})
+    assert newer_event(redis_client, mine)[0]
+
+
 def test_through_a_real_daemon(make_daemon, project, redis_client, tmp_path):
     """Editor -> daemon -> stream -> completion group -> pub/sub -> editor, with real processes."""
     daemon = make_daemon(["completion"])

@@ -208,13 +208,17 @@ def newer_event(redis: Any, event: Event, after: str = "", page: int = 500) -> t
     count too) and returns the id of the last entry read, so a caller that polls reads each
     entry once. Entries hold arrays of events (ingest/writer.py); event ids are ``entry#index``.
     """
-    own_entry, _, own_index = (event.get("id") or "").partition("#")
+    # An event on shard i > 0 has the id ``entry#index@i``; the same client and buffer always map
+    # to the same shard (ingest/writer.py), so a newer event is on that shard's stream.
+    base, _, shard = (event.get("id") or "").partition("@")
+    stream = keys.events(int(shard)) if shard.isdigit() else keys.EVENTS
+    own_entry, _, own_index = base.partition("#")
     start = after or own_entry
     if not start:
         return False, ""
     inclusive = not after
     while True:
-        entries = redis.xrange(keys.EVENTS, start if inclusive else f"({start}", "+", count=page)
+        entries = redis.xrange(stream, start if inclusive else f"({start}", "+", count=page)
         inclusive = False
         for entry_id, fields in entries:
             start = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
