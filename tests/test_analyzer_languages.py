@@ -128,6 +128,32 @@ def test_shell_repeat_is_answered_from_the_cache(checkers):
     assert shellcheck._run.cache_info().hits == hits + 1
 
 
+SHELL_GOOD = ("#!/bin/bash\necho \"$x\"\nif [ -n \"$1\" ]; then\n  echo hi\nfi\n"
+              "for i in $(ls); do echo $i; done\n")
+
+
+def test_a_half_typed_shell_statement_keeps_the_other_findings(checkers):
+    good = at(checkers.analyze(ev(SHELL_GOOD, "sh-mode", buffer="s", tick=1)))
+    assert good == [(2, 6, "SC2154", "warning"), (6, 9, "SC2045", "error"),
+                    (6, 24, "SC2086", "info")]
+    # A quote opened on line 4: ShellCheck alone reports its parse errors and nothing else.
+    broken = SHELL_GOOD.replace("echo hi", "echo \"hi")
+    alone = at(shellcheck.check(ev(broken, "sh-mode")))
+    assert {code for _, _, code, _ in alone} == {"SC1009", "SC1073", "SC1072"}
+    items = at(checkers.analyze(ev(broken, "sh-mode", buffer="s", tick=2, line=4)))
+    assert items == sorted(good + alone)
+    # A line inserted above: the findings below it move down with their lines.
+    inserted = SHELL_GOOD.replace("if [", "echo \"half\nif [")
+    items = at(checkers.analyze(ev(inserted, "sh-mode", buffer="s", tick=3, line=3)))
+    assert [(line, code) for line, _, code, _ in items if code >= "SC2000"] == [
+        (2, "SC2154"), (7, "SC2045"), (7, "SC2086")]
+    # Not an edit (a save): ShellCheck's own answer.
+    saved = at(checkers.analyze(ev(broken, "sh-mode", buffer="s", tick=4, intent="save")))
+    assert saved == alone
+    # Another buffer never saw this one parse.
+    assert at(checkers.analyze(ev(broken, "sh-mode", buffer="t", tick=2))) == alone
+
+
 # --- missing checkers ------------------------------------------------------------------------
 
 

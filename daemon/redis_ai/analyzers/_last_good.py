@@ -98,6 +98,17 @@ class LastGood:
 def find_edit(old: list[str], new: list[str], cursor: int) -> Edit:
     """The changed lines between ``old`` and ``new`` and the statement of ``old`` that holds
     them. ``cursor`` (a line of ``new``) is taken as the edit when the texts are the same."""
+    edit = changed_lines(old, new, cursor)
+    if edit.old_last < edit.first:  # only insertions: the new lines are the statement typed
+        return edit
+    start, end = _statement_around(old, edit.first, edit.old_last)
+    return Edit(edit.first, edit.old_last, edit.new_last, min(start, edit.first),
+                max(end, edit.old_last))
+
+
+def changed_lines(old: list[str], new: list[str], cursor: int) -> Edit:
+    """The changed lines between ``old`` and ``new``, taken as the edited statement (for a
+    language without a parser here: shell); ``cursor`` as in ``find_edit``."""
     prefix = 0
     limit = min(len(old), len(new))
     while prefix < limit and old[prefix] == new[prefix]:
@@ -108,10 +119,7 @@ def find_edit(old: list[str], new: list[str], cursor: int) -> Edit:
     first, old_last, new_last = prefix + 1, len(old) - suffix, len(new) - suffix
     if prefix == len(old) == len(new):
         first = old_last = new_last = min(max(cursor, 1), len(new))
-    if old_last < first:  # only insertions: the new lines are the statement being typed
-        return Edit(first, old_last, new_last, first, old_last)
-    start, end = _statement_around(old, first, old_last)
-    return Edit(first, old_last, new_last, min(start, first), max(end, old_last))
+    return Edit(first, old_last, new_last, first, old_last)
 
 
 def _statement_around(lines: list[str], first: int, last: int) -> tuple[int, int]:

@@ -10,7 +10,8 @@
 of its own, with its own consumer group, because ShellCheck may take seconds on a long script
 and must not hold up Python's diagnostics. A checker starts only when its language is edited.
 A missing one is logged once and noted once per buffer, as an ``info`` diagnostic on line 1
-that stays (later events of that buffer publish nothing), never an error per keystroke.
+that stays (later events of that buffer publish nothing), never an error per keystroke. While a
+shell script is half typed, its other findings stay (``shellcheck.steady``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .. import _last_good
 from ..base import Analyzer, Event, Item
 from . import lua_syntax, shellcheck, yaml_syntax
 from ._items import Missing
@@ -47,12 +49,16 @@ class Checkers(Analyzer):
         super().__init__(redis)
         self._logged: set[str] = set()
         self._noted: OrderedDict[tuple[object, ...], None] = OrderedDict()
+        self.last_good = _last_good.LastGood()  # shell buffers' last findings that parsed
 
     def analyze(self, event: Event) -> list[Item] | None:
         """The checker's diagnostics for ``event``'s language; None where it could not judge."""
         language = event.get("language", "")
         try:
-            return CHECKERS[language](event)
+            items = CHECKERS[language](event)
+            if language == "sh" and items is not None and event.get("whole"):
+                return shellcheck.steady(self.last_good, event, items)
+            return items
         except Missing as missing:
             return self._missing(event, str(missing))
         except Exception:  # an analyzer must survive any text; the failure is logged, not sent

@@ -11,6 +11,13 @@ Measured on this machine: 0.1 s for a 560-line script, 1 s for 1,300 lines, 3.3 
 for 250 KB (the largest buffer the editors send whole); hence the time limit, the small cache
 of the last texts (a cursor move or a save checks nothing again), and an analyzer of its own so
 that a long run never holds up Python's diagnostics.
+
+While a script does not parse (a quote or an ``if`` half typed), ShellCheck reports its parse
+errors and nothing else, so every other finding would vanish at the first ``"`` and come back at
+the second. As for Python (``analyzers/_last_good``), the last findings of a text that parsed
+are kept (``steady``): those outside the changed lines stay, moved by the lines added or
+removed, beside ShellCheck's parse errors; ShellCheck's answer alone returns when the text
+parses, or on any event that is not an edit.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ import subprocess
 import sysconfig
 from typing import Any
 
+from .. import _last_good
 from ..base import Event, Item
-from ._items import Missing, item
+from ._items import Missing, item, lines_of
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,29 @@ def check(event: Event) -> list[Item] | None:
     return [item(event, c["line"], c["column"] - 1, c["message"], "shellcheck",
                  code=f"SC{c['code']}", severity=_LEVELS.get(c["level"], "warning"),
                  end_line=c["endLine"], end_col=c["endColumn"] - 1) for c in comments]
+
+
+def parse_error(diagnostic: Item) -> bool:
+    """Whether a finding says the script does not parse (ShellCheck's SC1xxx errors)."""
+    return diagnostic["severity"] == "error" and diagnostic["code"] < "SC2000"
+
+
+def steady(memory: _last_good.LastGood, event: Event, items: list[Item]) -> list[Item]:
+    """``items`` (``check``'s for a whole buffer) with the last good findings kept while the
+    text does not parse, as the module's docstring says; ``memory`` holds the good states."""
+    key = (event.get("client"), event.get("buffer"), event.get("file", ""))
+    lines = lines_of(event["text"])
+    if not any(parse_error(d) for d in items):
+        memory.remember(key, event.get("tick", 0), lines, items)
+        return items
+    good = memory.get(key)
+    if event.get("intent", "edit") != "edit" or good is None or event.get("first_line", 1) != 1:
+        return items
+    edit = _last_good.changed_lines(good.lines, lines, event.get("line", 1))
+    shown = {(d["line"], d["col"], d["code"]) for d in items}
+    kept = [d for d in _last_good.kept_items(good, edit)
+            if (d["line"], d["col"], d["code"]) not in shown]
+    return sorted(kept + items, key=lambda d: (d["line"], d["col"], d["code"]))
 
 
 def _names_shell(text: str) -> bool:
