@@ -188,7 +188,7 @@ def test_methods_get_an_instance_from_the_init_signature(project):
 def test_the_network_is_never_reached(project):
     [direct] = generate(project, "reachable", "text", intent="request")
     assert direct["status"] == "none"
-    assert direct["title"] == ("no tests: shapes.text.reachable reaches the network; "
+    assert direct["title"] == ("no tests: shapes.text.reachable reaches the network, which "
                                "generated tests never do")
     # Hidden from the source: the sandbox refuses it, and the test is not called a bug.
     [hidden] = generate(project, "lookup", "text", intent="request")

@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         totals.update(outcome["figures"])
         written += outcome["modules"]
     rng = random.Random(args.seed)
-    sample = rng.sample([m for m in written if m["module"]], min(30, len(written)))
+    with_module = [m for m in written if m["module"]]
+    sample = rng.sample(with_module, min(30, len(with_module)))
     verification = _verification_times(written, python, args.verify_sample, rng)
     functions = totals["functions"]
     modules = totals["with_module"]

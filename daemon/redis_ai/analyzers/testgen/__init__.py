@@ -68,7 +68,7 @@ def generate(event: dict[str, Any], verify: bool = False) -> list[Item]:
     if target.owner is not None and name.startswith("__") and not name.endswith("__"):
         return [_none(def_line, suggested, f"{title} is name-mangled: no test can call it")]
     if target.qualname in network_functions(target.tree):
-        return [_none(def_line, suggested, f"{title} reaches the network; generated tests "
+        return [_none(def_line, suggested, f"{title} reaches the network, which generated tests "
                                            "never do")]
     tests, reasons, factory = _tests(target)
     if not tests:
