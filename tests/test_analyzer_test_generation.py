@@ -140,6 +140,7 @@ def test_lambdas_and_printed_output_are_kept_and_checked(project):
     # more_itertools.consumer's, whose printed line was asserted as a return value.
     [lam] = generate(project, "apply_all", "text", intent="request")
     assert lam["status"] == "passed", lam
+    assert lam["title"] == "pytest tests for shapes.text.apply_all (1 pass: example)"
     assert "assert apply_all([lambda x: x + 1, lambda x: x * 2], 3) == 8" in lam["text"]
     [printed] = generate(project, "consumer", "text", intent="request")
     assert printed["status"] == "passed", printed
@@ -175,7 +176,8 @@ def test_round_trip_from_either_side(project):
 
 def test_methods_get_an_instance_from_the_init_signature(project):
     [item] = generate(project, "greet_many", "text", intent="request")
-    assert item["status"] == "passed", item
+    assert item["title"] == ("pytest tests for shapes.text.Greeter.greet_many "
+                             "(2 pass: raises, returns)")
     assert "def new_greeter():" in item["text"]
     assert "    return Greeter('abc')" in item["text"]
     assert "new_greeter().greet_many(-1)" in item["text"]

@@ -214,7 +214,8 @@ def _judged(outcome: runner.Outcome, tests: list[Test], render: Any, relative: s
     passed = [t for t in tests if t.name in outcome.passed]
     failed = [t for t in tests if t.name in outcome.failed]
     if passed:
-        items.append(_item(f"pytest tests for {title} ({len(passed)} pass)",
+        kinds = ", ".join(sorted({t.kind for t in passed}))  # what they check: "returns" alone
+        items.append(_item(f"pytest tests for {title} ({len(passed)} pass: {kinds})",
                            render(passed, relative), suggested, def_line, "passed"))
     if failed:
         note = "\n".join(f"{t.name} fails on the current code:\n"

@@ -41,7 +41,8 @@ def run_examples(text, name):
 @dataclass
 class Test:
     """One generated test function: its name, its source, and what kind of check it is
-    (``example``, ``doctest``, ``raises``, ``property``, ``returns``)."""
+    (``example``, ``doctest``, ``raises``, ``property``, ``returns``: a type only), which the
+    title of the item names."""
 
     name: str
     code: str
