@@ -589,7 +589,8 @@ def test_analyze_says_so_status_reads_and_the_test_marker_is_on_the_def(
         ["redis-ai: sent halving.py for analysis; results appear as they arrive", 2]]
     # The marker of the generated tests goes after the `def` line, not the cursor's (line 7).
     marks = wait_for(nvim, MARKERS.replace("return ", "", 1))
-    assert marks == [[4, "  [redis-ai test: pytest tests for halving.half]"]]
+    assert marks == [[4, "  [redis-ai test: pytest tests for halving.half (2 pass: raises, "
+                         "returns)]"]]
     # A buffer the plugin does not send says why instead.
     nvim.command("enew | setlocal buftype=nofile")
     nvim.command("RedisAI analyze")
