@@ -315,6 +315,10 @@ def test_verification_is_bounded(tmp_path):
     slow = "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"
     outcome = runner.run(slow, sys.executable, timeout=2)
     assert outcome.error == "the tests ran longer than 2 s"
+    broken = "import not_saved_yet\n\n\ndef test_it():\n    pass\n"
+    outcome = runner.run(broken, sys.executable)
+    assert outcome.error == ("the module did not import: ModuleNotFoundError: No module named "
+                             "'not_saved_yet'")
 
 
 def test_survives_any_text(tmp_path):
