@@ -6,9 +6,11 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+import msgpack
+
 from redis_ai import keys
 from redis_ai.analyzers import load
-from redis_ai.analyzers._edit_patterns import follow_ups
+from redis_ai.analyzers._edit_patterns import Mask, follow_ups
 from redis_ai.analyzers.next_edit import NextEdit
 from redis_ai.search.index import shared
 from tests.support.clients import RPCClient
@@ -140,6 +142,51 @@ def test_unrelated_edit_suggests_nothing():
     assert follow_ups(before, after, row) == ([], None)
 
 
+def test_rename_finds_code_uses_only_without_a_tokenized_buffer():
+    text = textwrap.dedent("""\
+        def f(x):
+            return x
+
+
+        y = f(1) + len(f"{x}")  # f(2)
+        z = obj.f + obj.  f + (obj.  # a comment between
+                               f)
+        w = '''
+        f(3)
+        '''; f(4)
+        v = [f
+             (5)]
+    """)
+    before, after, row = changed(text, "def f(", "def g(")
+    edits, old = follow_ups(before, after, row)
+    assert old == "f"
+    # Not the f-string's prefix, the comment, the attributes (even across a comment) or the
+    # triple-quoted string; the call split over two lines is.
+    assert applied(after, edits) == text.replace("def f(", "def g(").replace("y = f(1)", "y = g(1)") \
+        .replace("; f(4)", "; g(4)").replace("[f\n", "[g\n")
+
+
+def test_mask_spliced_for_one_line_is_the_mask_scanned_afresh():
+    source = SOURCE + 'DOC = """\nparse_line(1)  # not code\n"""\n'
+    lines = source.split("\n")
+    base = Mask.of(source)
+    replacements = ["", "x = 1", "# parse_line", 's = "a#b" + \'c\'', 'open = "unclosed', "'''", 'x = """doc"""']
+    spliced = 0
+    for row, line in enumerate(lines):
+        lo = sum(len(x) + 1 for x in lines[:row])
+        for new in [line, line + " # tail", *replacements]:
+            text = "\n".join(lines[:row] + [new] + lines[row + 1:])
+            mask = base.spliced(lo, lo + len(line), new)
+            if mask is not None:
+                spliced += 1
+                fresh = Mask.of(text)
+                assert (mask.starts, mask.ends) == (fresh.starts, fresh.ends), (row, new)
+    assert spliced > len(lines) * 5  # most lines are spliced; triple quotes are scanned again
+    inside = lines.index("parse_line(1)  # not code")
+    lo = source.index(lines[inside])
+    assert base.spliced(lo, lo + len(lines[inside]), "x = 1") is None  # a string holds the line
+
+
 def event(text: str, tick: int, intent: str = "edit", **extra: Any) -> dict[str, Any]:
     return {"v": 1, "editor": "test", "buffer": "b1", "client": "c-1", "line": 1, "col": 0,
             "tick": tick, "text": text, "intent": intent, "language": "python", "whole": True,
@@ -195,6 +242,59 @@ def test_analyzer_follows_a_typed_rename_then_an_accepted_one(redis_client):
     final = apply_items(text, rest or [])
     assert NextEdit(redis_client).analyze(event(final, tick + 2)) == []
     assert "parse_line(" not in final.replace('"parse_line"', "")
+
+
+def test_analyzer_writes_the_text_to_redis_only_when_an_edit_starts(redis_client):
+    analyzer = NextEdit(redis_client)
+    analyzer.analyze(event(SOURCE, 1, "open"))
+    key = keys.next_edit_state("c-1", "b1")
+    stored = redis_client.hget(key, "base")
+    items, text, tick = typed(analyzer, SOURCE, "parse_line(line, sep)", "split_line(line, sep)", 1)
+    assert items is not None and len(items) == 3
+    # Twenty keys later the base is the one written at the open and the state holds one line.
+    assert redis_client.hget(key, "base") == stored
+    assert len(redis_client.hget(key, "state")) < 200
+    # An edit on another line starts the next edit: the base is the text before it.
+    text = apply_items(text, items[:1])
+    assert analyzer.analyze(event(text, tick + 1)) == items[1:]
+    assert msgpack.unpackb(redis_client.hget(key, "base"))[1] == SOURCE.replace(
+        "def parse_line(", "def split_line(")
+
+
+def test_analyzer_on_two_workers_taking_turns_suggests_what_one_does(redis_client):
+    one = NextEdit(redis_client)
+    one.analyze(event(SOURCE, 1, "open"))
+    alone, _, _ = typed(one, SOURCE, "parse_line(line, sep)", "split_line(line, sep)", 1)
+    redis_client.flushall()
+    workers = [NextEdit(redis_client), NextEdit(redis_client)]
+    turn = iter(range(1000))
+
+    class Alternating:
+        def analyze(self, e: dict[str, Any]) -> list[Any] | None:
+            return workers[next(turn) % 2].analyze(e)
+
+    Alternating().analyze(event(SOURCE, 1, "open"))
+    both, _, _ = typed(Alternating(), SOURCE, "parse_line(line, sep)", "split_line(line, sep)", 1)  # type: ignore[arg-type]
+    assert both == alone and alone is not None and len(alone) == 3
+
+
+def test_analyzer_starts_again_when_the_base_in_redis_is_not_the_states(redis_client):
+    key = keys.next_edit_state("c-1", "b1")
+    NextEdit(redis_client).analyze(event(SOURCE, 1, "open"))
+    # Another worker's write won the race for the base, not for the state.
+    redis_client.hset(key, "base", msgpack.packb(("other", "def parse_line(line, sep):\n")))
+    renamed = SOURCE.replace("def parse_line(", "def split_line(")
+    assert NextEdit(redis_client).analyze(event(renamed, 2)) is None
+    assert msgpack.unpackb(redis_client.hget(key, "base"))[1] == renamed
+
+
+def test_analyzer_replaces_the_state_an_older_version_kept(redis_client):
+    key = keys.next_edit_state("c-1", "b1")
+    redis_client.set(key, msgpack.packb({"tick": 1, "first": 1, "base": SOURCE, "prev": SOURCE, "row": -1}))
+    analyzer = NextEdit(redis_client)
+    assert analyzer.analyze(event(SOURCE, 2)) is None
+    items = analyzer.analyze(event(SOURCE.replace("def parse_line(", "def split_line("), 3))
+    assert items is not None and len(items) == 3
 
 
 def test_analyzer_lists_indexed_project_files_that_mention_the_old_name(redis_client, tmp_path):

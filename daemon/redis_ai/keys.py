@@ -185,8 +185,10 @@ def completion_offer(client: str, buffer: str) -> str:
 CODE_CHUNKS = f"{PREFIX}:{{code}}:chunks"
 """Set of the ids of every indexed chunk."""
 def next_edit_state(client: str, buffer: str) -> str:
-    """String (msgpack ``{tick, first, base, prev, row}``) of one client's buffer as the
-    next_edit analyzer last saw it: the text before the edit under way and the latest text."""
+    """Hash of one client's buffer as the next_edit analyzer last saw it: ``state`` (msgpack
+    ``{tick, first, row, line, offered, base}``: the latest text is the base with line ``row``
+    set to ``line``) and ``base`` (msgpack ``[hash, text]``, the text before the edit under way,
+    rewritten only when an edit starts)."""
     return f"{PREFIX}:next_edit:state:{client}:{buffer}"
 
 

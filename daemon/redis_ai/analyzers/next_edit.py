@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgpack
+from redis.exceptions import ResponseError
 
 from .. import keys
 from ._edit_patterns import Buffer, Mask, follow_ups
@@ -114,7 +115,11 @@ class NextEdit(Analyzer):
             redis.delete(key)
             self._bases.pop(key, None)
             return None
-        raw = redis.hget(key, "state")
+        try:
+            raw = redis.hget(key, "state")
+        except ResponseError:  # the string an older version kept there
+            redis.delete(key)
+            raw = None
         state: dict[str, Any] | None = msgpack.unpackb(raw) if raw else None
         if state is not None and tick < state["tick"]:
             return None  # another worker already took a newer event of this buffer
