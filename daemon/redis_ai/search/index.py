@@ -482,6 +482,8 @@ class CodeIndex:
             # Some chunks have no encoder vector yet: every chunk has a static one.
             field, model_id, dim = "svec", model.static.id, model.static_dim
             vector = model.embed_static([query])[0]
+        elif isinstance(model, pretrained.Pretrained):
+            vector = model.encoder.embed_query(query)  # not kept: the cache is for chunks
         else:
             vector = model.embed([query])[0]
         if not vector.any():
