@@ -368,6 +368,10 @@ def run_developer(args: argparse.Namespace) -> dict[str, Any]:
         for backend in (index.backend, "scan") if index.backend != "scan" else ("scan",):
             figures[f"shipped_{backend}"] = _ask_shipped(CodeIndex(client, backend=backend),
                                                          project_of, queries)
+        # While chunks wait for the encoder, search answers with BM25, then the static tier.
+        client.sadd(keys.CODE_PENDING, "waiting")
+        figures["shipped_while_encoding"] = _ask_shipped(CodeIndex(client), project_of, queries)
+        client.srem(keys.CODE_PENDING, "waiting")
         figures["at_10000_chunks"] = _latency_at(client, project_of, queries, 10_000)
         learned_index = CodeIndex(client)
         t0 = time.perf_counter()

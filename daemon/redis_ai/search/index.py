@@ -502,11 +502,15 @@ class CodeIndex:
         if rerank and isinstance(model, embed.Model):
             hits = self._rerank(model, embed.subtokens(query), hits)
         elif fuse:
-            hits = self._fused(query, k, root, hits)
+            hits = self._fused(query, k, root, hits, static=field == "svec")
         return hits[:k]
 
-    def _fused(self, query: str, k: int, root: str | None, vector_hits: list[Hit]) -> list[Hit]:
-        """The vectors' hits and BM25's, fused by reciprocal rank; the score is the fused one."""
+    def _fused(self, query: str, k: int, root: str | None, vector_hits: list[Hit],
+               static: bool = False) -> list[Hit]:
+        """The vectors' hits and BM25's, fused by reciprocal rank; the score is the fused one.
+        With the ``static`` tier's hits, BM25's come first and the static ones after them: on
+        the developer questions the static tier fused with BM25 (MRR 0.43) ranks below BM25
+        alone (0.49), but it still answers a query none of whose words the code uses."""
         _generation, bm25, ids, files = self._bm25_index()
         scores = bm25.scores(embed.subtokens(query))
         if root:
@@ -515,7 +519,12 @@ class CodeIndex:
         top = np.argsort(-scores, kind="stable")[:FUSE_CANDIDATES]
         words = [ids[i] for i in top if scores[i] > 0]
         known = {hit.id: hit for hit in vector_hits}
-        fused = lexical.fuse([hit.id for hit in vector_hits], words)[:k]
+        if static:
+            seen = set(words)
+            order = words + [hit.id for hit in vector_hits if hit.id not in seen]
+            fused = [(cid, 1.0 / (lexical.RRF_K + rank)) for rank, cid in enumerate(order[:k], 1)]
+        else:
+            fused = lexical.fuse([hit.id for hit in vector_hits], words)[:k]
         missing = [cid for cid, _ in fused if cid not in known]
         if missing:
             pipe = self.redis.pipeline(transaction=False)
