@@ -13,13 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 
 from redis_ai import keys
 from redis_ai.cli import main as cli_main
 from redis_ai.models import registry
-from redis_ai.search import chunks
+from redis_ai.search import chunks, lexical
 from redis_ai.search import index as index_module
 from redis_ai.search.backends import index_dims
 from redis_ai.search.corpus import index_paths
@@ -148,6 +149,27 @@ def test_plain_words_find_the_right_function(indexed):
     assert hit.file.endswith("/app/connection.py") and (hit.line, hit.end_line) == (17, 29)
     assert hit.preview.startswith("def connect_with_retry(self):")
     assert index.kind() == "pretrained" and index.pending() == 0  # the encoder answered
+
+
+def test_search_fuses_the_encoders_ranking_with_bm25s(indexed, redis_client):
+    index, _ = indexed
+    ids = sorted(c.decode() for c in redis_client.smembers(keys.CODE_CHUNKS))
+    rows = [redis_client.hmget(keys.code_chunk(c), "text", "name") for c in ids]
+    bm25 = lexical.BM25([lexical.document(t.decode(), n.decode()) for t, n in rows])
+    differ = 0
+    for query in ("port number", "hash password salt", "render html table", "cache expiry",
+                  "retry the connection"):
+        vectors = [h.id for h in index.search(query, k=50, rerank=False)]
+        scores = bm25.scores(subtokens(query))
+        words = [ids[i] for i in np.argsort(-scores, kind="stable") if scores[i] > 0]
+        expected = [cid for cid, _ in lexical.fuse(vectors, words)][:10]
+        differ += vectors[:10] != expected
+        hits = index.search(query, k=10)
+        assert [h.id for h in hits] == expected, query
+        assert hits[0].score == pytest.approx(lexical.fuse(vectors, words)[0][1], abs=1e-4)
+    assert differ  # the rankings differ somewhere, so the fusion shows
+    # Reciprocal rank fusion: a chunk both rankings like beats one only one ranking puts first.
+    assert lexical.fuse(["a", "b", "c"], ["c", "d"])[0][0] == "c"
 
 
 @pytest.fixture
