@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from redis_ai.analyzers import _ruff_processes, load, ruff_engine
+from redis_ai.analyzers import _ruff_processes, code_analysis, load, ruff_engine
 from redis_ai.analyzers.code_analysis import CodeAnalysis
 from redis_ai.schema import validate_event
 
@@ -512,3 +512,46 @@ def test_emptying_the_caches_ends_the_processes_started_ahead(tmp_path):
     ruff_engine.clear_cache()
     assert _ruff_processes.waiting() == 0
     assert all(one.proc.returncode is not None for one in started)
+
+
+FIXABLE = "import os\n\nprint(f'plain')\n\n\ndef f():\n    return 1\n"
+
+
+def test_the_likely_fixed_text_is_checked_beside_the_text(monkeypatch):
+    code_analysis.clear_cache()
+    analyzer = CodeAnalysis()
+
+    def analyze(text: str, tick: int, line: int) -> list[dict]:
+        return analyzer.analyze(validate_event({
+            "v": 1, "editor": "emacs", "buffer": "fixes", "line": line, "col": 0, "tick": tick,
+            "text": text, "whole": True, "file": "/work/x/fixes.py"}))
+
+    ahead, runs = [], []
+    real_ahead, real_run = ruff_engine.check_ahead, ruff_engine.run
+    monkeypatch.setattr(ruff_engine, "check_ahead",
+                        lambda text, file: (ahead.append(text), real_ahead(text, file)))
+    monkeypatch.setattr(ruff_engine, "run",
+                        lambda text, *args, **kw: (runs.append(text), real_run(text, *args, **kw))[1])
+    first = analyze(FIXABLE, 1, 1)
+    assert sorted(d["code"] for d in first if "fix" in d) == ["F401", "F541"]
+    assert ahead == [] and len(runs) == 2  # the text, then its fixed text
+    # Typed below the fixes: their fixed text is guessed and checked beside the text's own,
+    # and that run is the fix check (no third run).
+    typed = FIXABLE.replace("return 1", "return 12")
+    runs.clear()
+    second = analyze(typed, 2, 7)
+    assert ahead == [typed.replace("import os\n", "").replace("f'plain'", "'plain'")]
+    assert sorted(runs) == sorted([typed, ahead[0]])
+    code_analysis.clear_cache()
+    assert second == run(typed, file="/work/x/fixes.py")  # what a fresh analyzer says
+    # A guess that misses (a new fix appeared) is not used: the fixed text is checked anyway.
+    analyze(typed, 3, 7)
+    grown = typed.replace("def f():", "print(f'more')\n\n\ndef f():")
+    third = analyze(grown, 4, 5)
+    assert sorted(d["code"] for d in third if "fix" in d) == ["F401", "F541", "F541"]
+    code_analysis.clear_cache()
+    assert third == run(grown, file="/work/x/fixes.py")
+    # An edit of a fix's own lines makes no guess.
+    ahead.clear()
+    analyze(grown.replace("import os", "import os, re"), 5, 1)
+    assert ahead == []

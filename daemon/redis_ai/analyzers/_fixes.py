@@ -4,6 +4,11 @@ A fix is offered only when the text it gives parses and has no diagnostic that t
 it did not have. All the safe fixes of a text are applied together and checked in one run; when
 that run finds a problem (or two fixes overlap), each fix is checked alone when there are at
 most ``_SINGLE``, and none is offered otherwise (a run per fix would cost too much per keystroke).
+
+That run waits for the text's own diagnostics, which say what the fixes are. While typing, the
+fixes are mostly those of the buffer's previous text at lines moved by the edit, so
+``guess`` rebuilds the fixed text from them and ``code_analysis`` starts its run beside the
+text's own; it is used only when the fixed text turns out to be that very string.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+
+from . import _last_good
 
 _SINGLE = 2
 SYNTAX = "invalid-syntax"
@@ -39,6 +46,34 @@ def checked(text: str, found: list[dict[str, Any]], check: Check) -> set[int]:
         return set()  # each alone would cost a ruff run apiece: none is offered this time
     starts = starts or _line_starts(text)
     return {i for i in fixable if _accepted(text, found, [i], starts, check)}
+
+
+def all_edits(found: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The edits ``checked`` applies together first: every safe fix's, or None when there is
+    none or two overlap (that run is not made)."""
+    fixable = [d for d in found if safe(d)]
+    if not fixable or _overlap(fixable):
+        return None
+    return [e for d in fixable for e in d["fix"]["edits"]]
+
+
+def guess(old: list[str], edits: list[dict[str, Any]], new: list[str], text: str,
+          cursor: int) -> str | None:
+    """``text`` (whose lines are ``new``) with ``edits`` (``all_edits`` of the text whose lines
+    were ``old``) applied, moved by the lines the edit added or removed; None when the changed
+    lines touch an edit (its fix has likely changed)."""
+    change = _last_good.changed_lines(old, new, cursor)
+    moved = []
+    for e in edits:
+        first, last = e["location"]["row"], e["end_location"]["row"]
+        if last < change.first:
+            moved.append(e)
+        elif first > change.old_last:
+            moved.append({**e, "location": {**e["location"], "row": first + change.delta},
+                          "end_location": {**e["end_location"], "row": last + change.delta}})
+        else:
+            return None
+    return apply(text, moved)
 
 
 def _accepted(text: str, found: list[dict[str, Any]], indexes: list[int], starts: list[int],

@@ -3,7 +3,8 @@
 A ``ruff check --stdin-filename FILE -`` process spends about half of its time on a 3,000-line
 file before it reads a byte of stdin: the exec, then finding and reading the configuration
 (measured in docs/benchmarks.md). So each time a process is taken for a command line, a thread
-of this module starts another for it in the background, up to ``_DEPTH`` waiting (one for the
+of this module starts another for it in the background once no check is under way (so that it
+takes no CPU from one), up to ``_DEPTH`` waiting (one for the
 diagnostics, one for the fix check when a text has fixes), and the next check of that file (the
 next keystroke) only writes its text and reads the result. Every check still has a fresh ``ruff check`` process of its own; a check
 that finds none waiting starts one as before.
@@ -43,6 +44,10 @@ class _Waiting:
 
 _pool: OrderedDict[Key, list[_Waiting]] = OrderedDict()
 _lock = threading.Lock()
+_idle = threading.Condition(_lock)
+_running = 0
+"""Checks under way: processes are started only when none is (a start costs 2-5 ms of CPU,
+which would come out of the check's own time on a busy machine)."""
 _wanted: queue.SimpleQueue[tuple[Key, str, int]] = queue.SimpleQueue()
 _starter: threading.Thread | None = None
 _generation = 0
@@ -55,7 +60,10 @@ def run(argv: list[str], cwd: str, stamp: str, data: bytes,
 
     ``stamp`` says which configuration the process must have read (see the module docstring).
     """
+    global _running
     key = (tuple(argv), cwd)
+    with _lock:
+        _running += 1
     try:
         waiting = _take(key, stamp)
         if waiting is not None and _write(waiting, data):
@@ -69,6 +77,9 @@ def run(argv: list[str], cwd: str, stamp: str, data: bytes,
         _write(fresh, data)
         return _finish(fresh, timeout)
     finally:
+        with _lock:
+            _running -= 1
+            _idle.notify_all()
         _want(key, stamp)
 
 
@@ -128,6 +139,7 @@ def _fill() -> None:
     while True:
         key, stamp, generation = _wanted.get()
         with _lock:
+            _idle.wait_for(lambda: _running == 0)
             if generation != _generation:
                 continue  # asked before a close: nothing is to wait any more
             ones = _pool.get(key, [])
@@ -195,13 +207,14 @@ def _end(waiting: _Waiting) -> None:
 def _forget_in_child() -> None:
     """A forked child must not hold the parent's stdin pipes (ruff would never see their end)
     nor use its processes or its starter thread."""
-    global _starter, _lock, _wanted
+    global _starter, _lock, _wanted, _idle, _running
     for ones in _pool.values():
         for one in ones:
             if one.stdin >= 0:
                 os.close(one.stdin)
     _pool.clear()
     _lock, _wanted, _starter = threading.Lock(), queue.SimpleQueue(), None
+    _idle, _running = threading.Condition(_lock), 0
 
 
 os.register_at_fork(after_in_child=_forget_in_child)

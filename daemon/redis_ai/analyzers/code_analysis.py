@@ -14,7 +14,8 @@ shows is what ``ruff check`` on the file says. Two things are added around it:
   order, ``__all__``...) is not judged from it, and neither are syntax errors (it may begin
   inside a string).
 
-Each diagnostic with a safe ruff fix carries it as buffer edits, checked first (``_fixes``).
+Each diagnostic with a safe ruff fix carries it as buffer edits, checked first (``_fixes``); the
+check of a buffer's likely fixed text starts beside the check of its text (``_fixes.guess``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import json
 import logging
 import os
 import re
+import threading
 import tomllib
+from collections import OrderedDict
 from typing import Any
 
 from . import _fixes, _last_good, _pysource, ruff_engine
@@ -53,8 +56,16 @@ _JSONC_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "devcontainer.json",
                           ".babelrc", "api-extractor.json"})
 
 
+_FIX_BUFFERS = 64
+_last_fixes: OrderedDict[tuple[Any, ...], tuple[list[str], list[dict[str, Any]]]] = OrderedDict()
+"""Per buffer: the lines of its last text with fixes and those fixes' edits (``_fixes.guess``)."""
+_fix_lock = threading.Lock()
+
+
 def clear_cache() -> None:
-    """Forget remembered ruff runs (benchmarks measure the cold case with it)."""
+    """Forget remembered ruff runs and fixes (benchmarks measure the cold case with it)."""
+    with _fix_lock:
+        _last_fixes.clear()
     ruff_engine.clear_cache()
 
 
@@ -94,25 +105,50 @@ class CodeAnalysis(Analyzer):
             return window_diagnostics(event)
         text, filename = event["text"], event.get("file", "")
         first_line = event.get("first_line", 1)
+        key = (event.get("client"), event.get("buffer"), filename)
+        lines = _pysource.split_lines(text)
+        _check_fixes_ahead(key, lines, text, event.get("line", 1))
         found = ruff_engine.check(text, filename)
         syntax = [d for d in found if d["code"] == _fixes.SYNTAX]
-        key = (event.get("client"), event.get("buffer"), filename)
         if not syntax:
             fixes = _fixes.checked(text, found, lambda fixed: ruff_engine.check(fixed, filename))
+            _remember_fixes(key, lines, found if fixes else [])
             items = [_item(d, first_line, i in fixes) for i, d in enumerate(found)]
             items.sort(key=_order)
-            lines = _pysource.split_lines(text)
             self.last_good.remember(key, event.get("tick", 0), lines, items)
             return [dict(d) for d in items]
         good = self.last_good.get(key)
         if event.get("intent", "edit") != "edit" or good is None or first_line != 1:
             return sorted((_item(d, first_line, False) for d in found), key=_order)
-        lines = _pysource.split_lines(text)
         edit = _last_good.find_edit(good.lines, lines, event.get("line", 1))
         items = _last_good.kept_items(good, edit)
         items.append(_syntax_at_edit(lines, edit, syntax))
         items.sort(key=_order)
         return items
+
+
+def _check_fixes_ahead(key: tuple[Any, ...], lines: list[str], text: str, cursor: int) -> None:
+    """Start ruff on the likely fixed text of this buffer (its previous text's fixes moved to
+    this one, ``_fixes.guess``) beside the run on the text itself."""
+    with _fix_lock:
+        last = _last_fixes.get(key)
+    if last is not None and last[0] != lines:
+        guessed = _fixes.guess(last[0], last[1], lines, text, cursor)
+        if guessed is not None:
+            ruff_engine.check_ahead(guessed, key[2])
+
+
+def _remember_fixes(key: tuple[Any, ...], lines: list[str], found: list[dict[str, Any]]) -> None:
+    """Keep the fixes checked together for a buffer's text, for ``_check_fixes_ahead``."""
+    edits = _fixes.all_edits(found)
+    with _fix_lock:
+        if edits is None:
+            _last_fixes.pop(key, None)
+            return
+        _last_fixes[key] = (lines, edits)
+        _last_fixes.move_to_end(key)
+        while len(_last_fixes) > _FIX_BUFFERS:
+            _last_fixes.popitem(last=False)
 
 
 def _order(item: Item) -> tuple[int, int, str]:

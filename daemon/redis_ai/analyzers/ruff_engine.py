@@ -15,11 +15,13 @@ only the process is ``ruff check`` itself: the server resolves settings per work
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import tomllib
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,9 @@ CONFIG_NAMES = (".ruff.toml", "ruff.toml", "pyproject.toml")
 _RUNS = 16
 _runs: OrderedDict[tuple[str, str, str], list[dict[str, Any]]] = OrderedDict()
 _tomls: dict[tuple[str, float], bool] = {}
+_ahead: dict[tuple[str, str, str], Future[list[dict[str, Any]]]] = {}
 _lock = threading.Lock()
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ruff-ahead")
 _BIN = find_ruff_bin()
 
 
@@ -50,6 +54,7 @@ def clear_cache() -> None:
     cold case with it)."""
     with _lock:
         _runs.clear()
+        _ahead.clear()  # runs under way finish and are remembered; none is waited for
     _ruff_processes.close()
 
 
@@ -103,7 +108,8 @@ def check(text: str, filename: str) -> list[dict[str, Any]]:
     """ruff's diagnostics (its JSON output) for ``text`` read as the file ``filename``.
 
     ``filename`` "" (a buffer without a file) is checked with the default set alone. Runs are
-    remembered by text, file and configuration, so events that repeat a text cost nothing.
+    remembered by text, file and configuration, so events that repeat a text cost nothing; a
+    text given to ``check_ahead`` is waited for, not run again.
     """
     config = config_for(filename) if filename else None
     key = (text, filename, _config_key(config))
@@ -112,12 +118,43 @@ def check(text: str, filename: str) -> list[dict[str, Any]]:
         if known is not None:
             _runs.move_to_end(key)
             return known
+        ahead = _ahead.get(key)
+    if ahead is not None:
+        try:
+            return ahead.result()
+        except Exception:  # ruff failed there: run again here, where the failure is raised
+            pass
     found = run(text, filename, defaults=config is None, stamp=key[2])
+    _remember(key, found)
+    return found
+
+
+def check_ahead(text: str, filename: str) -> None:
+    """Start ``check(text, filename)`` in a background thread, for a text that will likely be
+    asked for soon (a guess at the fixed text: ``code_analysis``); nothing is returned."""
+    config = config_for(filename) if filename else None
+    key = (text, filename, _config_key(config))
+    with _lock:
+        if key in _runs or key in _ahead:
+            return
+        future = _background.submit(run, text, filename, config is None, (), key[2])
+        _ahead[key] = future
+    future.add_done_callback(functools.partial(_landed, key))
+
+
+def _landed(key: tuple[str, str, str], future: Future[list[dict[str, Any]]]) -> None:
+    with _lock:
+        _ahead.pop(key, None)
+    if future.exception() is None:
+        _remember(key, future.result())
+
+
+def _remember(key: tuple[str, str, str], found: list[dict[str, Any]]) -> None:
     with _lock:
         _runs[key] = found
+        _runs.move_to_end(key)
         while len(_runs) > _RUNS:
             _runs.popitem(last=False)
-    return found
 
 
 def default_options() -> list[str]:
