@@ -166,6 +166,81 @@ def test_rename_finds_code_uses_only_without_a_tokenized_buffer():
         .replace("; f(4)", "; g(4)").replace("[f\n", "[g\n")
 
 
+def test_rename_of_a_global_leaves_the_functions_where_the_name_is_local():
+    text = textwrap.dedent("""\
+        from other import C as D
+
+
+        class C:
+            def C(self):
+                return C
+
+
+        def uses():
+            return C()
+
+
+        def assigns():
+            C = make()
+            return C
+
+
+        def takes(a, C):
+            return C
+
+
+        def loops(items):
+            for C in items:
+                print(C)
+
+
+        def defines():
+            class C:
+                pass
+            return C
+
+
+        def declares():
+            global C
+            C = 1
+    """)
+    before, after, row = changed(text, "class C:", "class K:")
+    edits, _ = follow_ups(before, after, row)
+    # The import names other's C, the method is an attribute; the locals are other variables.
+    assert sorted(after.count("\n", 0, e.start) + 1 for e in edits) == [6, 10, 34, 35]
+
+
+def test_return_annotation_of_a_def_holds_no_parameter():
+    text = "class Item:\n    pass\n\n\ndef items(n) -> tuple[int, Item]:\n    return n, Item()\n"
+    before, after, row = changed(text, "class Item:", "class Entry:")
+    edits, _ = follow_ups(before, after, row)
+    assert applied(after, edits) == text.replace("Item", "Entry")
+
+
+def test_multi_line_def_header_still_opens_its_body():
+    text = textwrap.dedent("""\
+        class Sub:
+            pass
+
+
+        def make(
+            a,
+        ):
+            class Sub:
+                pass
+            return Sub(a)
+    """)
+    before, after, row = changed(text, "class Sub:", "class Base:")
+    assert follow_ups(before, after, row) == ([], "Sub")  # make's Sub is its own
+
+
+def test_backslash_newline_in_a_triple_quoted_string_keeps_it_one_string():
+    text = 'def run():\n    pass\n\n\nSCRIPT = """\\\nrun "$@"\n"""\nrun()\n'
+    before, after, row = changed(text, "def run(", "def start(")
+    edits, _ = follow_ups(before, after, row)
+    assert applied(after, edits) == text.replace("def run(", "def start(").replace("\nrun()", "\nstart()")
+
+
 def test_mask_spliced_for_one_line_is_the_mask_scanned_afresh():
     source = SOURCE + 'DOC = """\nparse_line(1)  # not code\n"""\n'
     lines = source.split("\n")

@@ -41,7 +41,7 @@ SIBLING_REACH = 30
 
 _TOKEN = re.compile(
     r"""(?P<comment>\#[^\n]*)
-      | (?P<string>[rRbBuUfF]{0,2}(?:'''(?:\\.|[^\\])*?(?:'''|\Z)|\"\"\"(?:\\.|[^\\])*?(?:\"\"\"|\Z)
+      | (?P<string>[rRbBuUfF]{0,2}(?:'''(?:\\[\s\S]|[^\\])*?(?:'''|\Z)|\"\"\"(?:\\[\s\S]|[^\\])*?(?:\"\"\"|\Z)
                                  |'(?:\\.|[^\\'\n])*(?:'|$)|"(?:\\.|[^\\"\n])*(?:"|$)))
       | (?P<name>[^\W\d]\w*)
       | (?P<number>\d[\w.]*)
@@ -50,15 +50,16 @@ _TOKEN = re.compile(
 )
 # The strings and comments of _TOKEN without the string prefixes: a pattern that starts with
 # one of three characters lets the regex engine skip to them, which makes the scan ~10x faster
-# than tokenizing. A prefix is a name just before a quote (see _is_prefix).
+# than tokenizing. A prefix is a name just before a quote (see _names).
 _STRINGS = re.compile(
     r"""\#[^\n]*
-      | '''(?:\\.|[^\\])*?(?:'''|\Z) | \"\"\"(?:\\.|[^\\])*?(?:\"\"\"|\Z)
+      | '''(?:\\[\s\S]|[^\\])*?(?:'''|\Z) | \"\"\"(?:\\[\s\S]|[^\\])*?(?:\"\"\"|\Z)
       | '(?:\\.|[^\\'\n])*(?:'|$) | "(?:\\.|[^\\"\n])*(?:"|$)""",
     re.VERBOSE | re.MULTILINE,
 )
 _PREFIX = re.compile(r"[rRbBuUfF]{1,2}")
 _WORD_CHAR = re.compile(r"\w")
+_DEF = re.compile(r"(?:async\s+)?def\b")
 _KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 _BINDERS = frozenset({"def", "class", "for", "import", "as", "global", "nonlocal", "lambda"})
 
@@ -193,7 +194,7 @@ class Buffer:
             if not stripped:
                 continue
             ind = self.indent(r)
-            if ind < bound and re.match(r"(async\s+)?def\b", stripped):
+            if ind < bound and _DEF.match(stripped):
                 return r, self.block_end(r)
             bound = min(bound, ind)
             if bound == 0:
@@ -205,10 +206,11 @@ class Buffer:
         ind = self.indent(row)
         last = row
         for r in range(row + 1, len(self.lines)):
-            if not self.lines[r].strip():
+            stripped = self.lines[r].strip()
+            if not stripped:
                 continue
-            if self.indent(r) <= ind:
-                break
+            if self.indent(r) < ind or self.indent(r) == ind and stripped[0] not in ")]}":
+                break  # (a bracket at the opening line's indent closes a multi-line header)
             last = r
         return last
 
@@ -240,6 +242,8 @@ def _in_params(tokens: list[Token], j: int) -> bool:
                 continue
         elif t.text in ")]}":
             depth -= 1
+            if depth == 0:
+                return False  # the parameters end here: `-> tuple[a, b]` holds none
         elif depth == 1 and t.text == ",":
             expect_name = True
             continue
@@ -292,12 +296,58 @@ def _occurrences(buf: Buffer, name: str, rows: tuple[int, int], attribute: bool 
 
 
 def _bound_in(buf: Buffer, name: str, block: tuple[int, int]) -> bool:
-    """Whether ``name`` is a parameter of the def opening ``block`` or assigned in it."""
+    """Whether the def opening ``block`` makes ``name`` local: a parameter, or bound in its body
+    (assigned, a loop target, a def or class, ``as``, imported) and not declared global."""
     first = buf.line_tokens(block[0])
     if any(t.text == name and _in_params(first, j) for j, t in enumerate(first)):
         return True
-    pattern = re.compile(rf"^\s*(for\s+)?{re.escape(name)}\s*(=[^=]|\bin\b)", re.MULTILINE)
-    return any(pattern.match(buf.lines[r]) for r in range(block[0] + 1, block[1] + 1))
+    n = re.escape(name)
+    binds = re.compile(rf"\s*(?:(?:for\s+)?{n}\s*(?:=[^=]|\bin\b)|(?:async\s+)?(?:def|class)\s+{n}\b"
+                       rf"|(?:from\s.*)?import\s.*\b{n}\b|.*\bas\s+{n}\b)")
+    declared = re.compile(rf"\s*(?:global|nonlocal)\s.*\b{n}\b")
+    body = range(block[0] + 1, block[1] + 1)
+    return (any(binds.match(buf.lines[r]) for r in body)
+            and not any(declared.match(buf.lines[r]) for r in body))
+
+
+def _enclosing_defs(buf: Buffer, row: int) -> Iterator[tuple[int, int]]:
+    """The blocks of the defs that hold line ``row``, innermost first (not one starting on it)."""
+    bound = buf.indent(row)
+    for r in range(row - 1, -1, -1):
+        if bound == 0:
+            return
+        stripped = buf.lines[r].lstrip()
+        if not stripped or buf.indent(r) >= bound or stripped[0] in ")]}":
+            continue  # (a bracket closing a multi-line def header is no block of its own)
+        bound = buf.indent(r)
+        if _DEF.match(stripped):
+            yield r, buf.block_end(r)
+
+
+def _refers_to_global(buf: Buffer, at: int, shadows: dict[int, bool], name: str) -> bool:
+    """Whether the name token at offset ``at`` can be the module-level ``name``: not in an
+    import (which names another module's), not a def or class nested in a class or a
+    function, not inside a def where ``name`` is local (``shadows``: block start -> bound)."""
+    row = buf.row_of(at)
+    stripped = buf.lines[row].lstrip()
+    if stripped.startswith(("import ", "from ")):
+        return False
+    if _DEF.match(stripped):
+        tokens = buf.line_tokens(row)
+        col = at - buf.starts[row]
+        if any(t.start == col and _in_params(tokens, j) for j, t in enumerate(tokens)):
+            return False  # a parameter of that def
+    if buf.indent(row) == 0:
+        return True
+    k = _before(buf, at)
+    if k >= 0 and _WORD_CHAR.match(buf.text, k) and re.search(r"(?<!\w)(?:def|class)$", buf.text[max(0, k - 5):k + 1]):
+        return False
+    for block in _enclosing_defs(buf, row):
+        if block[0] not in shadows:
+            shadows[block[0]] = _bound_in(buf, name, block)
+        if shadows[block[0]]:
+            return False
+    return True
 
 
 def rename_edits(buf: Buffer, row: int, tokens: list[Token], j: int, old: str) -> list[Edit]:
@@ -317,7 +367,11 @@ def rename_edits(buf: Buffer, row: int, tokens: list[Token], j: int, old: str) -
         if block is not None and _bound_in(buf, old, block):
             scope = block
     title = f"rename {old} -> {new}"
-    return [Edit(t.start, t.end, new, title) for t in _occurrences(buf, old, scope, attribute)]
+    found = _occurrences(buf, old, scope, attribute)
+    if scope == everywhere and attribute is False:
+        shadows: dict[int, bool] = {}
+        found = [t for t in found if _refers_to_global(buf, t.start, shadows, old)]
+    return [Edit(t.start, t.end, new, title) for t in found]
 
 
 def _split_params(tokens: list[Token]) -> list[list[Token]] | None:
