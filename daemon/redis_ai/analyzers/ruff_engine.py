@@ -10,7 +10,9 @@ Why a process per check and not a long-lived ``ruff server``: measured in docs/b
 (``redis-ai bench diagnostics``), a process costs 6-11 ms p50 on 1,400-3,000-line files, the
 server's pull-diagnostics round trip 5-15 ms (slower once it serialises many diagnostics); and
 only the process is ``ruff check`` itself: the server resolves settings per workspace folder
-(which would have to be invented for every file) and does not say which fixes are safe.
+(which would have to be invented for every file) and does not say which fixes are safe. The
+processes are started before their text comes (``_ruff_processes``), which takes their start
+and the reading of the settings, about half of their time, off the check.
 """
 
 from __future__ import annotations
