@@ -301,17 +301,29 @@ def _bound_in(buf: Buffer, name: str, block: tuple[int, int]) -> bool:
     first = buf.line_tokens(block[0])
     if any(t.text == name and _in_params(first, j) for j, t in enumerate(first)):
         return True
+    if block[1] == block[0]:
+        return False
+    end = buf.starts[block[1] + 1] if block[1] + 1 < len(buf.starts) else len(buf.text)
+    body = buf.text[buf.starts[block[0] + 1]:end]
     n = re.escape(name)
     binds = re.compile(rf"\s*(?:(?:for\s+)?{n}\s*(?:=[^=]|\bin\b)|(?:async\s+)?(?:def|class)\s+{n}\b"
                        rf"|(?:from\s.*)?import\s.*\b{n}\b|.*\bas\s+{n}\b)")
     declared = re.compile(rf"\s*(?:global|nonlocal)\s.*\b{n}\b")
-    body = range(block[0] + 1, block[1] + 1)
-    return (any(binds.match(buf.lines[r]) for r in body)
-            and not any(declared.match(buf.lines[r]) for r in body))
+    bound = False
+    # Only the lines that hold the name can bind it: a word scan finds them, the patterns
+    # (slow on a whole body) run on those alone.
+    for m in re.finditer(rf"(?<!\w){n}(?!\w)", body):
+        end = body.find("\n", m.end())
+        line = body[body.rfind("\n", 0, m.start()) + 1:end if end >= 0 else len(body)]
+        if declared.match(line):
+            return False
+        bound = bound or binds.match(line) is not None
+    return bound
 
 
-def _enclosing_defs(buf: Buffer, row: int) -> Iterator[tuple[int, int]]:
-    """The blocks of the defs that hold line ``row``, innermost first (not one starting on it)."""
+def _enclosing_defs(buf: Buffer, row: int) -> Iterator[int]:
+    """The first rows of the defs that hold line ``row``, innermost first (not one starting
+    on it)."""
     bound = buf.indent(row)
     for r in range(row - 1, -1, -1):
         if bound == 0:
@@ -321,7 +333,7 @@ def _enclosing_defs(buf: Buffer, row: int) -> Iterator[tuple[int, int]]:
             continue  # (a bracket closing a multi-line def header is no block of its own)
         bound = buf.indent(r)
         if _DEF.match(stripped):
-            yield r, buf.block_end(r)
+            yield r
 
 
 def _refers_to_global(buf: Buffer, at: int, shadows: dict[int, bool], name: str) -> bool:
@@ -342,10 +354,10 @@ def _refers_to_global(buf: Buffer, at: int, shadows: dict[int, bool], name: str)
     k = _before(buf, at)
     if k >= 0 and _WORD_CHAR.match(buf.text, k) and re.search(r"(?<!\w)(?:def|class)$", buf.text[max(0, k - 5):k + 1]):
         return False
-    for block in _enclosing_defs(buf, row):
-        if block[0] not in shadows:
-            shadows[block[0]] = _bound_in(buf, name, block)
-        if shadows[block[0]]:
+    for start in _enclosing_defs(buf, row):
+        if start not in shadows:
+            shadows[start] = _bound_in(buf, name, (start, buf.block_end(start)))
+        if shadows[start]:
             return False
     return True
 

@@ -6,8 +6,8 @@ sdists) that the module uses elsewhere, the def's name is renamed by typing, one
 state in a private Redis. The follow-ups it suggests after the last key are compared with the
 places Python itself says the module refers to that global: every ``ast.Name`` of it outside
 the functions where ``symtable`` says the name is local. Reported: the share of those places
-suggested (recall), the share of suggestions that are not one of them (wrong), and the
-analyzer's latency per event.
+suggested (recall), the share of suggestions that are not one of them (wrong), each sorted by
+cause, and the analyzer's latency per event.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import ast
 import random
+import re
 import symtable
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +45,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         truth_total = correct = wrong = 0
         exact = 0
         times: list[float] = []
+        wrong_causes: Counter[str] = Counter()
+        missed_causes: Counter[str] = Counter()
         for n, (_path, text, name, row, col, truth) in enumerate(cases):
             suggested = _replay(analyzer, f"b{n}", text, name, row, col, times)
             truth_total += len(truth)
             correct += len(suggested & truth)
             wrong += len(suggested - truth)
             exact += suggested == truth
+            lines = text.split("\n")
+            wrong_causes.update(_wrong_cause(lines, name, at) for at in suggested - truth)
+            missed_causes.update(_missed_cause(lines, at) for at in truth - suggested)
     finally:
         server.close()
     return {
@@ -56,6 +63,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "suggested_correctly": round(correct / max(truth_total, 1), 4),
         "wrong_share_of_suggestions": round(wrong / max(correct + wrong, 1), 4),
         "renames_fully_right": round(exact / max(len(cases), 1), 4),
+        "wrong_by_cause": dict(wrong_causes.most_common()),
+        "missed_by_cause": dict(missed_causes.most_common()),
         "events": len(times), "p50_ms": round(percentile(times, 50), 3),
         "p99_ms": round(percentile(times, 99), 3), "machine": machine(),
     }
@@ -78,6 +87,24 @@ def _replay(analyzer: NextEdit, buffer: str, text: str, name: str, row: int, col
         if answer is not None:
             items = answer
     return {(i["line"], i["col"]) for i in items or [] if i["text"] == new}
+
+
+def _wrong_cause(lines: list[str], name: str, at: tuple[int, int]) -> str:
+    """Why a suggestion is not a reference: the ones seen so far are all the name of another
+    module-level def or class of the same name (``@overload`` stubs, a class defined again),
+    which ``ast.Name`` does not count but a rename must change too."""
+    line = lines[at[0] - 1]
+    if re.match(rf"(async\s+)?(def|class)\s+{re.escape(name)}\b", line):
+        return "another module-level def or class of the name"
+    return "other"
+
+
+def _missed_cause(lines: list[str], at: tuple[int, int]) -> str:
+    """Why a reference was not suggested: inside an f-string's braces (strings are never
+    edited), or something else."""
+    if re.search(r"(?<!\w)[rRbB]?[fF][rR]?['\"]", lines[at[0] - 1][:at[1]]):
+        return "inside an f-string"
+    return "other"
 
 
 def _event(buffer: str, text: str, tick: int, intent: str = "edit") -> dict[str, Any]:
