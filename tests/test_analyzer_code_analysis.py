@@ -555,3 +555,20 @@ def test_the_likely_fixed_text_is_checked_beside_the_text(monkeypatch):
     ahead.clear()
     analyze(grown.replace("import os", "import os, re"), 5, 1)
     assert ahead == []
+
+
+def test_a_forked_child_lets_go_of_the_waiting_processes_stdin(tmp_path):
+    ruff_engine.clear_cache()
+    run("print(undefined)\n", file=str(tmp_path / "mod.py"))
+    [waiting] = _one_waiting()
+    pid = os.fork()
+    if pid == 0:  # the child: the pipe must be closed here, or ruff would never see its end
+        try:
+            os.fstat(waiting.stdin)
+        except OSError:
+            os._exit(0 if _ruff_processes.waiting() == 0 else 2)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _ruff_processes.waiting() == 1  # the parent's is untouched
+    ruff_engine.clear_cache()
