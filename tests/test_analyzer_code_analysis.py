@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -571,4 +572,22 @@ def test_a_forked_child_lets_go_of_the_waiting_processes_stdin(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert _ruff_processes.waiting() == 1  # the parent's is untouched
+    ruff_engine.clear_cache()
+
+
+def test_a_check_does_not_queue_behind_a_background_run(tmp_path):
+    release, finished = threading.Event(), threading.Event()
+
+    def busy() -> None:  # the background thread busy with an earlier guess
+        release.wait(10)
+        finished.set()
+
+    path = str(tmp_path / "mod.py")
+    ruff_engine._background.submit(busy)
+    try:
+        ruff_engine.check_ahead("print(undefined)\n", path)  # queued behind it
+        assert [d["code"] for d in ruff_engine.check("print(undefined)\n", path)] == ["F821"]
+        assert not finished.is_set()  # answered by a run of its own, not after the queue
+    finally:
+        release.set()
     ruff_engine.clear_cache()

@@ -121,7 +121,8 @@ def check(text: str, filename: str) -> list[dict[str, Any]]:
             _runs.move_to_end(key)
             return known
         ahead = _ahead.get(key)
-    if ahead is not None:
+    # Not started yet (behind another in the background thread): run here instead of queueing.
+    if ahead is not None and not ahead.cancel():
         try:
             return ahead.result()
         except Exception:  # ruff failed there: run again here, where the failure is raised
@@ -147,7 +148,7 @@ def check_ahead(text: str, filename: str) -> None:
 def _landed(key: tuple[str, str, str], future: Future[list[dict[str, Any]]]) -> None:
     with _lock:
         _ahead.pop(key, None)
-    if future.exception() is None:
+    if not future.cancelled() and future.exception() is None:
         _remember(key, future.result())
 
 
