@@ -556,6 +556,12 @@ def test_the_likely_fixed_text_is_checked_beside_the_text(monkeypatch):
     ahead.clear()
     analyze(grown.replace("import os", "import os, re"), 5, 1)
     assert ahead == []
+    # Nor does a text after one that did not parse (a statement half typed).
+    analyze(grown, 6, 1)
+    analyze(grown.replace("return 12", "return (12"), 7, 9)
+    analyze(grown.replace("return 12", "return (12 +"), 8, 9)
+    assert ahead == [grown.replace("return 12", "return (12").replace("import os\n", "")
+                     .replace("f'plain'", "'plain'").replace("f'more'", "'more'")]
 
 
 def test_a_forked_child_lets_go_of_the_waiting_processes_stdin(tmp_path):

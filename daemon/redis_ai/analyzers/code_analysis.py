@@ -117,6 +117,9 @@ class CodeAnalysis(Analyzer):
             items.sort(key=_order)
             self.last_good.remember(key, event.get("tick", 0), lines, items)
             return [dict(d) for d in items]
+        # A statement half typed stays so for a few keystrokes: no fixed text is guessed (and
+        # checked for nothing) until the buffer parses again.
+        _remember_fixes(key, lines, [])
         good = self.last_good.get(key)
         if event.get("intent", "edit") != "edit" or good is None or first_line != 1:
             return sorted((_item(d, first_line, False) for d in found), key=_order)
