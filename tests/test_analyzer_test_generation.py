@@ -350,3 +350,69 @@ def test_the_item_names_the_def_line_not_the_cursor(project, tmp_path):
                                             analyzers=["test_generation"]))
     assert item["line"] == 5
 
+
+
+SLUGS = Path(__file__).resolve().parent / "samples" / "testgen" / "slugs"
+
+
+@pytest.fixture
+def slugs(tmp_path: Path) -> Path:
+    """A project with the unannotated sample package and its own tests, which call it."""
+    root = tmp_path / "slugs_proj"
+    shutil.copytree(SLUGS, root / "slugs")
+    (root / "tests").mkdir()
+    shutil.copy(SLUGS.parent / "slugs_uses.py", root / "tests" / "test_text.py")
+    (root / "pyproject.toml").write_text('[project]\nname = "slugs"\nversion = "0"\n')
+    return root
+
+
+def slugs_items(root: Path, function: str, intent: str = "request") -> list[dict]:
+    path = root / "slugs" / "text.py"
+    line = line_of(path, f"def {function}(") + 1
+    return TestGeneration().analyze(event(path, line, intent, analyzers=["test_generation"]))
+
+
+def test_the_projects_own_calls_are_pinned_and_run(slugs):
+    [item] = slugs_items(slugs, "slugify")
+    assert item["status"] == "passed", item
+    assert item["title"] == "pytest tests for slugs.text.slugify (1 pass: pinned)"
+    text = item["text"]
+    assert "Characterization: pins what slugify returns today" in text
+    assert "tests/test_text.py:10" in text
+    assert "    assert slugify('Hello World') == 'hello-world'\n" in text
+    assert "    assert slugify('A b', sep='_') == 'a_b'\n" in text
+    # The pinned test, kept, fails once slugify's behaviour changes.
+    (slugs / "tests" / "test_text.py").unlink()
+    (slugs / "tests" / "test_slugify.py").write_text(text)
+    assert run_pytest(slugs / "tests") == {"test_slugify_pins_observed_calls": "passed"}
+    module = slugs / "slugs" / "text.py"
+    module.write_text(module.read_text().replace("text.lower().split()", "text.split()"))
+    assert run_pytest(slugs / "tests") == {"test_slugify_pins_observed_calls": "failed"}
+
+
+def test_parametrized_rows_expected_raises_and_built_instances_are_pinned(slugs):
+    [size] = slugs_items(slugs, "parse_size")
+    assert size["status"] == "passed", size
+    assert "    assert parse_size('10k') == 10240\n" in size["text"]
+    assert "    assert parse_size('3') == 3\n" in size["text"]
+    assert "    with pytest.raises(ValueError):\n        parse_size('abc')\n" in size["text"]
+    [add] = slugs_items(slugs, "add")
+    assert add["status"] == "passed", add
+    assert "    assert Counter(3).add(2) == 5\n" in add["text"]
+
+
+def test_no_code_runs_for_unverified_events(slugs):
+    [item] = slugs_items(slugs, "slugify", intent="edit")
+    assert item["status"] == "none", item
+    assert "pins_observed_calls" not in item["text"]
+
+
+def test_docstring_types_become_strategies(slugs):
+    [sphinx] = slugs_items(slugs, "repeat")
+    assert sphinx["status"] == "passed", sphinx
+    assert "@given(word=st.text(max_size=20), times=st.integers(" in sphinx["text"]
+    assert "assert isinstance(result, str)" in sphinx["text"]
+    [google] = slugs_items(slugs, "total")
+    assert google["status"] == "passed", google
+    assert "@given(values=st.lists(st.integers(" in google["text"]
+    assert "assert isinstance(result, int)" in google["text"]

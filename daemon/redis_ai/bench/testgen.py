@@ -16,8 +16,12 @@ generated modules do. Figures:
   ``every_test_passes`` counts those with none set aside; ``failing`` (a test fails: what the
   analyzer offers as a possible bug), ``not_importing``, ``nothing_usable``;
 * ``checks_value``: modules with a test that checks a value or a property (an example, a
-  doctest, a raised exception with its message, a round trip, idempotence), not only a type;
-* ``generation_ms``: p50/p99 of writing one module (no run), ``verification_ms`` p50/p99 of
+  doctest, a raised exception with its message, a round trip, idempotence, a pinned value),
+  not only a type;
+* ``pinned``: modules with a passing characterization test of the project's own literal calls
+  (``pinned_varied``: a pinned value that differed when the module ran, set aside);
+* ``generation_ms``: p50/p99 of writing one module (no run of the tests, but the recording of
+  the project's calls, a subprocess, where there are some), ``verification_ms`` p50/p99 of
   running one module as the analyzer does (a pytest process each), on ``--verify-sample``.
 """
 
@@ -45,7 +49,7 @@ from .diagnostics import PROJECTS as DIAGNOSTICS_PROJECTS
 PROJECTS = (*DIAGNOSTICS_PROJECTS, "more-itertools==10.5.0")
 _SKIPPED_FOLDERS = frozenset({"tests", "test", "testing", "docs", "doc", "examples", "scripts",
                               "benchmarks", "tasks", "bin"})
-_VALUE_KINDS = frozenset({"example", "doctest", "raises", "property"})
+_VALUE_KINDS = frozenset({"example", "doctest", "raises", "property", "pinned"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         name, version = spec.split("==")
         folder = cache / f"{name}-{version}"
         mine = [f for f in files if folder in f.parents and _counted(f, folder)]
-        found = _generate(mine, folder, spec, generation)
+        found = _generate(mine, folder, spec, generation, python)
         outcome = _run_all(found, cache / "testgen" / name, python, args.timeout)
         per_project[spec] = outcome["figures"]
         totals.update(outcome["figures"])
@@ -96,6 +100,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "offered_share_of_functions": _share(totals["offered"], functions),
         "checks_value": totals["checks_value"],
         "checks_value_share": _share(totals["checks_value"], modules),
+        "pinned": totals["pinned"], "pinned_varied": totals["pinned_varied"],
         "per_project": per_project,
         "reasons_without_module": _reasons(written),
         "failures": [{"function": m["function"], "failed": m["failed"]}
@@ -144,8 +149,8 @@ def _public(tree: ast.Module) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunc
     return found
 
 
-def _generate(files: list[Path], folder: Path, spec: str,
-              times: list[float]) -> list[dict[str, Any]]:
+def _generate(files: list[Path], folder: Path, spec: str, times: list[float],
+              python: str) -> list[dict[str, Any]]:
     found = []
     for path in files:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
@@ -162,7 +167,7 @@ def _generate(files: list[Path], folder: Path, spec: str,
                                     "text": text, "whole": True, "file": str(path),
                                     "intent": "edit", "analyzers": ["test_generation"]})
             start = time.perf_counter()
-            items = testgen.generate(event)
+            items = testgen.generate(event, record=True, python=python)
             times.append((time.perf_counter() - start) * 1000)
             item = items[0]
             record: dict[str, Any] = {
@@ -191,7 +196,9 @@ def _tests_of(text: str) -> tuple[list[str], list[str]]:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
             names.append(node.name)
             source = ast.unparse(node)
-            if "run_examples(" in source:
+            if "_pins_observed_calls" in node.name:
+                kinds.append("pinned")
+            elif "run_examples(" in source:
                 kinds.append("doctest")
             elif "_docstring_examples" in node.name:
                 kinds.append("example")
@@ -240,6 +247,9 @@ def _run_all(records: list[dict[str, Any]], folder: Path, python: str,
                 message = (problem.get("message") or "") + "\n" + (problem.text or "")
                 verdict, detail = runner.classify(message, root, by_file[module]["method"])
                 state = f"failed:{detail}" if verdict == "failed" else verdict
+                if state.startswith("failed") and "_pins_observed_calls" in (
+                        case.get("name") or ""):
+                    state = "varies"  # set aside as the analyzer does: not the value just seen
             results[module][(case.get("name") or "").split("[")[0]] = state
     figures: Counter[str] = Counter(functions=len(records),
                                     with_module=sum(r["module"] for r in records))
@@ -258,6 +268,9 @@ def _run_all(records: list[dict[str, Any]], folder: Path, python: str,
             record["outcome"] = "nothing_usable"  # every test needed a state or the network
         figures[record["outcome"]] += 1
         figures["every_test_passes"] += bool(states) and len(passed) == len(states)
+        figures["pinned_varied"] += "varies" in states.values()
+        figures["pinned"] += any(k == "pinned" and states.get(t) == "passed"
+                                 for t, k in zip(record["tests"], record["kinds"], strict=True))
         figures["offered"] += bool(passed)
         checked = {k for t, k in zip(record["tests"], record["kinds"], strict=True)
                    if states.get(t) == "passed"}

@@ -2,6 +2,10 @@
 
     locate     the function at the cursor, the module that imports it, the project around it
     doctests   its docstring examples (asserts, or doctest itself for printed output)
+    doctypes   the types its docstring gives unannotated parameters (Sphinx, Google, numpydoc)
+    calls      the project's own calls of it with literal arguments (its tests, its code)
+    record     what those calls return today, run in a sandboxed subprocess
+    pinned     characterization tests asserting those values
     signature  its guard clauses as pytest.raises cases (guards: the arguments that trip them)
     fixtures   how a test reaches it: by name, or on an instance its class's example or
                __init__ signature builds
@@ -21,11 +25,12 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import _pysource
-from . import doctests, fixtures, properties, runner, signature
+from . import doctests, doctypes, fixtures, pinned, properties, runner, signature
 from .locate import Target, cut_function, function_at, module_names, module_of, params_of
 from .locate import project_root as project_root
 from .world import io_free, network_functions
@@ -40,9 +45,13 @@ _VERIFIED_MAX = 64
 _lock = threading.Lock()
 
 
-def generate(event: dict[str, Any], verify: bool = False) -> list[Item]:
+def generate(event: dict[str, Any], verify: bool = False, record: bool | None = None,
+             python: str | None = None) -> list[Item]:
     """The items for the function at the cursor of ``event``: its tests (run first when
-    ``verify``), the failing ones as a possible bug, or one item saying why there are none."""
+    ``verify``), the failing ones as a possible bug, or one item saying why there are none.
+    ``record`` (``verify`` unless given): the project's literal calls of the function are run
+    to pin what they return; ``python``: the interpreter for that (the project's, found as the
+    runner finds it, unless given)."""
     cursor = event["line"]
     path = event.get("file") or ""
     if not path:
@@ -70,7 +79,11 @@ def generate(event: dict[str, Any], verify: bool = False) -> list[Item]:
     if target.qualname in network_functions(target.tree):
         return [_none(def_line, suggested, f"{title} reaches the network, which generated tests "
                                            "never do")]
-    tests, reasons, factory = _tests(target)
+    pin = None
+    if verify if record is None else record:
+        project = project_root(import_root)
+        pin = Pinning(project, python or runner.interpreter(project, ("pytest",)), import_root)
+    tests, reasons, factory = _tests(target, pin)
     if not tests:
         return [_none(def_line, suggested, f"nothing to test in {title}: " + "; ".join(reasons))]
     relative = os.path.relpath(import_root, tests_dir)
@@ -128,6 +141,7 @@ def _function(event: dict[str, Any], source: _pysource.Source) -> tuple[Target, 
     qualname = ".".join([o.name for o in owners] + [function.name])
     target = Target(function, owner, qualname, module, module_names(tree), [], tree)
     target.params = params_of(function, target.is_method)
+    doctypes.annotate(target)
     return target, def_line
 
 
@@ -146,9 +160,20 @@ def _saved_copy(event: dict[str, Any]) -> dict[str, Any] | None:
     return {**event, "text": saved, "first_line": 1, "whole": True}
 
 
-def _tests(target: Target) -> tuple[list[Test], list[str], str | None]:
+@dataclass
+class Pinning:
+    """What recording the project's calls needs: the project, the Python to run them with
+    and the import root."""
+
+    project: Path
+    python: str
+    import_root: Path
+
+
+def _tests(target: Target, pin: Pinning | None = None
+           ) -> tuple[list[Test], list[str], str | None]:
     """Every test that can be written, the reasons for the kinds that could not, and the
-    instance factory."""
+    instance factory; ``pin``: also the characterization tests of the project's calls."""
     reasons: list[str] = []
     tests, why = doctests.doctest_tests(target)
     if why:
@@ -158,6 +183,14 @@ def _tests(target: Target) -> tuple[list[Test], list[str], str | None]:
     if kind is None:
         reasons.append(why or "it cannot be called")
         return tests, reasons, factory
+    if pin is not None and kind == "call":
+        if io_free(target.function):
+            found, why = pinned.pinned_tests(target, pin.project, pin.python, pin.import_root)
+        else:
+            found, why = [], "its body does I/O: the project's calls of it are not run"
+        tests += found
+        if why:
+            reasons.append(why)
     reach, why = fixtures.reach(target)
     if reach is None:
         reasons.append(why or "it cannot be called")
@@ -212,7 +245,9 @@ def _judged(outcome: runner.Outcome, tests: list[Test], render: Any, relative: s
                       def_line, "unverified")]
     items = []
     passed = [t for t in tests if t.name in outcome.passed]
-    failed = [t for t in tests if t.name in outcome.failed]
+    # A pinned value that differs from the one just recorded is a value that varies between
+    # runs (a clock, a hash seed): not a finding, and not a test to keep.
+    failed = [t for t in tests if t.name in outcome.failed and t.kind != "pinned"]
     if passed:
         kinds = ", ".join(sorted({t.kind for t in passed}))  # what they check: "returns" alone
         items.append(_item(f"pytest tests for {title} ({len(passed)} pass: {kinds})",

@@ -73,6 +73,8 @@ class Target:
     imports_module: bool = False
     example_names: set[str] = field(default_factory=set)
     unresolved: set[str] = field(default_factory=set)
+    documented_return: ast.expr | None = None
+    """The return type the docstring states, when the def has no annotation (doctypes)."""
 
     @property
     def is_method(self) -> bool:

@@ -304,7 +304,7 @@ def _round_trip(target: Target, others: dict[str, ast.FunctionDef | ast.AsyncFun
 
 def _same_type(target: Target, param: Param) -> bool:
     """Whether the return annotation is the parameter's (or absent): f(f(x)) is then a call."""
-    returns = target.function.returns
+    returns = target.function.returns or target.documented_return
     return returns is None or (param.annotation is not None
                                and ast.dump(returns) == ast.dump(param.annotation))
 

@@ -88,9 +88,9 @@ def generator(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 
 def return_check(target: Target) -> tuple[str, str] | None:
-    """A test-name word and an assert on ``result`` for the return annotation, when it names
-    plain types."""
-    annotation = target.function.returns
+    """A test-name word and an assert on ``result`` for the return annotation (or the type the
+    docstring states), when it names plain types."""
+    annotation = target.function.returns or target.documented_return
     if annotation is None or generator(target.function):
         return None
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):

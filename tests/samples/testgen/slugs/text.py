@@ -1,0 +1,48 @@
+"""Text helpers with no annotations and no examples."""
+
+
+def slugify(text, sep="-"):
+    """The words of ``text``, lower-cased, joined by ``sep``."""
+    return sep.join(text.lower().split())
+
+
+def parse_size(value):
+    """A size with an optional unit (``10k``) in bytes."""
+    units = {"k": 1024, "m": 1024 ** 2}
+    if value[-1:].lower() in units:
+        return int(value[:-1]) * units[value[-1].lower()]
+    return int(value)
+
+
+class Counter:
+    """A running total."""
+
+    def __init__(self, start):
+        self.value = start
+
+    def add(self, n):
+        """Add ``n``; the new total."""
+        self.value += n
+        return self.value
+
+
+def repeat(word, times):
+    """``word`` ``times`` times over.
+
+    :param str word: the word
+    :param int times: how many times
+    :rtype: str
+    """
+    return word * times
+
+
+def total(values):
+    """The sum of ``values``.
+
+    Args:
+        values (list of int): the numbers
+
+    Returns:
+        int: their sum
+    """
+    return sum(values)

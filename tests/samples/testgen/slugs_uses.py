@@ -1,0 +1,26 @@
+"""The sample project's own tests (copied as tests/test_text.py): the calls test_generation
+pins."""
+
+import pytest
+
+from slugs.text import Counter, parse_size, slugify
+
+
+def test_slugify():
+    assert slugify("Hello World") == "hello-world"
+    assert slugify("A b", sep="_") == "a_b"
+
+
+@pytest.mark.parametrize("text, expected", [("10k", 10240), ("3", 3)])
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+def test_parse_size_refuses():
+    with pytest.raises(ValueError):
+        parse_size("abc")
+
+
+def test_counter():
+    counter = Counter(3)
+    assert counter.add(2) == 5
