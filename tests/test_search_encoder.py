@@ -52,3 +52,27 @@ def test_safetensors_are_mapped_with_their_shapes(model: encoder.Encoder) -> Non
     assert words.shape == (30522, 384) and isinstance(words, np.memmap)  # mapped, not read
     assert model.tensors["embeddings.position_ids"].dtype == np.int64
     assert model.id.startswith("minilm-") and model.dim == 384
+
+
+def test_forward_passes_run_with_one_blas_thread(model: encoder.Encoder,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexing's batches as well as queries: on shared cores a second BLAS thread makes the
+    encoder 3-5 times slower (encoder.THREADS); the process's own count is restored after."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+    forward = model._forward
+
+    def recording(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        seen.append(blas_threads())
+        return forward(ids, mask)
+
+    monkeypatch.setattr(model, "_forward", recording)
+    model.embed(["def f(): pass", "class Index:\n    def search(self, query): ..."])
+    model.embed_query("where is the index searched")
+    assert seen == [[encoder.THREADS] * len(before)] * 2
+    assert blas_threads() == before
