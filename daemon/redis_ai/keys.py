@@ -55,7 +55,8 @@ COUNTERS = f"{PREFIX}:{{events}}:counters"
 
 EVENT_SHARDS = f"{PREFIX}:{{events}}:shards"
 """String: how many shards the event stream has; absent means 1 (plain Redis). The first daemon
-on a cluster sets it (SET NX) to the number of masters unless ``--shards`` says otherwise."""
+or worker on a cluster sets it (SET NX) to the number of masters; change it only with every
+process stopped (a buffer's shard follows from the count, docs/cluster.md)."""
 
 
 def events(shard: int = 0) -> str:
@@ -181,9 +182,6 @@ def completion_offer(client: str, buffer: str) -> str:
     return f"{PREFIX}:completion:offer:{client}:{buffer}"
 
 
-# -- Semantic code search (search/) --------------------------------------------------------
-CODE_CHUNKS = f"{PREFIX}:{{code}}:chunks"
-"""Set of the ids of every indexed chunk."""
 def next_edit_state(client: str, buffer: str) -> str:
     """Hash of one client's buffer as the next_edit analyzer last saw it: ``state`` (msgpack
     ``{tick, first, row, line, offered, base}``: the latest text is the base with line ``row``
@@ -192,6 +190,9 @@ def next_edit_state(client: str, buffer: str) -> str:
     return f"{PREFIX}:next_edit:state:{client}:{buffer}"
 
 
+# -- Semantic code search (search/) --------------------------------------------------------
+CODE_CHUNKS = f"{PREFIX}:{{code}}:chunks"
+"""Set of the ids of every indexed chunk."""
 
 CODE_CHUNK_PREFIX = f"{PREFIX}:{{code}}:chunk:"
 """Prefix of the chunk hashes; the search module's index covers exactly these keys."""
@@ -264,4 +265,5 @@ PROBE = f"{PREFIX}:{{meta}}:probe"
 """Never written: read to learn whether the server has a command (vector sets' VCARD)."""
 
 META = f"{PREFIX}:{{meta}}:meta"
-"""Hash: schema version and the daemon that created the keyspace."""
+"""Hash: the keyspace's schema version and the redis-ai version of the daemon that last started on
+it (each daemon writes it at start)."""
