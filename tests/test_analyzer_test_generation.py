@@ -399,6 +399,9 @@ def test_parametrized_rows_expected_raises_and_built_instances_are_pinned(slugs)
     [add] = slugs_items(slugs, "add")
     assert add["status"] == "passed", add
     assert "    assert Counter(3).add(2) == 5\n" in add["text"]
+    [doubled] = slugs_items(slugs, "doubled")
+    assert doubled["status"] == "passed", doubled
+    assert "    assert Counter(4).doubled == 8\n" in doubled["text"]
 
 
 def test_no_code_runs_for_unverified_events(slugs):

@@ -24,3 +24,4 @@ def test_parse_size_refuses():
 def test_counter():
     counter = Counter(3)
     assert counter.add(2) == 5
+    assert Counter(4).doubled == 8

@@ -183,9 +183,10 @@ def _tests(target: Target, pin: Pinning | None = None
     if kind is None:
         reasons.append(why or "it cannot be called")
         return tests, reasons, factory
-    if pin is not None and kind == "call":
+    if pin is not None:
         if io_free(target.function):
-            found, why = pinned.pinned_tests(target, pin.project, pin.python, pin.import_root)
+            found, why = pinned.pinned_tests(target, pin.project, pin.python, pin.import_root,
+                                             read=kind == "attribute")
         else:
             found, why = [], "its body does I/O: the project's calls of it are not run"
         tests += found

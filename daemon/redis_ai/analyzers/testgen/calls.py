@@ -40,6 +40,8 @@ class Call:
     owner_args: str = ""
     raises: bool = False
     """The call is inside a ``with pytest.raises(...)`` block: the project expects it to raise."""
+    read: bool = False
+    """Not a call: an attribute read on the instance (a property), ``args`` empty."""
 
 
 _FILES: OrderedDict[tuple[str, int, int], dict[str, list[Call]]] = OrderedDict()
@@ -47,16 +49,16 @@ _FILES_MAX = 20000
 _lock = threading.Lock()
 
 
-def observed(target: Target, project: Path) -> list[Call]:
+def observed(target: Target, project: Path, read: bool = False) -> list[Call]:
     """The calls of the project that reach the target, by import (``from pkg.mod import f``,
     ``import pkg.mod as m; m.f``, the package's re-exports) or in the module itself; at most
-    MAX_CALLS, distinct, from the tests first."""
+    MAX_CALLS, distinct, from the tests first; ``read``: the reads of a property instead."""
     function = target.function.name
     wanted = _names(target)
     found: dict[tuple[str, str], Call] = {}
     for path in _files(project):
         for call in _calls_of(path).get(function, ()):
-            if _matches(call, target, wanted):
+            if call.read == read and _matches(call, target, wanted):
                 found.setdefault((call.owner_args, call.args), call)
     ordered = sorted(found.values(), key=lambda c: ("test" not in c.where, c.where))
     return ordered[:MAX_CALLS]
@@ -134,13 +136,36 @@ def _scan(tree: ast.Module, where: str, own_module: str, package: str) -> list[C
         expected = {id(c) for n in nodes if isinstance(n, ast.With) and any(
             _raises(item.context_expr) for item in n.items)
             for s in n.body for c in ast.walk(s)}
+        called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
         for node in nodes:
+            if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
+                    and id(node) not in called):
+                for env in rows:
+                    read = _read(node, env, built, aliases, own_module, where)
+                    if read is not None:
+                        calls.append(replace(read, raises=id(node) in expected))
             if isinstance(node, ast.Call):
                 for env in rows:
                     call = _call(node, env, built, aliases, own_module, where)
                     if call is not None:
                         calls.append(replace(call, raises=id(node) in expected))
     return calls
+
+
+def _read(node: ast.Attribute, env: dict[str, str], built: dict[str, tuple[str, str]],
+          aliases: dict[str, str], own_module: str, where: str) -> Call | None:
+    """``Cls(1).name`` or ``c.name`` (``c = Cls(1)``) as a read of an instance's attribute."""
+    line = f"{where}:{node.lineno}"
+    value = node.value
+    if isinstance(value, ast.Name) and value.id in built:
+        owner, owner_args = built[value.id]
+        return Call(node.attr, "", line, owner, owner_args, read=True)
+    if isinstance(value, ast.Call):
+        args = _literal_args(value, env)
+        called = _resolve(value.func, aliases, own_module)
+        if called and args is not None:
+            return Call(node.attr, "", line, called, args, read=True)
+    return None
 
 
 def _call(node: ast.Call, env: dict[str, str], built: dict[str, tuple[str, str]],

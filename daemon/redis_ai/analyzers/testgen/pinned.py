@@ -15,14 +15,18 @@ from .signature import invocation
 from .writer import Test
 
 
-def pinned_tests(target: Target, project: Path, python: str, import_root: Path) -> tuple[list[Test], str | None]:
-    """A test asserting today's values of the project's literal calls of the target, or why
-    there is none."""
-    found = calls.observed(target, project)
+def pinned_tests(target: Target, project: Path, python: str, import_root: Path,
+                 read: bool = False) -> tuple[list[Test], str | None]:
+    """A test asserting today's values of the project's literal calls of the target (its
+    reads on instances built with literal arguments, for a property: ``read``), or why there is
+    none."""
+    found = calls.observed(target, project, read)
     if not found:
-        return [], "the project never calls it with literal arguments"
+        return [], ("the project never reads it on an instance built with literal arguments"
+                    if read else "the project never calls it with literal arguments")
     top = target.qualname.split(".")[0]
-    expressions = [invocation(target, _callee(target, call), call.args) for call in found]
+    expressions = [_callee(target, call) if read else
+                   invocation(target, _callee(target, call), call.args) for call in found]
     prelude = f"import asyncio\nfrom {target.module} import {top}"
     values = record.record([(e, c.raises) for e, c in zip(expressions, found, strict=True)],
                            prelude, python, import_root)
@@ -33,8 +37,9 @@ def pinned_tests(target: Target, project: Path, python: str, import_root: Path) 
     target.imports.add(top)
     name = f"test_{snake(target.qualname)}_pins_observed_calls"
     where = ", ".join(dict.fromkeys(_short(c.where, project) for _, _, c in kept))
+    uses = "reads" if read else "calls"
     doc = textwrap.wrap(f"Characterization: pins what {target.qualname} returns today for the "
-                        f"calls the project makes ({where}). A failure means its behaviour "
+                        f"{uses} the project makes ({where}). A failure means its behaviour "
                         "changed, which may be intended.", 92)
     lines = [f"def {name}():", f'    """{doc[0]}', *(f"    {x}" for x in doc[1:]), '    """']
     lines += [_assertion(target, e, v) for e, v, _ in kept]

@@ -25,6 +25,11 @@ class Counter:
         self.value += n
         return self.value
 
+    @property
+    def doubled(self):
+        """Twice the total."""
+        return self.value * 2
+
 
 def repeat(word, times):
     """``word`` ``times`` times over.
