@@ -6,8 +6,11 @@ import pytest
 from slugs.text import Counter, parse_size, slugify
 
 
+TITLE = "Hello World"
+
+
 def test_slugify():
-    assert slugify("Hello World") == "hello-world"
+    assert slugify(TITLE) == "hello-world"
     assert slugify("A b", sep="_") == "a_b"
 
 

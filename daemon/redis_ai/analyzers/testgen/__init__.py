@@ -184,7 +184,7 @@ def _tests(target: Target, pin: Pinning | None = None
         reasons.append(why or "it cannot be called")
         return tests, reasons, factory
     if pin is not None:
-        if io_free(target.function):
+        if io_free(target.function, streams=True):
             found, why = pinned.pinned_tests(target, pin.project, pin.python, pin.import_root,
                                              read=kind == "attribute")
         else:

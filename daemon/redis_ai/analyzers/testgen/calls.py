@@ -129,10 +129,16 @@ def _scan(tree: ast.Module, where: str, own_module: str, package: str) -> list[C
     calls: list[Call] = []
     scopes: list[ast.AST] = [tree] + [n for n in ast.walk(tree)
                                       if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    module_constants = _constants(tree)
     for scope in scopes:
         built = _instances(scope, aliases, own_module)
-        rows = _parametrized(scope)
         nodes = _own_nodes(scope)
+        constants = {**module_constants, **_constants(scope)} if scope is not tree else (
+            module_constants)
+        if scope is not tree:
+            for name in _bound(scope, nodes) - set(_constants(scope)):
+                constants.pop(name, None)  # a parameter or a local: not the module's constant
+        rows = [{**constants, **row} for row in _parametrized(scope)]
         expected = {id(c) for n in nodes if isinstance(n, ast.With) and any(
             _raises(item.context_expr) for item in n.items)
             for s in n.body for c in ast.walk(s)}
@@ -242,6 +248,51 @@ def _own_nodes(scope: ast.AST) -> list[ast.AST]:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             stack.extend(ast.iter_child_nodes(node))
     return found
+
+
+_IMMUTABLE = (str, bytes, int, float, complex, bool, type(None))
+
+
+def _constants(scope: ast.AST) -> dict[str, str]:
+    """Names bound once in ``scope`` (``url = "https://a/"``), by a plain assignment, to an
+    immutable literal: name -> its source. Mutable ones (a list that is appended to) are left
+    out."""
+    nodes = _own_nodes(scope)
+    stores: dict[str, int] = {}
+    for node in nodes:
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            stores[node.id] = stores.get(node.id, 0) + 1
+    found: dict[str, str] = {}
+    for node in nodes:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and stores.get(node.targets[0].id) == 1):
+            continue
+        try:
+            value = ast.literal_eval(node.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        text = _source(value) if _immutable(value) else None
+        if text is not None:
+            found[node.targets[0].id] = text
+    return found
+
+
+def _immutable(value: object) -> bool:
+    if isinstance(value, tuple | frozenset):
+        return all(_immutable(v) for v in value)
+    return isinstance(value, _IMMUTABLE)
+
+
+def _bound(scope: ast.AST, nodes: list[ast.AST]) -> set[str]:
+    """The names ``scope`` binds itself: its parameters and every name it stores to."""
+    names = {n.id for n in nodes if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef):
+        args = scope.args
+        names |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                  *([args.vararg] if args.vararg else []),
+                                  *([args.kwarg] if args.kwarg else [])]}
+    return names
 
 
 def _instances(scope: ast.AST, aliases: dict[str, str],

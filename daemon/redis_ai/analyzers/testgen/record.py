@@ -2,7 +2,8 @@
 call is run twice, in a subprocess of the user's Python, in the generated modules' sandbox (no
 network, a tmp folder as working directory), with a timeout. A result is kept when both runs
 gave the same repr: as a value when the repr reads back as it (a literal), else as the repr
-itself when it holds no address (``URL('https://a/')``). Calls that raise or differ between
+itself when it reads as a constructor call (``URL('https://a/')``, not ``<...>``, which
+describes an object and changes with the process). Calls that raise or differ between
 runs are left out, but for a call the project makes inside ``pytest.raises``: the
 exception it raises (the same one twice) is kept."""
 
@@ -61,8 +62,8 @@ for _source, _expected in {expressions!r}:
                 _kind = "value"
         except BaseException:
             pass
-        if _kind is None and " at 0x" not in _text and " object at " not in _text:
-            _kind = "repr"
+        if _kind is None and not _text.startswith("<") and " at 0x" not in _text:
+            _kind = "repr"  # "<...>" describes an object (a stream, a handle): not a value
     _results.append([_kind, _text] if _kind else None)
 sys.stdout.flush()
 os.write({fd}, json.dumps(_results).encode())

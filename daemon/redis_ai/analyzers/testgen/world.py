@@ -42,14 +42,22 @@ _HARMLESS = frozenset({
 clock, path arithmetic): the sandbox's tmp folder is all they could touch."""
 
 
-def io_free(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+_STREAM_METHODS = frozenset({"write", "flush", "read", "readline", "readlines"})
+"""Methods that are I/O on a file or the terminal but as often on an in-memory buffer
+(io.StringIO, a decoder, a console's capture): allowed with ``streams``."""
+
+
+def io_free(function: ast.FunctionDef | ast.AsyncFunctionDef, streams: bool = False) -> bool:
     """Whether the body calls nothing that reads or changes the world outside the process's
-    memory (files, processes, the network, the terminal) as far as can be seen."""
+    memory (files, processes, the network, the terminal) as far as can be seen; ``streams``:
+    reads and writes of a stream it is given or holds count as memory (the calls the project
+    itself makes, run in the sandbox with no terminal, are not refused for them)."""
     for node in ast.walk(function):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in _IO_METHODS:
+        if isinstance(func, ast.Attribute) and func.attr in _IO_METHODS and not (
+                streams and func.attr in _STREAM_METHODS):
             return False
         chain = _chain(func)
         if chain and chain[0] in _IO_NAMES and ".".join(chain[:2]) not in _HARMLESS:
