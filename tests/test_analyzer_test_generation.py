@@ -404,6 +404,22 @@ def test_parametrized_rows_expected_raises_and_built_instances_are_pinned(slugs)
     assert "    assert Counter(4).doubled == 8\n" in doubled["text"]
 
 
+def test_none_is_pinned_only_where_the_body_returns_values(slugs):
+    [first] = slugs_items(slugs, "first_word")
+    assert "    assert first_word('') is None\n" in first["text"]
+    assert "    assert first_word('a b') == 'a'\n" in first["text"]
+    [setter] = slugs_items(slugs, "set_mode")  # a setter of global state: not pinned
+    assert setter["status"] == "none", setter
+    assert "calls of it raise, return None or vary" in setter["title"]
+
+
+def test_stream_writes_are_run_and_described_objects_not_pinned(slugs):
+    [boxed] = slugs_items(slugs, "boxed")  # writes to an io.StringIO: run in the sandbox
+    assert "    assert boxed('a') == '[a]'\n" in boxed["text"]
+    [wrap] = slugs_items(slugs, "wrap")  # returns <Box 'a'>: a description, not a value
+    assert wrap["status"] == "none", wrap
+
+
 def test_no_code_runs_for_unverified_events(slugs):
     [item] = slugs_items(slugs, "slugify", intent="edit")
     assert item["status"] == "none", item

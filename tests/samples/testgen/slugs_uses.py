@@ -3,7 +3,7 @@ pins."""
 
 import pytest
 
-from slugs.text import Counter, parse_size, slugify
+from slugs.text import Counter, boxed, first_word, parse_size, set_mode, slugify, wrap
 
 
 TITLE = "Hello World"
@@ -28,3 +28,14 @@ def test_counter():
     counter = Counter(3)
     assert counter.add(2) == 5
     assert Counter(4).doubled == 8
+
+
+def test_words():
+    set_mode("fancy")
+    assert first_word("") is None
+    assert first_word("a b") == "a"
+
+
+def test_boxes():
+    assert boxed("a") == "[a]"
+    assert wrap("a").text == "a"

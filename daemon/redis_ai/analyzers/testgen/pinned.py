@@ -30,10 +30,12 @@ def pinned_tests(target: Target, project: Path, python: str, import_root: Path,
     prelude = f"import asyncio\nfrom {target.module} import {top}"
     values = record.record([(e, c.raises) for e, c in zip(expressions, found, strict=True)],
                            prelude, python, import_root)
-    # None is left out: it says little, and a call that returns it is mostly there for what it
-    # changes (a setter of global state, which would then leak into the other tests).
+    # None from a body that returns no value says nothing: such a call is there for what it
+    # changes (a setter of global state, which would leak into the other tests).
+    procedure = not any(isinstance(n, ast.Return) and n.value is not None
+                        for n in ast.walk(target.function))
     kept = [(e, v, c) for e, v, c in zip(expressions, values, found, strict=True)
-            if v is not None and v != ("value", "None")
+            if v is not None and not (procedure and v == ("value", "None"))
             and (v[0] != "raises" or _exception(target, v[1]))]
     if not kept:
         return [], ("the project's literal calls of it raise, return None or vary between "

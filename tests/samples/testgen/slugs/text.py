@@ -1,5 +1,7 @@
 """Text helpers with no annotations and no examples."""
 
+import io
+
 
 def slugify(text, sep="-"):
     """The words of ``text``, lower-cased, joined by ``sep``."""
@@ -51,3 +53,40 @@ def total(values):
         int: their sum
     """
     return sum(values)
+
+
+_MODE = "plain"
+
+
+def set_mode(mode):
+    """Set the module's mode (global state)."""
+    global _MODE
+    _MODE = mode
+
+
+def first_word(text):
+    """The first word of ``text``, or None."""
+    words = text.split()
+    return words[0] if words else None
+
+
+def boxed(text):
+    """``text`` in brackets, written to an in-memory stream."""
+    out = io.StringIO()
+    out.write("[" + text + "]")
+    return out.getvalue()
+
+
+class Box:
+    """A value whose repr describes it (``<Box 'a'>``) rather than spells it."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return f"<Box {self.text!r}>"
+
+
+def wrap(text):
+    """``text`` in a Box."""
+    return Box(text)
