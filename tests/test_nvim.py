@@ -138,8 +138,9 @@ def test_loading_has_no_side_effects_until_setup(start_nvim: Any, tmp_path: Path
     assert nvim.exec_lua("return require('redis_ai').statusline()") == ""
     nvim.exec_lua("require('redis_ai').setup({keymaps = {next = false}})")
     after = nvim.exec_lua(PLUGIN_STATE)
-    # One autocommand per event asked about; six of the seven default keys, analyze in two modes.
-    assert (after["loaded"], after["autocmds"], after["maps"]) == (True, 5, 7)
+    # One autocommand per event asked about; six of the seven ghost-text and analyze keys (analyze
+    # in two modes), and the two next-edit keys in normal and insert mode.
+    assert (after["loaded"], after["autocmds"], after["maps"]) == (True, 5, 11)
 
 
 def test_window_and_columns_without_a_daemon(start_nvim: Any, tmp_path: Path) -> None:

@@ -48,7 +48,9 @@ BURST_SAMPLES = 32
 Target = Redis | Pipeline | AsyncPipeline | RedisCluster
 """Where commands go: a pipeline (queued, the caller executes) or a client (sent at once)."""
 
-_last_trim: dict[str, float] = {}
+# Keyed by (metric, subject), not by key name: key names change with the namespace
+# (keys.use_namespace), and a cache of them would outlive a switch.
+_last_trim: dict[tuple[str, str], float] = {}
 _seq = itertools.count()
 _tag = ""
 
@@ -129,8 +131,8 @@ def _record(target: Target, metric: str, subject: str, values: list[str], now: f
         raise TypeError(f"record into a pipeline or a sync client, not {type(target).__name__}")
     key = keys.stat(metric, subject)
     pipe.zadd(key, {f"{_tag}.{next(_seq)}:{value}": now for value in values})
-    if now - _last_trim.get(key, -math.inf) >= TRIM_INTERVAL_S:
-        _last_trim[key] = now
+    if now - _last_trim.get((metric, subject), -math.inf) >= TRIM_INTERVAL_S:
+        _last_trim[metric, subject] = now
         # Only here, not per sample: on a cluster the per-event writes then touch only the
         # subject's own slot, and the one shared set hears from each writer once a second.
         pipe.sadd(keys.STAT_SUBJECTS, subject)
