@@ -420,6 +420,13 @@ def test_stream_writes_are_run_and_described_objects_not_pinned(slugs):
     assert wrap["status"] == "none", wrap
 
 
+def test_arguments_built_by_the_modules_classes_are_pinned(slugs):
+    [item] = slugs_items(slugs, "hashtag")
+    assert item["status"] == "passed", item
+    assert "from slugs.text import Tag, hashtag" in item["text"]
+    assert "    assert hashtag(Tag('news')) == '#news'\n" in item["text"]
+
+
 def test_no_code_runs_for_unverified_events(slugs):
     [item] = slugs_items(slugs, "slugify", intent="edit")
     assert item["status"] == "none", item

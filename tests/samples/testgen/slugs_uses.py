@@ -2,9 +2,7 @@
 pins."""
 
 import pytest
-
-from slugs.text import Counter, boxed, first_word, parse_size, set_mode, slugify, wrap
-
+from slugs.text import Counter, Tag, boxed, first_word, hashtag, parse_size, set_mode, slugify, wrap
 
 TITLE = "Hello World"
 
@@ -39,3 +37,7 @@ def test_words():
 def test_boxes():
     assert boxed("a") == "[a]"
     assert wrap("a").text == "a"
+
+
+def test_hashtag():
+    assert hashtag(Tag("news")) == "#news"

@@ -42,6 +42,8 @@ class Call:
     """The call is inside a ``with pytest.raises(...)`` block: the project expects it to raise."""
     read: bool = False
     """Not a call: an attribute read on the instance (a property), ``args`` empty."""
+    uses: tuple[str, ...] = ()
+    """The dotted names of the calls among the arguments (``URL`` in ``f(URL("x"))``)."""
 
 
 _FILES: OrderedDict[tuple[str, int, int], dict[str, list[Call]]] = OrderedDict()
@@ -73,6 +75,8 @@ def _names(target: Target) -> set[str]:
 
 
 def _matches(call: Call, target: Target, wanted: set[str]) -> bool:
+    if not all(u.rsplit(".", 1)[-1] in target.module_names for u in call.uses):
+        return False  # an argument built by a name the test could not import from the module
     if not target.is_method:
         return call.name in {f"{w}{target.qualname[len(target.qualname.split('.')[0]):]}"
                              for w in wanted} and not call.owner
@@ -158,43 +162,45 @@ def _scan(tree: ast.Module, where: str, own_module: str, package: str) -> list[C
     return calls
 
 
-def _read(node: ast.Attribute, env: dict[str, str], built: dict[str, tuple[str, str]],
+def _read(node: ast.Attribute, env: dict[str, str], built: dict[str, tuple[str, str, tuple[str, ...]]],
           aliases: dict[str, str], own_module: str, where: str) -> Call | None:
     """``Cls(1).name`` or ``c.name`` (``c = Cls(1)``) as a read of an instance's attribute."""
     line = f"{where}:{node.lineno}"
     value = node.value
     if isinstance(value, ast.Name) and value.id in built:
-        owner, owner_args = built[value.id]
-        return Call(node.attr, "", line, owner, owner_args, read=True)
+        owner, owner_args, uses = built[value.id]
+        return Call(node.attr, "", line, owner, owner_args, read=True, uses=uses)
     if isinstance(value, ast.Call):
-        args = _literal_args(value, env)
+        found: list[str] = []
+        args = _literal_args(value, env, (aliases, own_module), found)
         called = _resolve(value.func, aliases, own_module)
         if called and args is not None:
-            return Call(node.attr, "", line, called, args, read=True)
+            return Call(node.attr, "", line, called, args, read=True, uses=tuple(found))
     return None
 
 
-def _call(node: ast.Call, env: dict[str, str], built: dict[str, tuple[str, str]],
+def _call(node: ast.Call, env: dict[str, str], built: dict[str, tuple[str, str, tuple[str, ...]]],
           aliases: dict[str, str], own_module: str, where: str) -> Call | None:
     """``node`` as a Call when its arguments are literals (or parameters ``env`` gives)."""
-    args = _literal_args(node, env)
+    uses: list[str] = []
+    args = _literal_args(node, env, (aliases, own_module), uses)
     if args is None:
         return None
     func = node.func
     line = f"{where}:{node.lineno}"
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
         inner = func.value
-        owner_args = _literal_args(inner, env)
+        owner_args = _literal_args(inner, env, (aliases, own_module), uses)
         owner = _resolve(inner.func, aliases, own_module)
         if owner and owner_args is not None:
-            return Call(func.attr, args, line, owner, owner_args)
+            return Call(func.attr, args, line, owner, owner_args, uses=tuple(uses))
         return None
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (
             func.value.id in built):
-        owner, owner_args = built[func.value.id]
-        return Call(func.attr, args, line, owner, owner_args)
+        owner, owner_args, more = built[func.value.id]
+        return Call(func.attr, args, line, owner, owner_args, uses=tuple(uses) + more)
     name = _resolve(func, aliases, own_module)
-    return Call(name, args, line) if name else None
+    return Call(name, args, line, uses=tuple(uses)) if name else None
 
 
 _MAX_ROWS = 8
@@ -296,10 +302,10 @@ def _bound(scope: ast.AST, nodes: list[ast.AST]) -> set[str]:
 
 
 def _instances(scope: ast.AST, aliases: dict[str, str],
-               own_module: str) -> dict[str, tuple[str, str]]:
+               own_module: str) -> dict[str, tuple[str, str, tuple[str, ...]]]:
     """Names bound once in ``scope``, to a call with literal arguments: name -> (the dotted
-    name called, its arguments)."""
-    bound: dict[str, tuple[str, str] | None] = {}
+    name called, its arguments, the names its arguments build)."""
+    bound: dict[str, tuple[str, str, tuple[str, ...]] | None] = {}
     for node in _own_nodes(scope):
         targets = node.targets if isinstance(node, ast.Assign) else (
             [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign | ast.For) else [])
@@ -312,34 +318,55 @@ def _instances(scope: ast.AST, aliases: dict[str, str],
                     bound[name] = None  # bound twice, or not to a call: unknown
                     continue
                 assert isinstance(value, ast.Call)
-                args = _literal_args(value)
+                uses: list[str] = []
+                args = _literal_args(value, None, (aliases, own_module), uses)
                 called = _resolve(value.func, aliases, own_module)
-                bound[name] = (called, args) if args is not None and called else None
+                bound[name] = (called, args, tuple(uses)) if args is not None and called else None
     return {k: v for k, v in bound.items() if v is not None}
 
 
-def _literal_args(call: ast.Call, env: dict[str, str] | None = None) -> str | None:
+Names = tuple[dict[str, str], str]
+"""A file's imports (``_aliases``) and the module it is: what a name called there stands for."""
+
+
+def _literal_args(call: ast.Call, env: dict[str, str] | None = None,
+                  names: Names | None = None, uses: list[str] | None = None) -> str | None:
     """The call's arguments as normalised source when every one is a literal (or a name
-    ``env`` gives the literal of), else None."""
+    ``env`` gives the literal of), else None. With ``names``, an argument may also be a call
+    of an imported name with such arguments (``URL("https://a/")``), written by the name's last
+    part; the dotted names are added to ``uses``."""
     env = env or {}
     parts = []
     for arg in call.args:
         if isinstance(arg, ast.Starred):
             return None
-        value = env.get(arg.id) if isinstance(arg, ast.Name) else _literal(arg)
+        value = _argument(arg, env, names, uses)
         if value is None:
             return None
         parts.append(value)
     for keyword in call.keywords:
         if keyword.arg is None:
             return None
-        value = (env.get(keyword.value.id) if isinstance(keyword.value, ast.Name)
-                 else _literal(keyword.value))
+        value = _argument(keyword.value, env, names, uses)
         if value is None:
             return None
         parts.append(f"{keyword.arg}={value}")
     text = ", ".join(parts)
     return text if len(text) <= _MAX_REPR else None
+
+
+def _argument(node: ast.expr, env: dict[str, str], names: Names | None,
+              uses: list[str] | None) -> str | None:
+    if isinstance(node, ast.Name):
+        return env.get(node.id)
+    if isinstance(node, ast.Call) and names is not None and uses is not None:
+        dotted = _resolve(node.func, *names)
+        inner = _literal_args(node, env, names, uses) if dotted else None
+        if inner is None:
+            return None
+        uses.append(dotted)
+        return f"{dotted.rsplit('.', 1)[-1]}({inner})"
+    return _literal(node)
 
 
 def _literal(node: ast.expr) -> str | None:

@@ -25,9 +25,10 @@ def pinned_tests(target: Target, project: Path, python: str, import_root: Path,
         return [], ("the project never reads it on an instance built with literal arguments"
                     if read else "the project never calls it with literal arguments")
     top = target.qualname.split(".")[0]
+    built = sorted({u.rsplit(".", 1)[-1] for c in found for u in c.uses} - {top})
     expressions = [_callee(target, call) if read else
                    invocation(target, _callee(target, call), call.args) for call in found]
-    prelude = f"import asyncio\nfrom {target.module} import {top}"
+    prelude = f"import asyncio\nfrom {target.module} import {', '.join([top, *built])}"
     values = record.record([(e, c.raises) for e, c in zip(expressions, found, strict=True)],
                            prelude, python, import_root)
     # None from a body that returns no value says nothing: such a call is there for what it
@@ -41,6 +42,7 @@ def pinned_tests(target: Target, project: Path, python: str, import_root: Path,
         return [], ("the project's literal calls of it raise, return None or vary between "
                     "runs")
     target.imports.add(top)
+    target.imports.update(u.rsplit(".", 1)[-1] for _, _, c in kept for u in c.uses)
     name = f"test_{snake(target.qualname)}_pins_observed_calls"
     where = ", ".join(dict.fromkeys(_short(c.where, project) for _, _, c in kept))
     uses = "reads" if read else "calls"

@@ -90,3 +90,15 @@ class Box:
 def wrap(text):
     """``text`` in a Box."""
     return Box(text)
+
+
+class Tag:
+    """A named tag."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def hashtag(tag):
+    """``tag`` as a hashtag."""
+    return "#" + tag.name
