@@ -427,6 +427,20 @@ def test_arguments_built_by_the_modules_classes_are_pinned(slugs):
     assert "    assert hashtag(Tag('news')) == '#news'\n" in item["text"]
 
 
+def test_reading_the_project_is_bounded_per_request(slugs, monkeypatch):
+    from redis_ai.analyzers.testgen import calls
+
+    def read() -> list[str]:
+        return [k[0] for k in list(calls._FILES) if k[0].startswith(str(slugs))]
+
+    monkeypatch.setattr(calls, "READ_BUDGET_S", 0.0)
+    [item] = slugs_items(slugs, "slugify")  # one new file per request: the tests come first
+    assert read() == [str(slugs / "tests" / "test_text.py")]
+    assert "pins_observed_calls" in item["text"]
+    slugs_items(slugs, "slugify")
+    assert len(read()) == 2
+
+
 def test_no_code_runs_for_unverified_events(slugs):
     [item] = slugs_items(slugs, "slugify", intent="edit")
     assert item["status"] == "none", item

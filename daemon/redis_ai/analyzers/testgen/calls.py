@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,9 @@ from .locate import Target, module_of
 
 MAX_FILES = 3000
 """The most files read for one project (a larger tree is read up to this many)."""
+READ_BUDGET_S = 2.0
+"""The longest one request spends reading files not read before (a large project is read over
+several requests, each file once)."""
 MAX_CALLS = 6
 """The most observed calls a function's test pins."""
 _MAX_REPR = 200
@@ -51,16 +55,23 @@ _FILES_MAX = 20000
 _lock = threading.Lock()
 
 
-def observed(target: Target, project: Path, read: bool = False) -> list[Call]:
+def observed(target: Target, project: Path, reads: bool = False) -> list[Call]:
     """The calls of the project that reach the target, by import (``from pkg.mod import f``,
     ``import pkg.mod as m; m.f``, the package's re-exports) or in the module itself; at most
-    MAX_CALLS, distinct, from the tests first; ``read``: the reads of a property instead."""
+    MAX_CALLS, distinct, from the tests first; ``reads``: the reads of a property instead.
+    Files not read before are read for READ_BUDGET_S at most (one at least)."""
     function = target.function.name
     wanted = _names(target)
     found: dict[tuple[str, str], Call] = {}
+    deadline = time.monotonic() + READ_BUDGET_S
+    read = 0
     for path in _files(project):
+        if not _cached(path):
+            if read and time.monotonic() > deadline:
+                continue  # read on a later request: the cache keeps what this one read
+            read += 1
         for call in _calls_of(path).get(function, ()):
-            if call.read == read and _matches(call, target, wanted):
+            if call.read == reads and _matches(call, target, wanted):
                 found.setdefault((call.owner_args, call.args), call)
     ordered = sorted(found.values(), key=lambda c: ("test" not in c.where, c.where))
     return ordered[:MAX_CALLS]
@@ -92,18 +103,32 @@ def _files(project: Path) -> list[Path]:
                                and not d.startswith("."))
         found += [Path(folder) / n for n in sorted(names) if n.endswith(".py")]
         if len(found) >= MAX_FILES:
-            return found[:MAX_FILES]
-    return found
+            break
+    # The tests first: they call the code with literals most, and are read first on a budget.
+    return sorted(found[:MAX_FILES], key=lambda p: not any(
+        "test" in part for part in p.relative_to(project).parts))
+
+
+def _key(path: Path) -> tuple[str, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def _cached(path: Path) -> bool:
+    key = _key(path)
+    with _lock:
+        return key is not None and key in _FILES
 
 
 def _calls_of(path: Path) -> dict[str, list[Call]]:
     """The literal-argument calls of ``path`` by the last part of the name called, from the
     cache while the file is unchanged."""
-    try:
-        stat = path.stat()
-    except OSError:
+    key = _key(path)
+    if key is None:
         return {}
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
     with _lock:
         known = _FILES.get(key)
     if known is not None:
