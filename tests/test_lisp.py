@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import msgpack
 import pytest
 
 from redis_ai import keys
@@ -17,8 +18,10 @@ from redis_ai.lisp.analyzer import LispDiagnostics, LispHints
 from redis_ai.lisp.data import LispError
 from redis_ai.lisp.program import Loader, compile_library, evaluate_text, run_program
 from redis_ai.lisp.reader import read, read_all, split_forms, to_string
+from redis_ai.workers.runner import GroupRunner
 from tests.conftest import ROOT
 from tests.support.clients import RPCClient, event
+from tests.test_runner import add_events
 
 EXAMPLES = ROOT / "examples" / "lisp"
 
@@ -438,6 +441,32 @@ def test_analyzer_reloads_when_the_version_moves(redis_client):
     assert analyzer.analyze(event()) == []  # cleared once programs existed
 
 
+def test_an_event_read_after_a_define_meets_the_new_program(redis_client):
+    """However long the analyzer's timer, an event the runner reads after a define is analysed
+    by the new programs: the runner has the analyzer re-check the version per batch."""
+    analyzer = LispDiagnostics(redis_client)
+    analyzer.check_s = 3600.0  # the timer alone would keep version 0 for the whole test
+    runner = GroupRunner(redis_client, analyzer, "test:lisp", block_ms=100)
+    runner.ensure_group()
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.results_channel("c-lisp"))
+    try:
+        add_events(redis_client, 1, client="c-lisp")
+        assert runner.step() == 1  # version 0 loaded: no program yet, nothing published
+        store.define(redis_client, "one", "(define (analyze) (list (hint 1 \"one\")))")
+        add_events(redis_client, 1, client="c-lisp")
+        assert runner.step() == 1
+        # get_message answers None for the (ignored) subscribe confirmation too.
+        deadline = time.monotonic() + 5
+        message = None
+        while message is None and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=1)
+        assert message is not None, "the event after the define published nothing"
+        assert [i["message"] for i in msgpack.unpackb(message["data"])["items"]] == ["one"]
+    finally:
+        pubsub.close()
+
+
 def test_one_event_has_a_budget_for_all_programs(redis_client, monkeypatch):
     monkeypatch.setattr(lisp_analyzer, "EVENT_FUEL", 300_000)
     for name in ("a-spin", "b-spin", "c-late"):
@@ -475,13 +504,11 @@ def test_daemon_runs_programs_defined_and_changed_while_it_runs(make_daemon, red
         # Redefined while the daemon runs: the next event gets the new program's items.
         store.define(redis_client, "shout", "(define (analyze) (list (hint 1 \"second\")))",
                      kind="hints")
-        time.sleep(0.15)
         client.notify("event", event(text=text, tick=2))
         assert [i["message"] for i in client.wait(is_result("lisp_hints", 2))["items"]] == ["second"]
 
         # A program that loops forever costs one error item; the others still answer.
         store.define(redis_client, "spin", "(define (analyze) (let loop () (loop)))")
-        time.sleep(0.15)
         client.notify("event", event(text=text, tick=3))
         items = client.wait(is_result("lisp", 3), timeout=10)["items"]
         assert [(i["code"], i["source"]) for i in items] == [
@@ -492,7 +519,6 @@ def test_daemon_runs_programs_defined_and_changed_while_it_runs(make_daemon, red
         # Removing the helper breaks its user at load time: an error item, not a dead worker.
         store.remove(redis_client, "text-helpers")
         store.remove(redis_client, "spin")
-        time.sleep(0.15)
         client.notify("event", event(text=text, tick=4))
         [item] = client.wait(is_result("lisp", 4))["items"]
         assert item["code"] == "lisp-error" and "no program named text-helpers" in item["message"]

@@ -42,6 +42,14 @@ class Analyzer(ABC):
             return False
         return self.languages is None or event.get("language", "") in self.languages
 
+    def batch_read(self) -> None:  # noqa: B027 - an optional hook; most analyzers cache nothing
+        """Called by the runner each time it has read entries, before it analyses them.
+
+        Every change made in Redis before those entries were written is visible now, so an
+        analyzer that caches what it reads from Redis marks it due for a re-check here: an event
+        is then never analysed with state older than itself (the lisp analyzers do this).
+        """
+
     @abstractmethod
     def analyze(self, event: Event) -> list[Item] | None:
         """Return the items for ``event``; [] clears earlier ones; None publishes nothing."""

@@ -5,7 +5,7 @@
 * ``programs``: for each example program of ``examples/lisp``, milliseconds per event (p50,
   p99) on a whole-buffer event of ``--lines`` lines of a real Python file, with the steps used;
 * ``analyzers``: the ``lisp`` and ``lisp_hints`` analyzers on the same event, all examples
-  stored in a private Redis (this includes their version check, one GET per 100 ms);
+  stored in a private Redis (this includes their version check, one GET per 100 ms when called directly, as here);
 * ``reload_ms``: reading and loading every stored program, as an analyzer does when the
   version moves.
 """

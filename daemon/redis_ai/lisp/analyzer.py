@@ -5,8 +5,12 @@ programs are split by the ``kind`` in their metadata between two analyzers (two 
 groups) that share this code. Each runs, for every event, every program of its kind that
 defines ``analyze`` and applies to the event's language, and returns the union of their items.
 
-Programs change while the daemon runs: at most every ``CHECK_S`` the analyzer reads the version
-counter (one GET) and, when it moved, reloads every program. Nothing else is read per event.
+Programs change while the daemon runs: the analyzer reads the version counter (one GET) on the
+first event of every batch the runner reads from the stream, and at most every ``CHECK_S`` in
+between, and reloads every program when it moved. Nothing else is read per event. The check per
+batch is what makes a define count at once: an event written after a define is read after it,
+so it never meets the programs from before (a timer alone would let an edit that follows a
+define within ``CHECK_S`` be analysed by the old programs, with nothing to correct it later).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECK_S = 0.1
-"""How often, at most, the version counter is read."""
+"""How often, at most, the version counter is read within one batch, or by a caller that
+analyses events itself (the MCP server, the benchmarks) rather than through a runner."""
 EVENT_FUEL = 1_000_000
 """Steps all the programs together may take on one event (each also has its own FUEL): past
 it the remaining programs are skipped, each with an error item, so a slow set of programs
@@ -50,8 +55,14 @@ class LispDiagnostics(Analyzer):
         self.had_programs = False
         self._next_check = 0.0
 
+    def batch_read(self) -> None:
+        """The batch just read may hold events written after a define: the next event reads the
+        version counter whatever ``check_s`` says."""
+        self._next_check = 0.0
+
     def refresh(self) -> None:
-        """Reload the programs if their version moved (read at most every ``check_s``)."""
+        """Reload the programs if their version moved (read on a new batch, else at most every
+        ``check_s``)."""
         now = time.monotonic()
         if self.redis is None or now < self._next_check:
             return

@@ -260,6 +260,7 @@ class GroupRunner:
             return 0
         self._last_id = max(self._last_id, entries[-1][0].decode(), key=_id_key)
         ids = [entry_id for entry_id, _ in entries]
+        self.analyzer.batch_read()
         self.keeper.hold(ids)
         try:
             return self._process(entries, history or {})
