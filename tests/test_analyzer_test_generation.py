@@ -441,6 +441,15 @@ def test_reading_the_project_is_bounded_per_request(slugs, monkeypatch):
     assert len(read()) == 2
 
 
+def test_a_parameter_given_back_is_checked_by_identity(slugs):
+    [item] = slugs_items(slugs, "checked")
+    assert item["status"] == "passed", item
+    assert "def test_checked_returns_its_name(name):" in item["text"]
+    assert "    assert result is name\n" in item["text"]
+    [rebinds] = slugs_items(slugs, "trimmed")  # rebinds name: not the object given
+    assert "returns_its_name" not in rebinds["text"]
+
+
 def test_no_code_runs_for_unverified_events(slugs):
     [item] = slugs_items(slugs, "slugify", intent="edit")
     assert item["status"] == "none", item

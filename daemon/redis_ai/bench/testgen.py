@@ -204,7 +204,7 @@ def _tests_of(text: str) -> tuple[list[str], list[str]]:
                 kinds.append("example")
             elif "pytest.raises" in source:
                 kinds.append("raises")
-            elif "_round_trip" in node.name or "_is_idempotent" in node.name:
+            elif any(w in node.name for w in ("_round_trip", "_is_idempotent", "_returns_its_")):
                 kinds.append("property")
             else:
                 kinds.append("returns")

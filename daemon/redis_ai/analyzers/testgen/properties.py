@@ -9,6 +9,8 @@ means no property test. Properties written:
   inverses (encode/decode, dumps/loads, quote/unquote, to_X/from_X, ...), both of one argument;
 * **idempotence**: ``f(f(x)) == f(x)`` for normalisers (``normalize``, ``canonical``, ``strip``,
   ``clean``, ``dedupe``, ...) whose result has the type of their argument;
+* **given back**: ``f(x) is x`` for a function whose every ``return`` gives back one parameter
+  that nothing rebinds (a validator: ``if not ok: raise ...; return value``);
 * **contract**: for any typed arguments the function either raises one of the exceptions its own
   body raises (those inputs are rejected, not failed) or returns what its annotation says.
 
@@ -101,6 +103,11 @@ def property_tests(target: Target, reach: Reach,
         again = invocation(target, reach.call, "result")
         tests.append(Test(test, f"{decorators}def {test}({signature}):\n{guarded}"
                                 f"    assert {again} == result\n", "property"))
+    given_back = _returned_parameter(target)
+    if given_back is not None and given_back in strategies:
+        test = f"test_{name}_returns_its_{snake(given_back)}"
+        tests.append(Test(test, f"{decorators}def {test}({signature}):\n{guarded}"
+                                f"    assert result is {given_back}\n", "property"))
     check = return_check(target)
     if check is not None:
         test = f"test_{name}_returns_{check[0]}"
@@ -109,6 +116,35 @@ def property_tests(target: Target, reach: Reach,
     if not tests:
         return [], "no property fits (no inverse, not a normaliser, no return annotation)"
     return tests, None
+
+
+def _returned_parameter(target: Target) -> str | None:
+    """The parameter the function always returns as it was given (``return value`` ends the
+    body, every ``return`` returns it, nothing rebinds it): ``f(x) is x`` for any input it
+    accepts. None when that is not plain from the source."""
+    function = target.function
+    if isinstance(function, ast.AsyncFunctionDef) or generator(function) or not function.body:
+        return None
+    last = function.body[-1]
+    if not (isinstance(last, ast.Return) and isinstance(last.value, ast.Name)):
+        return None
+    name = last.value.id
+    if name not in {p.name for p in target.params}:
+        return None
+    stack: list[ast.AST] = list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue  # a nested scope's returns and names are its own
+        if isinstance(node, ast.Return) and not (
+                isinstance(node.value, ast.Name) and node.value.id == name):
+            return None
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            return None
+        if isinstance(node, ast.Global | ast.Nonlocal) and name in node.names:
+            return None
+        stack.extend(ast.iter_child_nodes(node))
+    return name
 
 
 def attribute_tests(target: Target, reach: Reach) -> tuple[list[Test], str | None]:

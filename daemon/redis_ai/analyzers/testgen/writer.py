@@ -41,8 +41,8 @@ def run_examples(text, name):
 @dataclass
 class Test:
     """One generated test function: its name, its source, and what kind of check it is
-    (``example``, ``doctest``, ``raises``, ``property``, ``returns``: a type only), which the
-    title of the item names."""
+    (``example``, ``doctest``, ``raises``, ``property``, ``pinned``: today's values of the
+    project's own calls, ``returns``: a type only), which the title of the item names."""
 
     name: str
     code: str

@@ -102,3 +102,26 @@ class Tag:
 def hashtag(tag):
     """``tag`` as a hashtag."""
     return "#" + tag.name
+
+
+def checked(name, strict=False):
+    """``name``, refused when it is empty.
+
+    :param str name: the name
+    """
+    if not name:
+        raise ValueError("empty name")
+    if strict and name != name.strip():
+        raise ValueError("spaces around the name")
+    return name
+
+
+def trimmed(name):
+    """``name`` without surrounding spaces.
+
+    :param str name: the name
+    """
+    if name == name.strip():
+        return name
+    name = name.strip()
+    return name
