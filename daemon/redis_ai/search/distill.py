@@ -8,9 +8,10 @@ less, as in SIF weighting). A text's vector is then the mean of its pieces' rows
 (static.StaticModel): thousands of chunks a second, so search answers with it while the encoder
 embeds in the background.
 
-All 30,522 pieces take one to three minutes on two shared cores, so pieces are distilled when a
-text first needs them: a project of 10,000 chunks uses some 6,000 (10-30 s), a query's new words
-a few milliseconds. The centring and the axes come first from a fixed sample of
+All 30,522 pieces take some 17 s on two shared cores (1,700 a second, one BLAS thread), so
+pieces are distilled when a text first needs them: a project of 10,000 chunks uses some 6,000
+(3-5 s), the bench's 924 chunks 2,750 (1.6 s, the basis below 0.9 s), a query's new words a few
+milliseconds. The centring and the axes come first from a fixed sample of
 ``BASIS_SAMPLE`` pieces, so a piece distilled later lands in the same space. What is distilled
 is kept in the user's cache folder (``$XDG_CACHE_HOME/redis-ai/static/<encoder id>.npz``,
 derived data that can be made again) and grows from run to run.

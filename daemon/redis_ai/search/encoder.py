@@ -7,9 +7,9 @@ then the mean of the last layer over the real tokens, L2-normalised: what senten
 gives for that model (tests/test_search_encoder.py checks it against vectors it made). A text is
 cut at ``MAX_TOKENS`` word pieces, the model's own limit.
 
-It costs some 30 ms per chunk of 256 pieces on one core, so search embeds chunks with it in the
-background and answers meanwhile with a static model distilled from the same weights
-(distill.py).
+It runs on one core (``THREADS``) at some 25-37 chunks a second for chunks of 126 pieces on
+average (the bench corpus), so search embeds chunks with it in the background and answers
+meanwhile with a static model distilled from the same weights (distill.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The default embedder: all-MiniLM-L6-v2 (encoder.py) and its static tier (distill.py).
 
 Every chunk gets two vectors: ``svec`` from the static tier, made as soon as the chunk is
-written (thousands a second), and ``vec`` from the encoder (some 5-30 a second here), made
+written (thousands a second), and ``vec`` from the encoder (some 25-37 a second here), made
 inline for a saved file's few changed chunks and by ``redis-ai index`` for the rest. Until every
 chunk has its encoder vector, search answers with the static vectors; then with the encoder's.
 """
