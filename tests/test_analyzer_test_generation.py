@@ -448,6 +448,10 @@ def test_a_parameter_given_back_is_checked_by_identity(slugs):
     assert "    assert result is name\n" in item["text"]
     [rebinds] = slugs_items(slugs, "trimmed")  # rebinds name: not the object given
     assert "returns_its_name" not in rebinds["text"]
+    # An undeclared refusal (IndexError on "") is a rejected input there, not a possible bug.
+    [refuses] = slugs_items(slugs, "unpadded")
+    assert refuses["status"] == "passed", refuses
+    assert "def test_unpadded_returns_its_text(text):" in refuses["text"]
 
 
 def test_no_code_runs_for_unverified_events(slugs):

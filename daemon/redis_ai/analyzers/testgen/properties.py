@@ -105,8 +105,12 @@ def property_tests(target: Target, reach: Reach,
                                 f"    assert {again} == result\n", "property"))
     given_back = _returned_parameter(target)
     if given_back is not None and given_back in strategies:
+        # The property is about what it returns, not what it accepts: any refusal is a
+        # rejected input here (an undeclared one is the contract test's to report).
         test = f"test_{name}_returns_its_{snake(given_back)}"
-        tests.append(Test(test, f"{decorators}def {test}({signature}):\n{guarded}"
+        tests.append(Test(test, f"{decorators}def {test}({signature}):\n"
+                                f"    try:\n        result = {call}\n    except Exception:\n"
+                                f"        reject()  # refused: nothing returned to check\n"
                                 f"    assert result is {given_back}\n", "property"))
     check = return_check(target)
     if check is not None:

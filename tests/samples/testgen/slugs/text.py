@@ -125,3 +125,13 @@ def trimmed(name):
         return name
     name = name.strip()
     return name
+
+
+def unpadded(text):
+    """``text``, refused when it starts with a space (and, undeclared, when it is empty).
+
+    :param str text: the text
+    """
+    if text[0] == " ":
+        raise ValueError("leading space")
+    return text
