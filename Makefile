@@ -70,6 +70,9 @@ bench: deps
 	$(BIN)/redis-ai bench nvim --json | tee .bench/nvim.json
 	$(BIN)/redis-ai bench lisp --json | tee .bench/lisp.json
 	$(BIN)/redis-ai bench search --json | tee .bench/search.json
+	$(BIN)/redis-ai bench diagnostics --json | tee .bench/diagnostics.json
+	$(BIN)/redis-ai bench testgen --json | tee .bench/testgen.json
+	$(BIN)/redis-ai bench nextedit --json | tee .bench/nextedit.json
 
 deps: system-deps python-deps venv
 
