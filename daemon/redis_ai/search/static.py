@@ -21,19 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from . import embed
+from .encoder import read_safetensors
 
 KIND = "static"
 MAX_WORD_CHARS = 100
 """WordPiece's limit: a longer word is unknown."""
 
-_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
 
 
 def words(text: str) -> list[str]:
@@ -50,26 +49,6 @@ def words(text: str) -> list[str]:
                 if piece and not piece.isdigit():
                     out.append(piece.lower())
     return out
-
-
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """Every tensor of a safetensors file (8-byte little-endian header length, a JSON header
-    of dtype, shape and byte offsets, then the raw little-endian data)."""
-    raw = path.read_bytes()
-    (size,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + size])
-    tensors = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = _DTYPES.get(meta["dtype"])
-        if dtype is None:
-            raise ValueError(f"{path}: tensor {name} has dtype {meta['dtype']}")
-        start, end = meta["data_offsets"]
-        data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"), count=(end - start)
-                             // np.dtype(dtype).itemsize, offset=8 + size + start)
-        tensors[name] = data.reshape(meta["shape"])
-    return tensors
 
 
 class StaticModel:
@@ -92,7 +71,7 @@ class StaticModel:
         model = tokenizer.get("model", {})
         if model.get("type") != "WordPiece":
             raise ValueError(f"{path}: tokenizer is {model.get('type')}, not WordPiece")
-        tensors = read_safetensors(path / "model.safetensors")
+        tensors, _ = read_safetensors(path / "model.safetensors")
         vectors = tensors.get("embeddings")
         if vectors is None or vectors.ndim != 2:
             raise ValueError(f"{path}: no 2-D tensor 'embeddings'")
