@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .llm_server import Seen
+
 
 @dataclass
 class Answer:
@@ -48,15 +50,6 @@ class Answer:
     """Ollama: answer with one JSON object, as with ``stream: false`` (a server that ignores it)."""
     answers: list[list[str]] | None = None
     """Pieces of the first request, the second... (the last repeats); None: ``pieces``."""
-
-
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
 
 
 class FIMServer:
