@@ -202,6 +202,17 @@ function M.list_name_at(row)
   return listed[row - 1]
 end
 
+-- Fill a read-only scratch buffer and show it in a split unless a window already shows it.
+local function show_in(buf, lines)
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  if #vim.fn.win_findbuf(buf) == 0 then
+    vim.cmd('botright split')
+    vim.api.nvim_win_set_buf(0, buf)
+  end
+end
+
 --- :RedisAI lisp list: the stored programs in a scratch buffer (<CR> opens one, R refreshes).
 function M.list()
   return request('lisp_list', vim.empty_dict(), function(err, reply)
@@ -212,13 +223,7 @@ function M.list()
     local lines, names = list_lines(type(reply) == 'table' and reply.programs)
     listed = names
     local buf = list_buffer()
-    vim.bo[buf].modifiable = true
-    vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-    vim.bo[buf].modifiable = false
-    if #vim.fn.win_findbuf(buf) == 0 then
-      vim.cmd('botright split')
-      vim.api.nvim_win_set_buf(0, buf)
-    end
+    show_in(buf, lines)
     if #names == 0 then
       notify('no Lisp programs: define one with :RedisAI lisp define')
     end
@@ -440,13 +445,7 @@ local function show_outcome(lines)
     vim.api.nvim_buf_set_name(buf, EVOLVE_NAME)
     vim.bo[buf].bufhidden = 'hide'
   end
-  vim.bo[buf].modifiable = true
-  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-  vim.bo[buf].modifiable = false
-  if #vim.fn.win_findbuf(buf) == 0 then
-    vim.cmd('botright split')
-    vim.api.nvim_win_set_buf(0, buf)
-  end
+  show_in(buf, lines)
 end
 
 --- :RedisAI lisp evolve [--offline] {name} {request...}: have the daemon write (or improve) the
